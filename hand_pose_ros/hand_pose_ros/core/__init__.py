@@ -1,0 +1,1 @@
+"""Pure-Python hand tracking core: image in, hands out. Never imports rclpy."""

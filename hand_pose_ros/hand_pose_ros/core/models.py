@@ -1,0 +1,110 @@
+"""Locating, verifying and fetching the MediaPipe hand models.
+
+The models ship inside the mediapipe 0.10.21 wheel (later wheels carry none). They are fetched
+once at setup time, never while the node runs, and verified by sha256 on every load so a
+truncated or wrong file fails loudly with the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+_LOG = logging.getLogger(__name__)
+
+MEDIAPIPE_WHEEL = 'mediapipe==0.10.21'
+
+MODEL_SHA256: dict[str, str] = {
+    'palm_detection_lite.tflite':
+        'e9a4aaddf90dda56a87235303cf00e4c2d3fb28725f68fd88772997dac905c18',
+    'palm_detection_full.tflite':
+        '1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54',
+    'hand_landmark_lite.tflite':
+        '048edd3645c9bf7397d19a9f6e3a42957d6e414c9bea6598030a2e9b624156e6',
+    'hand_landmark_full.tflite':
+        '11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3',
+}
+
+MODEL_VARIANTS = ('lite', 'full')
+FETCH_COMMAND = 'hand-pose-ros fetch-models'
+
+
+class ModelError(RuntimeError):
+    """A model file is missing or corrupt."""
+
+
+def default_model_dir() -> Path:
+    """$HAND_POSE_ROS_MODEL_DIR, else $XDG_CACHE_HOME/hand_pose_ros/models (~/.cache)."""
+    env = os.environ.get('HAND_POSE_ROS_MODEL_DIR')
+    if env:
+        return Path(env)
+    cache = os.environ.get('XDG_CACHE_HOME') or str(Path.home() / '.cache')
+    return Path(cache) / 'hand_pose_ros' / 'models'
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def model_path(kind: str, variant: str, model_dir: Path | None = None) -> Path:
+    """Verified path of 'palm_detection' or 'hand_landmark' in 'lite' or 'full'."""
+    if variant not in MODEL_VARIANTS:
+        raise ValueError(f'model must be one of {MODEL_VARIANTS}, got {variant!r}')
+    name = f'{kind}_{variant}.tflite'
+    if name not in MODEL_SHA256:
+        raise ValueError(f'unknown model {name!r}')
+    path = (model_dir or default_model_dir()) / name
+    if not path.is_file():
+        raise ModelError(f'model file {path} is missing; fetch it with `{FETCH_COMMAND}`')
+    digest = _sha256(path)
+    if digest != MODEL_SHA256[name]:
+        raise ModelError(
+            f'model file {path} is corrupt (sha256 {digest[:12]}..., expected '
+            f'{MODEL_SHA256[name][:12]}...); re-fetch it with `{FETCH_COMMAND}`')
+    return path
+
+
+def models_present(model_dir: Path | None = None) -> bool:
+    """True when all four models are present with the right checksums."""
+    folder = model_dir or default_model_dir()
+    return all(
+        (folder / n).is_file() and _sha256(folder / n) == h for n, h in MODEL_SHA256.items())
+
+
+def fetch_models(model_dir: Path | None = None, wheel: Path | None = None) -> Path:
+    """Extract the four models from the mediapipe 0.10.21 wheel into model_dir.
+
+    Downloads the wheel with `pip download --no-deps` unless a local wheel is given. Does
+    nothing when every model is already present and verified.
+    """
+    folder = model_dir or default_model_dir()
+    if models_present(folder):
+        _LOG.info('models already present in %s', folder)
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        if wheel is None:
+            subprocess.run(
+                [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:',
+                 '-q', '-d', tmp, MEDIAPIPE_WHEEL], check=True)
+            wheel = next(Path(tmp).glob('mediapipe-*.whl'))
+        with zipfile.ZipFile(wheel) as zf:
+            members = {Path(m).name: m for m in zf.namelist() if Path(m).name in MODEL_SHA256}
+            for name, expected in MODEL_SHA256.items():
+                if name not in members:
+                    raise ModelError(f'{wheel} does not contain {name}')
+                target = folder / name
+                with zf.open(members[name]) as src, open(f'{target}.part', 'wb') as dst:
+                    shutil.copyfileobj(src, dst)
+                if _sha256(Path(f'{target}.part')) != expected:
+                    raise ModelError(f'{name} from {wheel} has an unexpected sha256')
+                os.replace(f'{target}.part', target)
+    _LOG.info('models written to %s', folder)
+    return folder

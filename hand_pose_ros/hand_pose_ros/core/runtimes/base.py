@@ -1,0 +1,106 @@
+"""The one small interface every inference runtime implements.
+
+The pipeline owns all geometry: it decides *where* to sample (one 2x3 affine matrix per
+network input, mapping image pixels to tensor pixels) and decodes what comes back. A runtime
+only samples the image with those matrices and runs the two networks, so a GPU runtime can do
+the warps on the device and batch many inputs per call.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+PALM_INPUT_SIZE = 192
+LANDMARK_INPUT_SIZE = 224
+NUM_ANCHORS = 2016
+
+
+@dataclass
+class PalmOutput:
+    """Raw palm detector outputs for a batch of N inputs."""
+
+    boxes: np.ndarray  # (N, 2016, 18) float32: box x, y, w, h then 7 keypoints x, y (raw)
+    scores: np.ndarray  # (N, 2016) float32 raw logits
+
+
+@dataclass
+class LandmarkOutput:
+    """Raw landmark model outputs for a batch of M crops."""
+
+    landmarks: np.ndarray  # (M, 21, 3) float32, 224-pixel crop units
+    presence: np.ndarray  # (M,) float32 probability
+    handedness: np.ndarray  # (M,) float32 probability of the model's 'Right' label
+    world: np.ndarray  # (M, 21, 3) float32 metres, crop-aligned
+
+
+class Runtime(ABC):
+    """Runs the palm detector and the landmark model on batches of warped inputs."""
+
+    name: str = 'base'
+    #: True when a batch of many inputs costs much less than as many single calls.
+    batches_efficiently: bool = False
+
+    @abstractmethod
+    def palm_detection(self, images: Sequence[np.ndarray], transforms: np.ndarray) -> PalmOutput:
+        """Sample each RGB uint8 image with its (2, 3) transform into 192x192 (zero border)."""
+
+    @abstractmethod
+    def hand_landmarks(
+        self, images: Sequence[np.ndarray], image_index: np.ndarray, transforms: np.ndarray
+    ) -> LandmarkOutput:
+        """Sample crop k from images[image_index[k]] with transforms[k] into 224x224.
+
+        Border pixels replicate the image edge, as in MediaPipe's landmark graph.
+        """
+
+    def close(self) -> None:
+        """Release native resources; the default has none."""
+
+
+def warp_to_tensor(
+    image: np.ndarray, transform: np.ndarray, size: int, replicate_border: bool
+) -> np.ndarray:
+    """Bilinear affine warp of an RGB uint8 image into a float32 [0, 1] tensor (size, size, 3).
+
+    The one CPU implementation of the pipeline's crops; GPU runtimes must match it.
+    """
+    border = cv2.BORDER_REPLICATE if replicate_border else cv2.BORDER_CONSTANT
+    out = cv2.warpAffine(
+        image, transform.astype(np.float64), (size, size),
+        flags=cv2.INTER_LINEAR, borderMode=border, borderValue=(0, 0, 0),
+    )
+    return out.astype(np.float32) * (1.0 / 255.0)
+
+
+class CpuWarpRuntime(Runtime):
+    """Base for runtimes that take host tensors: warps on the CPU, then calls the networks."""
+
+    def palm_detection(self, images: Sequence[np.ndarray], transforms: np.ndarray) -> PalmOutput:
+        batch = np.stack([
+            warp_to_tensor(img, t, PALM_INPUT_SIZE, replicate_border=False)
+            for img, t in zip(images, transforms)
+        ]) if len(images) else np.zeros((0, PALM_INPUT_SIZE, PALM_INPUT_SIZE, 3), np.float32)
+        return self.run_palm(batch)
+
+    def hand_landmarks(
+        self, images: Sequence[np.ndarray], image_index: np.ndarray, transforms: np.ndarray
+    ) -> LandmarkOutput:
+        batch = np.stack([
+            warp_to_tensor(images[i], t, LANDMARK_INPUT_SIZE, replicate_border=True)
+            for i, t in zip(image_index, transforms)
+        ]) if len(transforms) else np.zeros(
+            (0, LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE, 3), np.float32)
+        return self.run_landmarks(batch)
+
+    @abstractmethod
+    def run_palm(self, batch: np.ndarray) -> PalmOutput:
+        """Run the palm detector on (N, 192, 192, 3) float32 NHWC in [0, 1]."""
+
+    @abstractmethod
+    def run_landmarks(self, batch: np.ndarray) -> LandmarkOutput:
+        """Run the landmark model on (M, 224, 224, 3) float32 NHWC in [0, 1]."""

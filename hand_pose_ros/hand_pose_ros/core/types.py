@@ -1,0 +1,138 @@
+"""Result and geometry dataclasses shared by the whole core.
+
+Kept free of behaviour so every module (pipeline, metric 3D, gestures, ROS conversion) can
+depend on them without depending on each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+NUM_KEYPOINTS = 21
+
+# TF.js names, MediaPipe joint order.
+KEYPOINT_NAMES: tuple[str, ...] = (
+    'wrist',
+    'thumb_cmc', 'thumb_mcp', 'thumb_ip', 'thumb_tip',
+    'index_finger_mcp', 'index_finger_pip', 'index_finger_dip', 'index_finger_tip',
+    'middle_finger_mcp', 'middle_finger_pip', 'middle_finger_dip', 'middle_finger_tip',
+    'ring_finger_mcp', 'ring_finger_pip', 'ring_finger_dip', 'ring_finger_tip',
+    'pinky_finger_mcp', 'pinky_finger_pip', 'pinky_finger_dip', 'pinky_finger_tip',
+)
+
+# Bones as (parent, child) joint pairs, for drawing and markers.
+HAND_CONNECTIONS: tuple[tuple[int, int], ...] = (
+    (0, 1), (1, 2), (2, 3), (3, 4),
+    (0, 5), (5, 6), (6, 7), (7, 8),
+    (5, 9), (9, 10), (10, 11), (11, 12),
+    (9, 13), (13, 14), (14, 15), (15, 16),
+    (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
+)
+
+
+class Method3D(IntEnum):
+    """How camera-frame 3D was obtained; values match hand_pose_msgs/Hand METHOD_*."""
+
+    NONE = 0
+    PNP = 1
+    DEPTH = 2
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A rotated rectangle in image pixels (centre, size, rotation in radians).
+
+    Rotation follows MediaPipe: positive turns the rect's up axis clockwise on screen
+    (image y points down).
+    """
+
+    cx: float
+    cy: float
+    width: float
+    height: float
+    rotation: float
+
+
+@dataclass
+class PalmDetection:
+    """One palm detector output, after NMS, in image pixels."""
+
+    score: float
+    box: np.ndarray  # (4,) xmin, ymin, xmax, ymax in pixels
+    keypoints: np.ndarray  # (7, 2) palm keypoints in pixels (0 wrist, 2 middle MCP)
+
+
+@dataclass
+class CameraIntrinsics:
+    """Pinhole intrinsics plus distortion as in sensor_msgs/CameraInfo.
+
+    distortion_model is 'plumb_bob' (k1 k2 p1 p2 k3) or 'rational_polynomial'
+    (k1 k2 p1 p2 k3 k4 k5 k6); an empty `d` means no distortion.
+    """
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    d: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    distortion_model: str = 'plumb_bob'
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+
+@dataclass
+class CameraFrame3D:
+    """A hand in the camera optical frame (metres), with how much to trust it."""
+
+    keypoints: np.ndarray  # (21, 3) metres, camera optical frame
+    wrist_position: np.ndarray  # (3,) metres
+    wrist_rotation: np.ndarray  # (3, 3) columns = wrist frame axes in camera frame
+    valid: bool
+    method: Method3D
+    reprojection_error: float  # RMS, pixels
+
+
+@dataclass
+class GestureResult:
+    """Per-hand gesture and continuous teleoperation signals."""
+
+    name: str  # debounced gesture
+    score: float
+    raw_name: str  # this frame's class, before debouncing
+    raw_score: float
+    pinch_distance: float  # metres
+    pinch_strength: float  # [0, 1]
+    grip_aperture: float  # metres
+    finger_curl: np.ndarray  # (5,) thumb..pinky, 0 straight .. 1 curled
+    palm_normal: np.ndarray  # (3,) unit vector, hand-centric frame (camera axes)
+
+
+@dataclass
+class HandResult:
+    """One hand in one image: what the pipeline found, plus optional 3D and gesture."""
+
+    id: int
+    handedness: str  # 'left' or 'right', anatomical
+    handedness_score: float  # [0.5, 1]
+    raw_handedness: str  # the model's own label ('Left'/'Right', selfie convention)
+    score: float  # presence, [0, 1]
+    keypoints: np.ndarray  # (21, 3): x, y pixels; z relative depth in pixel scale
+    world: np.ndarray  # (21, 3) metres, hand-centric (origin at mean of MCPs 5, 9, 13, 17)
+    roi: Roi  # the rect the landmarks were read from
+    camera: CameraFrame3D | None = None
+    gesture: GestureResult | None = None
+
+
+@dataclass
+class FrameResult:
+    """All hands found in one image."""
+
+    width: int
+    height: int
+    hands: list[HandResult] = field(default_factory=list)
+    palm_detector_ran: bool = False
