@@ -1,0 +1,41 @@
+# hand_pose_ros: one entry point. `make demo` runs the main job, `make test` passes the tests.
+# Both set up everything first (scripts/setup.sh; a re-run with nothing changed takes seconds).
+#
+# Variables: ROS_DISTRO=jazzy|kilted, VENV=<path>, WITH_TORCH=1|0, DEMO_ARGS, BENCH_ARGS,
+# PYTEST_ARGS.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV ?= $(ROOT)/.venv
+export VENV
+PY := $(VENV)/bin/python
+DEMO_ARGS ?=
+BENCH_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup test demo bench lint clean distclean
+
+setup:
+	bash $(ROOT)/scripts/setup.sh
+
+test: setup
+	cd $(ROOT) && $(PY) -m pytest hand_pose_ros/test $(PYTEST_ARGS)
+	cd $(ROOT) && $(VENV)/bin/ruff check .
+
+demo: setup
+	cd $(ROOT) && $(PY) -m hand_pose_ros.ros.demo $(DEMO_ARGS)
+
+bench: setup
+	cd $(ROOT) && $(VENV)/bin/hand-pose-ros bench $(BENCH_ARGS)
+
+lint:
+	cd $(ROOT) && $(VENV)/bin/ruff check .
+
+# Build folders only; `distclean` also removes the venv. The model cache
+# (~/.cache/hand_pose_ros) is kept: `hand-pose-ros fetch-models` refills it.
+clean:
+	rm -rf $(ROOT)/.cache $(ROOT)/build $(ROOT)/install $(ROOT)/log $(ROOT)/.pytest_cache $(ROOT)/.ruff_cache
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The `hand-pose-ros` command line tool (offline detection, benchmarks, model fetching)."""

@@ -1,0 +1,306 @@
+"""`hand-pose-ros bench`: this pipeline against official MediaPipe 0.10.21, same frames, same run.
+
+Both trackers see the same decoded RGB frames of data/motion (seq0, seq1, seq2 in order, as one
+stream) and are timed around their process() call only. They run interleaved frame by frame
+(alternating which goes first), so load from other processes on a shared machine hits both
+alike: the speed ratios are the meaningful output, absolute times move with the machine.
+
+Rows: static and tracking mode for lite and full with MediaPipe's detection rule, plus tracking
+with the detect-every-N option. Our tracker runs without smoothing and gestures by default, so
+it does the same work as the official solution (which has neither); --smoothing adds them.
+The official solution runs in its own venv (reference.py), created on first use.
+
+With --cameras N or --runtime torch this delegates to bench_multicam (multi-camera / GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+_LOG = logging.getLogger(__name__)
+
+GOALS = {'tracking-mp-rule': 1.5, 'tracking-every-n': 2.5}
+SEQUENCES = ('seq0', 'seq1', 'seq2')
+
+
+@dataclass
+class Config:
+    """One benchmark row."""
+
+    key: str
+    static: bool
+    model: str
+    detect_every: int
+
+
+@dataclass
+class Row:
+    """Timings of one row, both sides, in milliseconds per frame."""
+
+    config: Config
+    ours_ms: list[float] = field(default_factory=list)
+    official_ms: list[float] = field(default_factory=list)
+    ours_hands: int = 0
+    official_hands: int = 0
+    detector_runs: int = 0
+
+
+def _default_motion_dir() -> Path:
+    shared = os.environ.get('HAND_POSE_ROS_SHARED')
+    root = Path(shared) if shared else Path(__file__).resolve().parents[3].parent / 'shared'
+    return root / 'data' / 'motion'
+
+
+def _wants_multicam(argv: list[str]) -> bool:
+    for i, arg in enumerate(argv):
+        if arg == '--cameras' or arg.startswith('--cameras='):
+            return True
+        if arg == '--runtime' and i + 1 < len(argv) and argv[i + 1] == 'torch':
+            return True
+        if arg == '--runtime=torch':
+            return True
+    return False
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog='hand-pose-ros bench',
+        description='ms/frame of this pipeline vs official MediaPipe 0.10.21 on data/motion.')
+    p.add_argument('--data', type=Path, default=None,
+                   help='folder holding seq0..seq2 (default ../shared/data/motion)')
+    p.add_argument('--models', default='lite,full', help='comma list of lite, full')
+    p.add_argument('--modes', default='static,tracking', help='comma list of static, tracking')
+    p.add_argument('--detect-every', type=int, default=5,
+                   help='N for the detect-every-N tracking rows (default 5)')
+    p.add_argument('--max-hands', type=int, default=2)
+    p.add_argument('--repeats', type=int, default=2, help='passes over the frames per row')
+    p.add_argument('--warmup', type=int, default=10, help='untimed frames before each row')
+    p.add_argument('--limit', type=int, default=0, help='use only the first N frames')
+    p.add_argument('--runtime', default='litert', help='litert here; torch: bench_multicam')
+    p.add_argument('--threads', type=int, default=2, help='our runtime threads')
+    p.add_argument('--smoothing', action='store_true',
+                   help='run our tracker with smoothing and gestures on (official has neither)')
+    p.add_argument('--no-reference', action='store_true', help='time our pipeline only')
+    p.add_argument('--reference-venv', type=Path, default=None,
+                   help='venv for mediapipe 0.10.21 (default ~/.cache/hand_pose_ros/...)')
+    p.add_argument('--json', type=Path, default=None, help='also write the results here')
+    return p
+
+
+def _load_frames(folder: Path, limit: int) -> tuple[np.ndarray, list[str]]:
+    import cv2
+
+    paths = [p for seq in SEQUENCES for p in sorted((folder / seq).glob('*.jpg'))]
+    if not paths:
+        raise SystemExit(f'no frames under {folder}/{{{",".join(SEQUENCES)}}}; pass --data')
+    if limit:
+        paths = paths[:limit]
+    frames = []
+    for path in paths:
+        bgr = cv2.imread(str(path))
+        if bgr is None:
+            raise SystemExit(f'cannot read {path}')
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise SystemExit(f'frames differ in size: {sorted(shapes)}')
+    return np.stack(frames), [str(p.relative_to(folder)) for p in paths]
+
+
+def _configs(args: argparse.Namespace) -> list[Config]:
+    models = [m for m in args.models.split(',') if m]
+    modes = [m for m in args.modes.split(',') if m]
+    for m in models:
+        if m not in ('lite', 'full'):
+            raise SystemExit(f'--models: unknown model {m!r}')
+    for m in modes:
+        if m not in ('static', 'tracking'):
+            raise SystemExit(f'--modes: unknown mode {m!r}')
+    configs = []
+    for mode in modes:
+        for model in models:
+            if mode == 'static':
+                configs.append(Config(f'static-{model}', True, model, 1))
+            else:
+                configs.append(Config(f'tracking-{model}', False, model, 1))
+                if args.detect_every > 1:
+                    configs.append(Config(f'tracking-{model}-every-{args.detect_every}',
+                                          False, model, args.detect_every))
+    return configs
+
+
+def _our_tracker(cfg: Config, args: argparse.Namespace):
+    from hand_pose_ros.core.options import TrackerOptions
+    from hand_pose_ros.core.tracker import HandTracker
+
+    return HandTracker(TrackerOptions(
+        model=cfg.model, runtime=args.runtime, num_threads=args.threads,
+        static_image_mode=cfg.static, max_num_hands=args.max_hands,
+        detect_every_n_frames=cfg.detect_every, smoothing=args.smoothing,
+        enable_gestures=args.smoothing))
+
+
+def _time_ours(tracker, frame: np.ndarray) -> tuple[float, int, bool]:
+    start = time.perf_counter()
+    result = tracker.process(frame)
+    ms = (time.perf_counter() - start) * 1000.0
+    return ms, len(result.hands), result.palm_detector_ran
+
+
+def _run_row(cfg: Config, frames: np.ndarray, args: argparse.Namespace, worker, bar) -> Row:
+    row = Row(cfg)
+    ours = _our_tracker(cfg, args)
+    if worker is not None:
+        worker.open(static=cfg.static, model=cfg.model, max_hands=args.max_hands)
+    try:
+        for i in range(min(args.warmup, len(frames))):
+            ours.process(frames[i])
+            if worker is not None:
+                worker.process(i)
+        step = 0
+        for _ in range(args.repeats):
+            for i in range(len(frames)):
+                # Alternate who goes first, so neither always runs on a warmer cache.
+                ours_first = step % 2 == 0 or worker is None
+                if ours_first:
+                    ms, hands, detected = _time_ours(ours, frames[i])
+                if worker is not None:
+                    ref_ms, ref_hands = worker.process(i)
+                    row.official_ms.append(ref_ms)
+                    row.official_hands += ref_hands
+                if not ours_first:
+                    ms, hands, detected = _time_ours(ours, frames[i])
+                row.ours_ms.append(ms)
+                row.ours_hands += hands
+                row.detector_runs += int(detected)
+                step += 1
+                bar.update(1)
+    finally:
+        ours.close()
+    return row
+
+
+def _stats(ms: list[float]) -> dict[str, float]:
+    if not ms:
+        return {}
+    a = np.asarray(ms)
+    return {'median': float(np.median(a)), 'p90': float(np.percentile(a, 90)),
+            'mean': float(a.mean())}
+
+
+def _describe(cfg: Config) -> tuple[str, str]:
+    mode = 'static' if cfg.static else 'tracking'
+    rule = '-' if cfg.static else (
+        'MediaPipe rule' if cfg.detect_every == 1 else f'every {cfg.detect_every} frames')
+    return mode, rule
+
+
+def _goal_key(cfg: Config) -> str | None:
+    if cfg.static or cfg.model != 'full':
+        return None
+    return 'tracking-mp-rule' if cfg.detect_every == 1 else 'tracking-every-n'
+
+
+def _report(rows: list[Row], n_frames: int, args: argparse.Namespace, version: str) -> dict:
+    results = []
+    lines = [
+        f'frames: {n_frames} per pass x {args.repeats} passes, max_num_hands {args.max_hands}, '
+        f'our runtime {args.runtime} ({args.threads} threads), smoothing+gestures '
+        f'{"on" if args.smoothing else "off"}; official: mediapipe {version or "not run"} '
+        f'solutions.hands',
+        f'machine: {platform.machine()}, {os.cpu_count()} CPUs, '
+        f'Python {platform.python_version()}',
+        '',
+        '| mode | model | palm detector | ours median | ours p90 | official median '
+        '| official p90 | speed-up (median) | speed-up (mean) | hands/frame ours / official '
+        '| detector ran |',
+        '|---|---|---|---|---|---|---|---|---|---|---|',
+    ]
+    goals = []
+    for row in rows:
+        ours, official = _stats(row.ours_ms), _stats(row.official_ms)
+        mode, rule = _describe(row.config)
+        n = max(len(row.ours_ms), 1)
+        speed_med = official['median'] / ours['median'] if official else float('nan')
+        speed_mean = official['mean'] / ours['mean'] if official else float('nan')
+        off_hands = f'{row.official_hands / n:.2f}' if official else '-'
+        lines.append(
+            f'| {mode} | {row.config.model} | {rule} | {ours["median"]:.1f} ms '
+            f'| {ours["p90"]:.1f} ms | {official.get("median", float("nan")):.1f} ms '
+            f'| {official.get("p90", float("nan")):.1f} ms | {speed_med:.2f}x '
+            f'| {speed_mean:.2f}x | {row.ours_hands / n:.2f} / {off_hands} '
+            f'| {100.0 * row.detector_runs / n:.0f}% |')
+        goal = _goal_key(row.config)
+        if goal and official:
+            goals.append(
+                f'goal {row.config.key}: {speed_med:.2f}x official frames/s (median), '
+                f'target >= {GOALS[goal]:.1f}x: {"MET" if speed_med >= GOALS[goal] else "MISSED"}')
+        results.append({
+            **asdict(row.config), 'ours': ours, 'official': official,
+            'speedup_median': speed_med, 'speedup_mean': speed_mean,
+            'ours_hands_per_frame': row.ours_hands / n,
+            'official_hands_per_frame': row.official_hands / n if official else None,
+            'detector_ran_fraction': row.detector_runs / n,
+        })
+    print('\n'.join(lines + [''] + goals))
+    return {'frames': n_frames, 'repeats': args.repeats, 'max_num_hands': args.max_hands,
+            'runtime': args.runtime, 'threads': args.threads, 'smoothing': args.smoothing,
+            'official_version': version, 'cpus': os.cpu_count(), 'rows': results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _wants_multicam(argv):
+        from hand_pose_ros.cli import bench_multicam
+
+        return bench_multicam.main(argv)
+    args = _parser().parse_args(argv)
+    if args.runtime != 'litert':
+        raise SystemExit(f'--runtime {args.runtime!r}: this benchmark runs litert (torch: '
+                         'bench_multicam)')
+    for name in ('detect_every', 'max_hands', 'repeats', 'threads'):
+        if getattr(args, name) < 1:
+            raise SystemExit(f'--{name.replace("_", "-")} must be >= 1')
+    logging.basicConfig(level=logging.WARNING)
+    from tqdm import tqdm
+
+    from hand_pose_ros.cli.reference import ReferenceWorker, ensure_reference_venv, save_frames
+
+    frames, _ = _load_frames(args.data or _default_motion_dir(), args.limit)
+    configs = _configs(args)
+    rows: list[Row] = []
+    version = ''
+    with tempfile.TemporaryDirectory(prefix='hand-pose-bench-') as tmp:
+        worker = None
+        if not args.no_reference:
+            python = ensure_reference_venv(args.reference_venv)
+            worker = ReferenceWorker(python, save_frames(frames, Path(tmp) / 'frames.npy'))
+        try:
+            total = len(configs) * args.repeats * len(frames)
+            with tqdm(total=total, unit='frame', desc='bench', file=sys.stderr) as bar:
+                for cfg in configs:
+                    bar.set_postfix_str(cfg.key)
+                    rows.append(_run_row(cfg, frames, args, worker, bar))
+                    version = worker.version if worker is not None else ''
+        finally:
+            if worker is not None:
+                worker.close()
+    summary = _report(rows, len(frames), args, version)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""`hand-pose-ros detect`: hands in images, folders of images or videos, written as JSON.
+
+Output schema (one entry per image or video frame, in input order):
+
+    {"images": [{"file", "width", "height", ["frame",] "hands": [{
+        "id", "handedness" ("left"/"right", anatomical), "handedness_score", "score",
+        "keypoints_2d" (21 x [x, y] px), "keypoints_3d" (21 x [x, y, z] m, hand-centric),
+        "keypoints_camera" (21 x [x, y, z] m in the camera optical frame, or null),
+        "gesture" (name or null)}]}]}
+
+Folder entries are named relative to the folder given (searched recursively); video frames
+are named by the video path and carry their 0-based "frame" index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
+
+_LOG = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm'}
+VIDEO_EXTENSIONS = {'.mp4', '.avi', '.mov', '.mkv', '.flv', '.webm', '.m4v', '.mpg', '.mpeg'}
+PROGRESS_MIN_FRAMES = 10
+FRAME_PERIOD_S = 1.0 / 30.0
+
+
+@dataclass
+class Source:
+    """One input item: an image file, or one video file (many frames)."""
+
+    path: Path
+    name: str
+    video: bool
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='hand-pose-ros detect',
+        description='Detect hands in images, folders of images or videos; write JSON.')
+    parser.add_argument('paths', nargs='+', type=Path, metavar='PATH',
+                        help='image, folder of images (recursive) or video')
+    parser.add_argument('--json', required=True, type=Path, metavar='OUT',
+                        help="output JSON file ('-' for stdout)")
+    parser.add_argument('--model', choices=('lite', 'full'), default='full')
+    parser.add_argument('--runtime', choices=('litert', 'mediapipe', 'torch', 'auto'),
+                        default='litert')
+    parser.add_argument('--max-hands', type=int, default=2, metavar='N')
+    parser.add_argument('--mirrored', action='store_true',
+                        help='images are mirrored (selfie view): keep MediaPipe handedness')
+    parser.add_argument('--camera', type=_parse_camera, default=None, metavar='FX,FY,CX,CY',
+                        help='pinhole intrinsics (px): adds keypoints_camera')
+    parser.add_argument('--depth', type=Path, default=None, metavar='PATH',
+                        help='registered depth for --camera: a file (16-bit PNG in mm or .npy '
+                             'float metres) or a folder of them named like the images')
+    parser.add_argument('--video', action='store_true',
+                        help='treat all inputs as one sequence, in tracking mode')
+    parser.add_argument('--detect-every', type=int, default=1, metavar='N',
+                        help='tracking mode: palm detector every N frames while a hand is '
+                             'tracked (default 1 = MediaPipe)')
+    parser.add_argument('--smoothing', action='store_true',
+                        help='One Euro smoothing of landmarks (tracking mode only)')
+    parser.add_argument('--min-detection-confidence', type=float, default=0.5)
+    parser.add_argument('--min-tracking-confidence', type=float, default=0.5)
+    parser.add_argument('--threads', type=int, default=2, help='CPU inference threads')
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda' (torch runtime)")
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return parser
+
+
+def _parse_camera(text: str) -> CameraIntrinsics:
+    try:
+        fx, fy, cx, cy = (float(v) for v in text.split(','))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'--camera wants fx,fy,cx,cy (four numbers), got {text!r}') from None
+    if not (fx > 0 and fy > 0):
+        raise argparse.ArgumentTypeError(f'--camera focal lengths must be > 0, got {text!r}')
+    return CameraIntrinsics(fx, fy, cx, cy)
+
+
+def collect_sources(paths: Sequence[Path]) -> list[Source]:
+    """Expand folders (sorted, recursive); keep files in the order given."""
+    sources = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.rglob('*')
+                           if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            if not files:
+                raise ValueError(f'folder {path} holds no images')
+            sources += [Source(p, p.relative_to(path).as_posix(), False) for p in files]
+        elif path.is_file():
+            suffix = path.suffix.lower()
+            if suffix in VIDEO_EXTENSIONS:
+                sources.append(Source(path, str(path), True))
+            elif suffix in IMAGE_EXTENSIONS:
+                sources.append(Source(path, str(path), False))
+            else:
+                raise ValueError(f'{path}: not a known image or video type')
+        else:
+            raise ValueError(f'{path} does not exist')
+    return sources
+
+
+def count_frames(sources: Sequence[Source]) -> int:
+    total = 0
+    for src in sources:
+        if src.video:
+            cap = cv2.VideoCapture(str(src.path))
+            total += max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+            cap.release()
+        else:
+            total += 1
+    return total
+
+
+def iter_frames(sources: Sequence[Source]) -> Iterator[tuple[Source, int | None, np.ndarray]]:
+    """(source, frame index or None, BGR image) for every image and video frame."""
+    for src in sources:
+        if not src.video:
+            image = cv2.imread(str(src.path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f'{src.path}: cannot read image')
+            yield src, None, image
+            continue
+        cap = cv2.VideoCapture(str(src.path))
+        if not cap.isOpened():
+            raise ValueError(f'{src.path}: cannot open video')
+        index = 0
+        try:
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                yield src, index, frame
+                index += 1
+        finally:
+            cap.release()
+
+
+def load_depth(path: Path) -> np.ndarray:
+    """Depth as float32 metres (0 invalid) from a 16-bit PNG in mm or a .npy in metres."""
+    if path.suffix.lower() == '.npy':
+        depth = np.load(path)
+        if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.floating):
+            raise ValueError(f'{path}: expected a 2D float array of metres, got '
+                             f'{depth.dtype} {depth.shape}')
+        return np.nan_to_num(depth.astype(np.float32), nan=0.0)
+    depth = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH)
+    if depth is None or depth.dtype != np.uint16 or depth.ndim != 2:
+        raise ValueError(f'{path}: expected a single-channel 16-bit PNG in millimetres')
+    return depth.astype(np.float32) / 1000.0
+
+
+def depth_for(depth_arg: Path | None, src: Source, frame: int | None) -> np.ndarray | None:
+    """A depth file applies to every frame; a folder holds one per image, by file stem."""
+    if depth_arg is None:
+        return None
+    if depth_arg.is_file():
+        return load_depth(depth_arg)
+    stem = src.path.stem if frame is None else f'{src.path.stem}_{frame:06d}'
+    for suffix in ('.png', '.npy'):
+        candidate = depth_arg / f'{stem}{suffix}'
+        if candidate.is_file():
+            return load_depth(candidate)
+    _LOG.warning('no depth for %s in %s', stem, depth_arg)
+    return None
+
+
+def _round(values: np.ndarray, digits: int) -> list:
+    return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
+
+
+def hand_to_json(hand: HandResult) -> dict:
+    camera = hand.camera
+    return {
+        'id': int(hand.id),
+        'handedness': hand.handedness,
+        'handedness_score': round(float(hand.handedness_score), 5),
+        'score': round(float(hand.score), 5),
+        'keypoints_2d': _round(hand.keypoints[:, :2], 3),
+        'keypoints_3d': _round(hand.world, 5),
+        'keypoints_camera': (_round(camera.keypoints, 5)
+                             if camera is not None and camera.valid else None),
+        'gesture': hand.gesture.name if hand.gesture is not None else None,
+    }
+
+
+def frame_to_json(name: str, frame: int | None, result: FrameResult) -> dict:
+    entry: dict = {'file': name, 'width': int(result.width), 'height': int(result.height)}
+    if frame is not None:
+        entry['frame'] = frame
+    entry['hands'] = [hand_to_json(h) for h in result.hands]
+    return entry
+
+
+def _make_tracker(args: argparse.Namespace, options: TrackerOptions):
+    if args.runtime == 'mediapipe':
+        from hand_pose_ros.core.runtimes.mediapipe_tasks import MediaPipeTasksTracker
+        return MediaPipeTasksTracker(options)
+    from hand_pose_ros.core.tracker import HandTracker
+    return HandTracker(options)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Process every input; returns the JSON document."""
+    options = TrackerOptions(
+        model=args.model, runtime=args.runtime, device=args.device, num_threads=args.threads,
+        max_num_hands=args.max_hands, mirrored=args.mirrored,
+        min_detection_confidence=args.min_detection_confidence,
+        min_tracking_confidence=args.min_tracking_confidence,
+        static_image_mode=not args.video, detect_every_n_frames=args.detect_every,
+        smoothing=bool(args.smoothing and args.video))
+    sources = collect_sources(args.paths)
+    tracker = _make_tracker(args, options)
+    total = count_frames(sources)
+    from tqdm import tqdm
+    bar = tqdm(total=total, unit='frame', file=sys.stderr,
+               disable=args.no_progress or total < PROGRESS_MIN_FRAMES)
+    images = []
+    try:
+        for k, (src, frame, image) in enumerate(iter_frames(sources)):
+            result = _process(tracker, args, image, src, frame, k)
+            images.append(frame_to_json(src.name, frame, result))
+            bar.update(1)
+    finally:
+        bar.close()
+        tracker.close()
+    return {'images': images}
+
+
+def _process(tracker, args: argparse.Namespace, image: np.ndarray, src: Source,
+             frame: int | None, index: int) -> FrameResult:
+    depth = depth_for(args.depth, src, frame) if args.camera is not None else None
+    if args.runtime == 'mediapipe':
+        result = tracker.process(image, 'bgr', timestamp_ms=int(index * 1000 * FRAME_PERIOD_S))
+        if args.camera is not None:
+            from hand_pose_ros.core.tracker import attach_camera_frames
+            attach_camera_frames(result.hands, args.camera, (result.width, result.height),
+                                 depth, tracker.options.hand_scale)
+        return result
+    return tracker.process(image, 'bgr', camera=args.camera, depth=depth,
+                           timestamp=index * FRAME_PERIOD_S)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.depth is not None and args.camera is None:
+        parser.error('--depth needs --camera')
+    try:
+        document = run(args)
+    except ValueError as exc:
+        parser.exit(2, f'hand-pose-ros detect: error: {exc}\n')
+    text = json.dumps(document)
+    if str(args.json) == '-':
+        sys.stdout.write(text + '\n')
+    else:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text)
+        hands = sum(len(e['hands']) for e in document['images'])
+        print(f'{len(document["images"])} images, {hands} hands -> {args.json}',
+              file=sys.stderr)
+    return 0

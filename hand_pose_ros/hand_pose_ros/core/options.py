@@ -1,0 +1,112 @@
+"""Every knob of the hand tracker, validated once so a bad value fails with a clear message."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MODELS: tuple[str, ...] = ('lite', 'full')
+
+
+@dataclass
+class TrackerOptions:
+    """Options of HandTracker; defaults are MediaPipe's (except `mirrored`, see below).
+
+    mirrored: MediaPipe's handedness assumes a selfie (mirrored) image. Robot cameras are not
+        mirrored, so by default the label is swapped to give the anatomical hand.
+    static_image_mode: run the palm detector on every image and carry nothing over.
+    detect_every_n_frames: in tracking mode, while at least one hand is tracked but fewer
+        than max_num_hands, run the palm detector only every N frames (1 = MediaPipe's rule).
+    smoothing: One Euro filter on 2D and world landmarks per track; None = on in tracking
+        mode, off in static mode.
+    roi_similarity: IoU above which two hand ROIs are the same hand (tracked hand wins).
+    suppress_duplicates: also drop a hand whose next ROI overlaps an older track's in the
+        same frame (MediaPipe only merges them one frame later, briefly reporting 3 hands).
+    hand_scale: real hand size relative to the average hand the world landmarks assume;
+        passed to metric 3D.
+    """
+
+    model: str = 'full'
+    runtime: str = 'litert'
+    device: str = 'cpu'
+    num_threads: int = 2
+    max_num_hands: int = 2
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    static_image_mode: bool = False
+    detect_every_n_frames: int = 1
+    mirrored: bool = False
+    smoothing: bool | None = None
+    one_euro_min_cutoff: float = 1.0
+    one_euro_beta: float = 10.0
+    one_euro_d_cutoff: float = 1.0
+    default_fps: float = 30.0
+    roi_similarity: float = 0.5
+    suppress_duplicates: bool = True
+    enable_gestures: bool = True
+    gesture_hold_frames: int = 3
+    hand_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def tracking(self) -> bool:
+        return not self.static_image_mode
+
+    @property
+    def smoothing_enabled(self) -> bool:
+        return self.tracking if self.smoothing is None else bool(self.smoothing)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first invalid option."""
+        if self.model not in MODELS:
+            raise ValueError(f'model must be one of {MODELS}, got {self.model!r}')
+        runtimes = ('auto', 'litert', 'torch', 'mediapipe')
+        if self.runtime not in runtimes:
+            raise ValueError(f'runtime must be one of {runtimes}, got {self.runtime!r}')
+        if self.device not in ('cpu', 'cuda') and not str(self.device).startswith('cuda:'):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        _int_at_least('num_threads', self.num_threads, 1)
+        _int_at_least('max_num_hands', self.max_num_hands, 1)
+        _int_at_least('detect_every_n_frames', self.detect_every_n_frames, 1)
+        _int_at_least('gesture_hold_frames', self.gesture_hold_frames, 1)
+        for name in ('min_detection_confidence', 'min_tracking_confidence', 'roi_similarity'):
+            _in_unit_interval(name, getattr(self, name))
+        for name in ('one_euro_min_cutoff', 'one_euro_d_cutoff', 'default_fps', 'hand_scale'):
+            _positive(name, getattr(self, name))
+        _number(name := 'one_euro_beta', self.one_euro_beta)
+        if self.one_euro_beta < 0:
+            raise ValueError(f'{name} must be >= 0, got {self.one_euro_beta}')
+        for name in ('static_image_mode', 'mirrored', 'suppress_duplicates', 'enable_gestures'):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(  # noqa: TRY004 - one exception type for all options
+                    f'{name} must be a bool, got {getattr(self, name)!r}')
+        if self.smoothing is not None and not isinstance(self.smoothing, bool):
+            raise ValueError(f'smoothing must be a bool or None, got {self.smoothing!r}')
+
+
+def _number(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f'{name} must be a number, got {value!r}')  # noqa: TRY004
+    if math.isnan(value):  # type: ignore[arg-type]
+        raise ValueError(f'{name} must not be NaN')
+
+
+def _int_at_least(name: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f'{name} must be an integer, got {value!r}')  # noqa: TRY004
+    if value < low:
+        raise ValueError(f'{name} must be >= {low}, got {value}')
+
+
+def _in_unit_interval(name: str, value: object) -> None:
+    _number(name, value)
+    if not 0.0 <= value <= 1.0:  # type: ignore[operator]
+        raise ValueError(f'{name} must be in [0, 1], got {value}')
+
+
+def _positive(name: str, value: object) -> None:
+    _number(name, value)
+    if not value > 0 or value == float('inf'):  # type: ignore[operator]
+        raise ValueError(f'{name} must be a finite number > 0, got {value}')

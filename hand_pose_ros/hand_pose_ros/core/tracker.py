@@ -1,0 +1,330 @@
+"""HandTracker: the MediaPipe Hands pipeline (palm detector + landmark model) on any runtime.
+
+Static mode runs the palm detector on every image. Tracking mode follows MediaPipe's rule:
+each tracked hand's next ROI comes from its current landmarks, and the palm detector runs
+only while fewer than max_num_hands hands are tracked; its new ROIs are merged with the
+tracked ones by overlap (the tracked hand wins, keeping its id). A track ends when the
+landmark model's presence score drops below min_tracking_confidence.
+
+Detect every N frames (``detect_every_n_frames``): with one hand tracked and max_num_hands
+2, MediaPipe's rule runs the palm detector on every frame just to look for a second hand,
+which costs more than the landmark model itself. Running it only every N frames while at
+least one hand is tracked removes most of that cost (the frame rate gain approaches the
+detector's share of the frame time), at the price of a second hand entering the view being
+picked up up to N-1 frames later. Tracking of hands already found is unaffected, and with
+no hand tracked the detector still runs on every frame, so the first hand is found as fast.
+
+Batching: all ROIs of a frame, and of every frame given to process_batch (one per camera
+or stream, each with its own TrackerState), go through the landmark model in one runtime
+call, and all palm detector inputs in another, so a GPU runtime can batch across cameras.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hand_pose_ros.core.image import to_rgb
+from hand_pose_ros.core.landmarks import project_landmarks, rotate_world
+from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.palm import detect_palms
+from hand_pose_ros.core.roi import (
+    full_image_roi,
+    roi_affine,
+    roi_from_detection,
+    roi_from_landmarks,
+    roi_iou,
+)
+from hand_pose_ros.core.runtimes import create_runtime
+from hand_pose_ros.core.runtimes.base import (
+    LANDMARK_INPUT_SIZE,
+    PALM_INPUT_SIZE,
+    Runtime,
+)
+from hand_pose_ros.core.smoothing import LandmarkSmoother, OneEuroParams
+from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult, Roi
+
+_LOG = logging.getLogger(__name__)
+
+_SWAP = {'Left': 'Right', 'Right': 'Left'}
+
+
+@functools.cache
+def _optional(module: str, attr: str) -> Any:
+    """An attribute of an optional sibling core module; None (logged once) if it is absent."""
+    try:
+        return getattr(importlib.import_module(f'hand_pose_ros.core.{module}'), attr)
+    except ModuleNotFoundError as exc:
+        if exc.name != f'hand_pose_ros.core.{module}':
+            raise
+        _LOG.warning('hand_pose_ros.core.%s is not available; %s disabled', module, attr)
+        return None
+
+
+@dataclass
+class Track:
+    """A tracked hand: its stable id and the ROI to read it from in the next frame."""
+
+    id: int
+    roi: Roi
+
+
+@dataclass
+class Candidate:
+    """A ROI to run the landmark model on this frame; id None for a new detection."""
+
+    roi: Roi
+    id: int | None
+
+
+class TrackerState:
+    """Everything one camera/stream carries from frame to frame."""
+
+    def __init__(self, options: TrackerOptions):
+        self.options = options
+        self.tracks: list[Track] = []
+        self.next_id = 0
+        self.frame_index = 0
+        self.last_detection_frame: int | None = None
+        self.smoother = LandmarkSmoother(OneEuroParams(
+            options.one_euro_min_cutoff, options.one_euro_beta, options.one_euro_d_cutoff))
+        self.gestures = None
+        if options.enable_gestures:
+            recognizer = _optional('gestures', 'GestureRecognizer')
+            if recognizer is not None:
+                self.gestures = recognizer(hold_frames=options.gesture_hold_frames)
+
+    def reset(self) -> None:
+        """Forget all tracks (e.g. after a camera jump); ids keep counting up."""
+        self.tracks = []
+        self.last_detection_frame = None
+        self.smoother.forget_except(set())
+
+    def should_detect(self) -> bool:
+        """MediaPipe's rule, optionally thinned to every N frames while a hand is tracked."""
+        opts = self.options
+        if opts.static_image_mode or not self.tracks:
+            return True
+        if len(self.tracks) >= opts.max_num_hands:
+            return False
+        if self.last_detection_frame is None:
+            return True
+        return self.frame_index - self.last_detection_frame >= opts.detect_every_n_frames
+
+
+@dataclass
+class FrameInput:
+    """One image of a batch, with the stream state it belongs to."""
+
+    image: np.ndarray
+    state: TrackerState
+    pixel_format: str = 'rgb'
+    camera: CameraIntrinsics | None = None
+    depth: np.ndarray | None = None
+    timestamp: float | None = None  # seconds; None = frame_index / default_fps
+    rgb: np.ndarray | None = field(default=None, repr=False)
+
+
+def associate(candidates: list[Candidate], similarity: float) -> list[Candidate]:
+    """MediaPipe's AssociationNormRectCalculator over candidates in priority order.
+
+    Each element replaces every earlier one it overlaps (IoU > similarity), so tracked hands
+    (listed after detections) win over new detections. The winner takes the oldest id of
+    the group (MediaPipe takes the last; it exposes no ids, so only geometry must match).
+    """
+    result: list[Candidate] = []
+    for cand in candidates:
+        new_id = cand.id
+        kept = []
+        for prev in result:
+            if roi_iou(cand.roi, prev.roi) > similarity:
+                if prev.id is not None and (new_id is None or prev.id < new_id):
+                    new_id = prev.id
+            else:
+                kept.append(prev)
+        kept.append(Candidate(cand.roi, new_id))
+        result = kept
+    return result
+
+
+class HandTracker:
+    """Image in, hands out. One default stream for process(); more via process_batch()."""
+
+    def __init__(self, options: TrackerOptions | None = None, runtime: Runtime | None = None):
+        self.options = options or TrackerOptions()
+        self.options.validate()
+        self.runtime = runtime or create_runtime(
+            self.options.runtime, self.options.model, self.options.device,
+            self.options.num_threads)
+        self.state = TrackerState(self.options)
+
+    def new_state(self) -> TrackerState:
+        """Tracking state for another camera/stream fed through process_batch."""
+        return TrackerState(self.options)
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    def close(self) -> None:
+        self.runtime.close()
+
+    def process(
+        self, image: np.ndarray, pixel_format: str = 'rgb',
+        camera: CameraIntrinsics | None = None, depth: np.ndarray | None = None,
+        timestamp: float | None = None,
+    ) -> FrameResult:
+        """Hands in one image of the default stream (timestamp in seconds, for smoothing)."""
+        frame = FrameInput(image, self.state, pixel_format, camera, depth, timestamp)
+        return self.process_batch([frame])[0]
+
+    def process_batch(self, frames: Sequence[FrameInput]) -> list[FrameResult]:
+        """Hands in several images at once, each advancing its own stream state.
+
+        Palm detector inputs of all frames go to the runtime in one call, all hand ROIs in
+        another. Two frames of one batch must not share a state.
+        """
+        states = [id(f.state) for f in frames]
+        if len(set(states)) != len(states):
+            raise ValueError('each frame of a batch needs its own TrackerState')
+        for f in frames:
+            f.rgb = to_rgb(f.image, f.pixel_format)
+        candidates = self._candidates(frames)
+        hands = self._landmarks(frames, candidates)
+        results = []
+        for f, frame_hands in zip(frames, hands):
+            results.append(self._finish(f, frame_hands))
+            f.rgb = None
+        return results
+
+    def _candidates(self, frames: Sequence[FrameInput]) -> list[list[Candidate]]:
+        """Per frame, the ROIs to read landmarks from: new detections merged with tracks."""
+        opts = self.options
+        detect = [f for f in frames if f.state.should_detect()]
+        detections: dict[int, list] = {}
+        if detect:
+            transforms = np.stack([
+                roi_affine(full_image_roi(f.rgb.shape[1], f.rgb.shape[0]), PALM_INPUT_SIZE)[0]
+                for f in detect])
+            out = self.runtime.palm_detection([f.rgb for f in detect], transforms)
+            for k, f in enumerate(detect):
+                detections[id(f)] = detect_palms(
+                    out.boxes[k], out.scores[k], transforms[k],
+                    opts.min_detection_confidence, opts.max_num_hands)
+                f.state.last_detection_frame = f.state.frame_index
+        per_frame = []
+        for f in frames:
+            cands = [Candidate(roi_from_detection(d), None) for d in detections.get(id(f), [])]
+            if opts.tracking:
+                cands += [Candidate(t.roi, t.id) for t in f.state.tracks]
+            # Also in static mode: MediaPipe merges overlapping detection ROIs (the later,
+            # lower-scored one wins), and parity with it needs the same choice.
+            cands = associate(cands, opts.roi_similarity)
+            per_frame.append(cands)
+        return per_frame
+
+    def _landmarks(
+        self, frames: Sequence[FrameInput], candidates: list[list[Candidate]]
+    ) -> list[list[tuple[HandResult, Roi]]]:
+        """Run every ROI of every frame through the landmark model in one call."""
+        image_index = np.array(
+            [k for k, cands in enumerate(candidates) for _ in cands], dtype=np.int64)
+        flat = [c for cands in candidates for c in cands]
+        hands: list[list[tuple[HandResult, Roi]]] = [[] for _ in frames]
+        if not flat:
+            return hands
+        affines = np.stack([roi_affine(c.roi, LANDMARK_INPUT_SIZE)[0] for c in flat])
+        out = self.runtime.hand_landmarks([f.rgb for f in frames], image_index, affines)
+        for k, (cand, frame_k) in enumerate(zip(flat, image_index)):
+            if not out.presence[k] >= self.options.min_tracking_confidence:
+                continue
+            _, padding = roi_affine(cand.roi, LANDMARK_INPUT_SIZE)
+            hand = self._hand(cand, out.landmarks[k], out.world[k],
+                              float(out.presence[k]), float(out.handedness[k]), padding)
+            hands[frame_k].append((hand, roi_from_landmarks(hand.keypoints)))
+        return hands
+
+    def _hand(self, cand: Candidate, raw: np.ndarray, world: np.ndarray, presence: float,
+              p_left: float, padding: np.ndarray) -> HandResult:
+        # MediaPipe 0.10.21 reports the model's handedness output p as the score of 'Left'
+        # (p > 0.5) else 'Right' with 1 - p; its golden outputs confirm this reading.
+        raw_label = 'Left' if p_left > 0.5 else 'Right'
+        label_score = p_left if p_left > 0.5 else 1.0 - p_left
+        anatomical = raw_label if self.options.mirrored else _SWAP[raw_label]
+        return HandResult(
+            id=-1 if cand.id is None else cand.id,
+            handedness=anatomical.lower(), handedness_score=label_score,
+            raw_handedness=raw_label, score=presence,
+            keypoints=project_landmarks(raw, cand.roi, padding),
+            world=rotate_world(world, cand.roi.rotation), roi=cand.roi)
+
+    def _finish(self, f: FrameInput, found: list[tuple[HandResult, Roi]]) -> FrameResult:
+        """Ids, duplicate suppression, next ROIs, smoothing, metric 3D and gestures."""
+        opts, state = self.options, f.state
+        if opts.static_image_mode:
+            for index, (hand, _) in enumerate(found):
+                hand.id = index
+        else:
+            for hand, _ in found:
+                if hand.id < 0:
+                    hand.id = state.next_id
+                    state.next_id += 1
+            if opts.suppress_duplicates:
+                found = _drop_duplicates(found, opts.roi_similarity)
+            state.tracks = [Track(hand.id, next_roi) for hand, next_roi in found]
+        hands = [hand for hand, _ in found]
+        t = f.timestamp if f.timestamp is not None else state.frame_index / opts.default_fps
+        if opts.smoothing_enabled:
+            self._smooth(state, hands, t)
+        height, width = f.rgb.shape[:2]
+        if f.camera is not None:
+            attach_camera_frames(hands, f.camera, (width, height), f.depth, opts.hand_scale)
+        if state.gestures is not None:
+            state.gestures.update(hands, opts.tracking)
+        state.frame_index += 1
+        return FrameResult(width=width, height=height, hands=hands,
+                           palm_detector_ran=state.last_detection_frame == state.frame_index - 1)
+
+    def _smooth(self, state: TrackerState, hands: list[HandResult], t: float) -> None:
+        if self.options.static_image_mode:
+            state.smoother.forget_except(set())
+        for hand in hands:
+            size = float(np.ptp(hand.keypoints[:, :2], axis=0).max())
+            hand.keypoints, hand.world = state.smoother.smooth(
+                hand.id, hand.keypoints, hand.world, t, size)
+        state.smoother.forget_except({hand.id for hand in hands}
+                                     if not self.options.static_image_mode else set())
+
+
+def attach_camera_frames(
+    hands: list[HandResult], camera: CameraIntrinsics, image_size: tuple[int, int],
+    depth: np.ndarray | None = None, hand_scale: float = 1.0,
+) -> None:
+    """Set hand.camera (metric 3D in the camera frame) for each hand, when metric3d exists.
+
+    image_size is (width, height); depth must be registered to the colour image.
+    """
+    solve = _optional('metric3d', 'solve_camera_frame')
+    if solve is None:
+        return
+    for hand in hands:
+        hand.camera = solve(hand.keypoints[:, :2], hand.world, camera, depth=depth,
+                            hand_scale=hand_scale, image_size=image_size,
+                            handedness=hand.handedness)
+
+
+def _drop_duplicates(
+    found: list[tuple[HandResult, Roi]], similarity: float
+) -> list[tuple[HandResult, Roi]]:
+    """Keep one hand per overlapping next-ROI group: the oldest track (lowest id) wins."""
+    kept: list[tuple[HandResult, Roi]] = []
+    for hand, roi in sorted(found, key=lambda item: item[0].id):
+        if all(roi_iou(roi, other) <= similarity for _, other in kept):
+            kept.append((hand, roi))
+    order = {id(hand): k for k, (hand, _) in enumerate(found)}
+    return sorted(kept, key=lambda item: order[id(item[0])])

@@ -1,0 +1,304 @@
+"""Plain functions between ROS messages and the core's numpy / dataclass world.
+
+Written like sensor_msgs_py (no cv_bridge: it is not on PyPI and drags in a C++ build).
+Decoding functions take any object with the message's attributes, so they work on real
+messages and are testable without ROS; functions that build messages import the message
+packages lazily. Every rejected input raises InputError with a short `cause` that the node
+uses to throttle its log and count the error in diagnostics.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+
+from hand_pose_ros.core.camera import validate_intrinsics
+from hand_pose_ros.core.depth import depth_to_metres as core_depth_to_metres
+from hand_pose_ros.core.image import to_rgb
+from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
+
+# Encodings accepted for colour input -> (bytes per pixel, core pixel format or cv2 YUV code).
+_COLOUR_ENCODINGS: dict[str, tuple[int, str | int]] = {
+    'rgb8': (3, 'rgb'),
+    'bgr8': (3, 'bgr'),
+    'rgba8': (4, 'rgba'),
+    'bgra8': (4, 'bgra'),
+    'mono8': (1, 'mono'),
+    '8uc1': (1, 'mono'),
+    '8uc3': (3, 'bgr'),  # OpenCV's default channel order
+    # sensor_msgs image_encodings: 'yuv422' is UYVY byte order, 'yuv422_yuy2' is YUYV.
+    'yuv422': (2, cv2.COLOR_YUV2RGB_UYVY),
+    'uyvy': (2, cv2.COLOR_YUV2RGB_UYVY),
+    'yuv422_yuy2': (2, cv2.COLOR_YUV2RGB_YUYV),
+    'yuyv': (2, cv2.COLOR_YUV2RGB_YUYV),
+}
+SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(
+    e for e in _COLOUR_ENCODINGS if not e.startswith('8uc'))
+DEPTH_ENCODINGS: tuple[str, ...] = ('16UC1', '32FC1')
+
+
+class InputError(ValueError):
+    """A message the node cannot use; `cause` names the kind (one log line and counter each)."""
+
+    def __init__(self, cause: str, detail: str):
+        super().__init__(f'{cause}: {detail}')
+        self.cause = cause
+        self.detail = detail
+
+
+# ---------------------------------------------------------------- stamps and headers
+
+def stamp_to_ns(stamp: Any) -> int:
+    """builtin_interfaces/Time -> integer nanoseconds (exact, for matching by stamp)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def ns_to_stamp(ns: int) -> Any:
+    from builtin_interfaces.msg import Time
+    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+# ---------------------------------------------------------------- images in
+
+def _buffer(data: Any) -> np.ndarray:
+    """uint8 view of a message's data field (bytes, array.array or list), copying only lists."""
+    try:
+        return np.frombuffer(data, dtype=np.uint8)
+    except TypeError:
+        return np.asarray(data, dtype=np.uint8).reshape(-1)
+
+
+def _rows(msg: Any, bytes_per_pixel: int) -> np.ndarray:
+    """The message's bytes as (height, width * bpp) uint8, dropping any row padding.
+
+    A step larger than one row is legal (padded rows) and honoured; a step shorter than a
+    row, or data whose length is not step x height, is a malformed message.
+    """
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise InputError('empty_image', f'image is {width}x{height}')
+    row = width * bytes_per_pixel
+    if step < row:
+        raise InputError(
+            'bad_step', f'step {step} < width {width} x {bytes_per_pixel} bytes per pixel')
+    data = _buffer(msg.data)
+    if data.size != step * height:
+        raise InputError(
+            'bad_step', f'data has {data.size} bytes, expected step {step} x height {height}')
+    return data.reshape(height, step)[:, :row]
+
+
+def image_to_rgb(msg: Any) -> np.ndarray:
+    """sensor_msgs/Image -> contiguous (H, W, 3) uint8 RGB."""
+    encoding = str(msg.encoding).lower()
+    if encoding not in _COLOUR_ENCODINGS:
+        raise InputError(
+            'unsupported_encoding',
+            f'{msg.encoding!r} (supported: {", ".join(SUPPORTED_ENCODINGS)})')
+    channels, fmt = _COLOUR_ENCODINGS[encoding]
+    if channels == 2 and int(msg.width) % 2:
+        raise InputError('bad_step', f'{encoding} needs an even width, got {msg.width}')
+    img = _rows(msg, channels).reshape(int(msg.height), int(msg.width), channels)
+    if isinstance(fmt, str):
+        return to_rgb(img, fmt)
+    return cv2.cvtColor(np.ascontiguousarray(img), fmt)
+
+
+def compressed_to_rgb(msg: Any) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg / png, as image_transport's compressed plugin) -> RGB."""
+    data = _buffer(msg.data)
+    if data.size == 0:
+        raise InputError('empty_image', 'compressed image has no data')
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
+        raise InputError('corrupt_compressed', f'cannot decode {msg.format!r} ({data.size} B)')
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def depth_to_metres(msg: Any, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Registered depth image (16UC1 mm or 32FC1 m) -> float32 metres, invalid pixels NaN."""
+    encoding = str(msg.encoding).upper()
+    if encoding not in DEPTH_ENCODINGS:
+        raise InputError('depth_encoding', f'{msg.encoding!r} (supported: 16UC1, 32FC1)')
+    bpp = 2 if encoding == '16UC1' else 4
+    rows = _rows(msg, bpp)
+    big = bool(getattr(msg, 'is_bigendian', False))
+    dtype = np.dtype('>u2' if big else '<u2') if bpp == 2 else np.dtype('>f4' if big else '<f4')
+    raw = np.ascontiguousarray(rows).view(dtype).reshape(int(msg.height), int(msg.width))
+    if expected_shape is not None and raw.shape != tuple(expected_shape):
+        raise InputError(
+            'depth_size', f'depth is {raw.shape[1]}x{raw.shape[0]}, image is '
+            f'{expected_shape[1]}x{expected_shape[0]} (depth must be registered to the image)')
+    return core_depth_to_metres(raw.astype(raw.dtype.newbyteorder('=')))
+
+
+def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
+    """sensor_msgs/CameraInfo -> CameraIntrinsics; rejects K that cannot be a pinhole camera.
+
+    The core works in raw (distorted) image pixels, so K and D are used, not P.
+    """
+    k = np.asarray(msg.k, dtype=np.float64).reshape(-1)
+    if k.size != 9:
+        raise InputError('bad_camera_info', f'K has {k.size} values, expected 9')
+    intr = CameraIntrinsics(
+        fx=float(k[0]), fy=float(k[4]), cx=float(k[2]), cy=float(k[5]),
+        d=np.asarray(msg.d, dtype=np.float64).reshape(-1),
+        distortion_model=str(msg.distortion_model) or 'plumb_bob')
+    if not np.any(intr.d):  # all-zero D is no distortion, whatever its length or model
+        intr.d, intr.distortion_model = np.zeros(0), 'plumb_bob'
+    try:
+        validate_intrinsics(intr)
+    except ValueError as exc:
+        raise InputError('bad_camera_info', str(exc)) from exc
+    return intr
+
+
+# ---------------------------------------------------------------- images out
+
+def rgb_to_image(rgb: np.ndarray, header: Any, encoding: str = 'rgb8') -> Any:
+    """(H, W, 3) uint8 RGB -> sensor_msgs/Image (rgb8 or bgr8)."""
+    from sensor_msgs.msg import Image
+    data = rgb if encoding == 'rgb8' else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    data = np.ascontiguousarray(data)
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = int(data.shape[0]), int(data.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = int(data.shape[1] * 3)
+    msg.data = data.tobytes()
+    return msg
+
+
+def rgb_to_compressed(rgb: np.ndarray, header: Any, quality: int = 90) -> Any:
+    """(H, W, 3) uint8 RGB -> sensor_msgs/CompressedImage (jpeg)."""
+    from sensor_msgs.msg import CompressedImage
+    ok, buf = cv2.imencode('.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError('JPEG encoding failed')
+    msg = CompressedImage()
+    msg.header = header
+    msg.format = 'rgb8; jpeg compressed bgr8'
+    msg.data = buf.tobytes()
+    return msg
+
+
+def intrinsics_to_camera_info(
+    intr: CameraIntrinsics, width: int, height: int, header: Any
+) -> Any:
+    """CameraIntrinsics -> sensor_msgs/CameraInfo (P = K, no rectification)."""
+    from sensor_msgs.msg import CameraInfo
+    msg = CameraInfo()
+    msg.header = header
+    msg.width, msg.height = int(width), int(height)
+    msg.distortion_model = intr.distortion_model or 'plumb_bob'
+    d = [float(v) for v in np.asarray(intr.d).reshape(-1)]
+    msg.d = d if d else [0.0] * 5
+    msg.k = [float(v) for v in intr.matrix.reshape(-1)]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [intr.fx, 0.0, intr.cx, 0.0, 0.0, intr.fy, intr.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+# ---------------------------------------------------------------- results out
+
+def rotation_to_quaternion(rot: np.ndarray) -> tuple[float, float, float, float]:
+    """3x3 rotation matrix -> unit quaternion (x, y, z, w), w >= 0 (Shepperd's method)."""
+    m = np.asarray(rot, dtype=np.float64)
+    tr = m[0, 0] + m[1, 1] + m[2, 2]
+    if tr > 0:
+        s = 2.0 * math.sqrt(tr + 1.0)
+        q = (
+            (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s)
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = (0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s)
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = ((m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s)
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = ((m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s)
+    arr = np.asarray(q)
+    arr /= np.linalg.norm(arr)
+    if arr[3] < 0:
+        arr = -arr
+    return float(arr[0]), float(arr[1]), float(arr[2]), float(arr[3])
+
+
+def camera_valid(hand: HandResult) -> bool:
+    """True when the hand has finite camera-frame 3D that the fit marked valid."""
+    cam = hand.camera
+    return bool(
+        cam is not None and cam.valid and np.all(np.isfinite(cam.keypoints))
+        and np.all(np.isfinite(cam.wrist_position)) and np.all(np.isfinite(cam.wrist_rotation)))
+
+
+def _points(arr: np.ndarray) -> list[Any]:
+    from geometry_msgs.msg import Point
+    a = np.nan_to_num(np.asarray(arr, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    return [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in a]
+
+
+def hand_to_msg(hand: HandResult) -> Any:
+    """HandResult -> hand_pose_msgs/Hand (absent 3D / gesture leave the documented defaults)."""
+    from hand_pose_msgs.msg import Hand
+    msg = Hand()
+    msg.id = int(hand.id)
+    msg.handedness = str(hand.handedness)
+    msg.handedness_score = float(hand.handedness_score)
+    msg.score = float(hand.score)
+    msg.keypoints = _points(hand.keypoints)
+    msg.keypoints_hand = _points(hand.world)
+    msg.wrist_pose.orientation.w = 1.0
+    normal_cam = None
+    if camera_valid(hand):
+        cam = hand.camera
+        msg.keypoints_camera = _points(cam.keypoints)
+        msg.camera_valid = True
+        msg.camera_method = int(cam.method)
+        msg.reprojection_error = float(cam.reprojection_error)
+        p = msg.wrist_pose.position
+        p.x, p.y, p.z = (float(v) for v in cam.wrist_position)
+        o = msg.wrist_pose.orientation
+        o.x, o.y, o.z, o.w = rotation_to_quaternion(cam.wrist_rotation)
+        normal_cam = np.asarray(cam.wrist_rotation)[:, 2]
+    g = hand.gesture
+    if g is not None:
+        msg.gesture = str(g.name)
+        msg.gesture_score = float(g.score)
+        msg.gesture_raw = str(g.raw_name)
+        msg.pinch_distance = float(g.pinch_distance)
+        msg.pinch_strength = float(g.pinch_strength)
+        msg.grip_aperture = float(g.grip_aperture)
+        msg.finger_curl = [float(v) for v in np.asarray(g.finger_curl).reshape(5)]
+        if normal_cam is None:
+            normal_cam = np.asarray(g.palm_normal)
+    else:
+        msg.gesture = 'none'
+        msg.gesture_raw = 'none'
+    if normal_cam is not None and np.all(np.isfinite(normal_cam)):
+        n = msg.palm_normal
+        n.x, n.y, n.z = (float(v) for v in normal_cam)
+    return msg
+
+
+def frame_result_to_msg(result: FrameResult, header: Any) -> Any:
+    """FrameResult -> hand_pose_msgs/HandArray with the source image's header."""
+    from hand_pose_msgs.msg import HandArray
+    msg = HandArray()
+    msg.header = header
+    msg.width, msg.height = int(result.width), int(result.height)
+    msg.hands = [hand_to_msg(h) for h in result.hands]
+    return msg
+
+
+def hand_array_keypoints(msg: Any) -> np.ndarray:
+    """HandArray -> (N, 21, 3) image keypoints, for tests and tools that compare to the core."""
+    return np.array(
+        [[[p.x, p.y, p.z] for p in h.keypoints] for h in msg.hands], dtype=np.float64
+    ).reshape(len(msg.hands), 21, 3)

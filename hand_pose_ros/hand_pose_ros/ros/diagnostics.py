@@ -1,0 +1,144 @@
+"""Per-camera health figures for /diagnostics.
+
+What an operator needs to see when a hand is not tracked: is the camera publishing (input
+rate), does the node keep up (processed rate, dropped frames), how late are the results
+(latency from the image stamp to publishing, p50/p95) and which inputs were rejected, why.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+RATE_WINDOW_S = 5.0
+LATENCY_WINDOW = 300
+
+
+class CameraStats:
+    """Counters for one camera; written by callbacks and the worker, read by the timer."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._lock = threading.Lock()
+        self._inputs: collections.deque[float] = collections.deque()
+        self._processed: collections.deque[float] = collections.deque()
+        self._latency_ms: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
+        self.received_total = 0
+        self.processed_total = 0
+        self.dropped_total = 0
+        self.errors: collections.Counter[str] = collections.Counter()
+        self.last_hands = 0
+
+    @staticmethod
+    def _trim(q: collections.deque[float], now: float) -> None:
+        while q and now - q[0] > RATE_WINDOW_S:
+            q.popleft()
+
+    def on_input(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self.received_total += 1
+            self._inputs.append(now)
+            self._trim(self._inputs, now)
+
+    def on_processed(self, latency_ms: float, hands: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self.processed_total += 1
+            self.last_hands = hands
+            self._processed.append(now)
+            self._trim(self._processed, now)
+            self._latency_ms.append(float(latency_ms))
+
+    def on_dropped(self) -> None:
+        with self._lock:
+            self.dropped_total += 1
+
+    def on_error(self, cause: str) -> int:
+        """Count one rejected input; returns how many of this cause so far (1 = first)."""
+        with self._lock:
+            self.errors[cause] += 1
+            return self.errors[cause]
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._trim(self._inputs, now)
+            self._trim(self._processed, now)
+            lat = np.asarray(self._latency_ms, dtype=np.float64)
+            return {
+                'input_hz': _rate(self._inputs, now),
+                'processed_hz': _rate(self._processed, now),
+                'latency_p50_ms': float(np.percentile(lat, 50)) if lat.size else float('nan'),
+                'latency_p95_ms': float(np.percentile(lat, 95)) if lat.size else float('nan'),
+                'received': self.received_total,
+                'processed': self.processed_total,
+                'dropped': self.dropped_total,
+                'hands': self.last_hands,
+                'errors': dict(self.errors),
+            }
+
+
+def _rate(q: collections.deque[float], now: float) -> float:
+    """Events per second over the window (uses the span actually covered at start-up)."""
+    if len(q) < 2:
+        return 0.0
+    span = max(now - q[0], q[-1] - q[0], 1e-6)
+    return (len(q) - 1) / span if now - q[-1] < RATE_WINDOW_S else 0.0
+
+
+def status_level(snap: dict[str, Any]) -> int:
+    """0 OK, 1 WARN (no input, or errors, or dropping more than half), as DiagnosticStatus."""
+    if snap['input_hz'] == 0.0 or snap['errors']:
+        return 1
+    if snap['received'] and snap['dropped'] > 0.5 * snap['received']:
+        return 1
+    return 0
+
+
+def status_message(snap: dict[str, Any]) -> str:
+    if snap['input_hz'] == 0.0:
+        return 'no input images'
+    if snap['errors']:
+        causes = sorted(snap['errors'].items())
+        return 'rejected input: ' + ', '.join(f'{k} x{v}' for k, v in causes)
+    return f'{snap["processed_hz"]:.1f} Hz processed, {snap["hands"]} hand(s)'
+
+
+def build_diagnostic_array(
+    stats: dict[str, CameraStats], node_name: str, stamp: Any, hardware_id: str = ''
+) -> Any:
+    """diagnostic_msgs/DiagnosticArray with one status per camera; errors as `errors/<cause>`."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+    arr = DiagnosticArray()
+    arr.header.stamp = stamp
+    for cam, st in stats.items():
+        snap = st.snapshot()
+        status = DiagnosticStatus()
+        status.level = bytes([status_level(snap)])
+        status.name = f'{node_name}: camera {cam}'
+        status.message = status_message(snap)
+        status.hardware_id = hardware_id
+        values = [
+            ('input_rate_hz', f'{snap["input_hz"]:.2f}'),
+            ('processed_rate_hz', f'{snap["processed_hz"]:.2f}'),
+            ('latency_p50_ms', f'{snap["latency_p50_ms"]:.1f}'),
+            ('latency_p95_ms', f'{snap["latency_p95_ms"]:.1f}'),
+            ('frames_received', str(snap['received'])),
+            ('frames_processed', str(snap['processed'])),
+            ('frames_dropped', str(snap['dropped'])),
+            ('hands', str(snap['hands'])),
+            ('errors_total', str(sum(snap['errors'].values()))),
+        ] + [(f'errors/{k}', str(v)) for k, v in sorted(snap['errors'].items())]
+        status.values = [KeyValue(key=k, value=v) for k, v in values]
+        arr.status.append(status)
+    return arr
+
+
+def diagnostic_values(status: Any) -> dict[str, str]:
+    """DiagnosticStatus -> {key: value}, for tests and tools reading /diagnostics."""
+    return {kv.key: kv.value for kv in status.values}

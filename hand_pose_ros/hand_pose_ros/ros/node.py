@@ -1,0 +1,352 @@
+"""hand_pose_node: camera topics in; HandArray, wrist TF, markers, annotated image, gestures
+and diagnostics out.
+
+Threading: subscription callbacks (executor thread) only store the newest message per
+camera; one worker thread decodes, runs the tracker and publishes, so the executor never
+blocks on inference and no backlog can form (see frame_queue). Everything a camera needs is
+kept in its CameraIO; bad input is rejected per camera and cause, logged once (then at 10,
+100, ... occurrences) and counted in /diagnostics, and never stops the other cameras.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from hand_pose_msgs.msg import HandArray, HandGesture
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
+
+from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
+from hand_pose_ros.ros import conversions as conv
+from hand_pose_ros.ros import parameters
+from hand_pose_ros.ros.annotate import draw_hands
+from hand_pose_ros.ros.diagnostics import CameraStats, build_diagnostic_array
+from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
+from hand_pose_ros.ros.markers import MarkerTracker
+from hand_pose_ros.ros.tf import TfBroadcaster, hand_transforms
+
+INFO_BUFFER = 30
+MATCH_WAIT_S = 0.05
+STARTUP_FRAMES = 30
+DEPTH_BUFFER = 10
+OUTPUT_QOS = QoSProfile(depth=10)
+IMAGE_OUT_QOS = QoSProfile(depth=2)
+
+
+@dataclass
+class PendingFrame:
+    msg: Any  # Image or CompressedImage
+    compressed: bool
+
+
+def tracker_options(values: dict[str, Any]) -> TrackerOptions:
+    """TrackerOptions from the node's parameters (same names where they overlap)."""
+    names = {f.name for f in dataclasses.fields(TrackerOptions)}
+    return TrackerOptions(**{k: v for k, v in values.items() if k in names})
+
+
+def _join(ns: str, topic: str) -> str:
+    return f'{ns.strip("/")}/{topic}' if ns.strip('/') else topic
+
+
+class CameraIO:
+    """One camera's subscriptions, publishers, buffers, stats and tracker state."""
+
+    def __init__(self, node: HandPoseNode, name: str):
+        self.node = node
+        self.name = name or '/'
+        self.ns = name
+        v = node.values
+        self.stats = CameraStats(self.name)
+        self.markers = MarkerTracker()
+        self.infos: collections.deque[tuple[int, CameraIntrinsics | conv.InputError]] = (
+            collections.deque(maxlen=INFO_BUFFER))
+        self.depths: collections.deque[tuple[int, Any]] = collections.deque(maxlen=DEPTH_BUFFER)
+        self.gestures: dict[int, str] = {}
+        self.lock = threading.Condition()
+        qos_opts = QoSOverridingOptions.with_default_policies()
+        topic = _join(name, v['image_topic'])
+        if v['compressed']:
+            self.image_topic = topic + '/compressed'
+            node.create_subscription(
+                CompressedImage, self.image_topic, lambda m: self.on_image(m, True),
+                qos_profile_sensor_data, qos_overriding_options=qos_opts)
+        else:
+            self.image_topic = topic
+            node.create_subscription(
+                Image, topic, lambda m: self.on_image(m, False), qos_profile_sensor_data,
+                qos_overriding_options=qos_opts)
+        node.create_subscription(
+            CameraInfo, _join(name, v['camera_info_topic']), self.on_info,
+            qos_profile_sensor_data)
+        if v['depth_topic']:
+            node.create_subscription(
+                Image, _join(name, v['depth_topic']), self.on_depth, qos_profile_sensor_data,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self.pub_hands = node.create_publisher(HandArray, _join(name, 'hands'), OUTPUT_QOS)
+        self.pub_markers = node.create_publisher(
+            MarkerArray, _join(name, 'hand_markers'), OUTPUT_QOS)
+        self.pub_image = node.create_publisher(Image, _join(name, 'hands/image'), IMAGE_OUT_QOS)
+        self.pub_gestures = node.create_publisher(
+            HandGesture, _join(name, 'gestures'), OUTPUT_QOS)
+
+    # ------------------------------------------------------------ executor thread
+    def on_image(self, msg: Any, compressed: bool) -> None:
+        self.stats.on_input()
+        if self.node.slots.put(self.name, PendingFrame(msg, compressed)):
+            self.stats.on_dropped()
+
+    def on_info(self, msg: CameraInfo) -> None:
+        try:
+            item: CameraIntrinsics | conv.InputError = conv.camera_info_to_intrinsics(msg)
+        except conv.InputError as exc:
+            item = exc
+        with self.lock:
+            self.infos.append((conv.stamp_to_ns(msg.header.stamp), item))
+            self.lock.notify_all()
+
+    def on_depth(self, msg: Image) -> None:
+        with self.lock:
+            self.depths.append((conv.stamp_to_ns(msg.header.stamp), msg))
+            self.lock.notify_all()
+
+    # ------------------------------------------------------------ worker thread
+    def reject(self, exc: conv.InputError) -> None:
+        count = self.stats.on_error(exc.cause)
+        if count == 1 or count in (10, 100, 1000, 10000, 100000):
+            again = '' if count == 1 else f' ({count} times so far)'
+            self.node.get_logger().warning(
+                f'camera {self.name}: rejected input, {exc.cause}: {exc.detail}{again}')
+
+    def _match(self, buf: collections.deque, stamp_ns: int, tol_ns: int) -> tuple[Any, bool]:
+        """Entry closest in stamp to the image: (entry, within tolerance), or (None, False).
+
+        CameraInfo and depth are separate topics, so they may arrive just after the image.
+        When the camera is known to publish them (one arrived before), or during its first
+        frames, this waits up to MATCH_WAIT_S for the matching one, as a synchronizer would.
+        """
+        deadline = time.monotonic() + (
+            MATCH_WAIT_S if buf or self.stats.processed_total < STARTUP_FRAMES else 0.0)
+        with self.lock:
+            while True:
+                best = min(buf, key=lambda e: abs(e[0] - stamp_ns)) if buf else None
+                if best is not None and abs(best[0] - stamp_ns) <= tol_ns:
+                    return best[1], True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return (None, False) if best is None else (best[1], False)
+                self.lock.wait(left)
+
+    def intrinsics_for(self, stamp_ns: int) -> CameraIntrinsics | None:
+        """CameraInfo matched by stamp; the latest one when none is within tolerance."""
+        tol = int(self.node.values['sync_tolerance_s'] * 1e9)
+        item, exact = self._match(self.infos, stamp_ns, tol)
+        if item is not None and not exact:
+            with self.lock:
+                item = self.infos[-1][1]
+        if isinstance(item, conv.InputError):
+            self.reject(item)
+            return None
+        return item
+
+    def depth_for(self, stamp_ns: int, shape: tuple[int, int]) -> np.ndarray | None:
+        if not self.node.values['depth_topic']:
+            return None
+        tol = int(self.node.values['sync_tolerance_s'] * 1e9)
+        msg, exact = self._match(self.depths, stamp_ns, tol)
+        if msg is None or not exact:
+            return None
+        try:
+            return conv.depth_to_metres(msg, expected_shape=shape)
+        except conv.InputError as exc:
+            self.reject(exc)
+            return None
+
+    def decode(self, frame: PendingFrame) -> np.ndarray | None:
+        try:
+            if frame.compressed:
+                return conv.compressed_to_rgb(frame.msg)
+            return conv.image_to_rgb(frame.msg)
+        except conv.InputError as exc:
+            self.reject(exc)
+            return None
+
+    def publish(self, header: Any, rgb: np.ndarray, result: FrameResult) -> None:
+        v = self.node.values
+        self.pub_hands.publish(conv.frame_result_to_msg(result, header))
+        if v['publish_tf']:
+            self.node.tf.send(hand_transforms(
+                result, header, v['tf_prefix'], v['publish_fingertip_tf']))
+        if v['publish_markers']:
+            arr = self.markers.update(result, header)
+            if arr.markers:
+                self.pub_markers.publish(arr)
+        if v['publish_annotated_image'] and self.pub_image.get_subscription_count() > 0:
+            self.pub_image.publish(conv.rgb_to_image(draw_hands(rgb, result), header))
+        if v['publish_gestures']:
+            self.publish_gesture_changes(header, result)
+        latency_ms = (self.node.get_clock().now().nanoseconds
+                      - conv.stamp_to_ns(header.stamp)) * 1e-6
+        self.stats.on_processed(latency_ms, len(result.hands))
+
+    def publish_gesture_changes(self, header: Any, result: FrameResult) -> None:
+        """A HandGesture when a track's debounced gesture differs from the last one seen."""
+        seen = {}
+        for hand in result.hands:
+            if hand.gesture is None:
+                continue
+            name = hand.gesture.name
+            prev = self.gestures.get(hand.id, 'none')
+            seen[hand.id] = name
+            if name != prev:
+                self.pub_gestures.publish(HandGesture(
+                    header=header, hand_id=int(hand.id), handedness=hand.handedness,
+                    gesture=name, previous_gesture=prev, score=float(hand.gesture.score)))
+        self.gestures = seen
+
+
+class HandPoseNode(Node):
+    """The hand tracking node; see the module docstring and README for topics."""
+
+    def __init__(self, node_name: str = 'hand_pose_node', **kwargs: Any):
+        super().__init__(node_name, **kwargs)
+        self.values: dict[str, Any] = parameters.declare_all(self)
+        self.options_lock = threading.Lock()
+        cams = [str(c).strip('/') for c in self.values['cameras']] or ['']
+        if len(set(cams)) != len(cams):
+            raise ValueError(f'cameras lists a namespace twice: {cams}')
+        self.slots: LatestFrameSlots[PendingFrame] = LatestFrameSlots([c or '/' for c in cams])
+        self._make_tracker(cams)
+        self.tf = TfBroadcaster(self)
+        self.cameras = {c or '/': CameraIO(self, c) for c in cams}
+        self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', OUTPUT_QOS)
+        self.create_timer(self.values['diagnostics_period_s'], self.publish_diagnostics)
+        self.add_on_set_parameters_callback(self.on_set_parameters)
+        self.worker: FrameWorker[PendingFrame] = FrameWorker(
+            self.slots, self.process_batch, self.on_worker_error)
+        self.worker.start()
+        topics = ', '.join(io.image_topic for io in self.cameras.values())
+        self.get_logger().info(
+            f'tracking hands on {topics} (model {self.values["model"]}, runtime '
+            f'{self.values["runtime"]}, device {self.values["device"]})')
+
+    # ------------------------------------------------------------ tracker
+    def _make_tracker(self, cams: list[str]) -> None:
+        """One tracker (one runtime, models loaded once) and one tracking state per camera."""
+        from hand_pose_ros.core.tracker import HandTracker
+        self.tracker = HandTracker(tracker_options(self.values))
+        self.states = {c or '/': self.tracker.new_state() for c in cams}
+
+    def apply_live_options(self) -> None:
+        """Copy live values into the shared options object and each state's filters."""
+        new = tracker_options(self.values)
+        with self.options_lock:
+            opts = self.tracker.options
+            for spec in parameters.PARAMS:
+                if spec.live and hasattr(opts, spec.name):
+                    setattr(opts, spec.name, getattr(new, spec.name))
+            for state in self.states.values():
+                params = state.smoother.params
+                params.min_cutoff, params.beta = opts.one_euro_min_cutoff, opts.one_euro_beta
+                if state.gestures is not None and hasattr(state.gestures, 'hold_frames'):
+                    state.gestures.hold_frames = opts.gesture_hold_frames
+
+    def process_batch(self, batch: dict[str, PendingFrame]) -> None:
+        """Decode, match CameraInfo/depth by stamp, track and publish each camera's frame.
+
+        With a runtime that batches efficiently all cameras' frames go through one
+        process_batch call; otherwise each camera is processed and published in turn, so
+        the first camera's latency does not include the others' inference.
+        """
+        from hand_pose_ros.core.tracker import FrameInput
+        jobs = []
+        for cam, frame in batch.items():
+            io = self.cameras[cam]
+            rgb = io.decode(frame)
+            if rgb is None:
+                continue
+            header = frame.msg.header
+            stamp_ns = conv.stamp_to_ns(header.stamp)
+            fin = FrameInput(rgb, self.states[cam], 'rgb', io.intrinsics_for(stamp_ns),
+                             io.depth_for(stamp_ns, rgb.shape[:2]), timestamp=stamp_ns * 1e-9)
+            jobs.append((io, header, rgb, fin))
+        if not jobs:
+            return
+        if len(jobs) > 1 and getattr(self.tracker.runtime, 'batches_efficiently', False):
+            with self.options_lock:
+                results = self.tracker.process_batch([j[3] for j in jobs])
+            for (io, header, rgb, _), result in zip(jobs, results):
+                io.publish(header, rgb, result)
+            return
+        for io, header, rgb, fin in jobs:
+            with self.options_lock:
+                result = self.tracker.process_batch([fin])[0]
+            io.publish(header, rgb, result)
+
+    def on_worker_error(self, exc: BaseException) -> None:
+        self.get_logger().error(f'frame processing failed: {type(exc).__name__}: {exc}')
+        for io in self.cameras.values():
+            io.stats.on_error('internal_error')
+
+    # ------------------------------------------------------------ parameters, diagnostics
+    def on_set_parameters(self, params: list[Any]) -> SetParametersResult:
+        """Validate every change; apply all or none (Humble has no post-set callback)."""
+        for p in params:
+            reason = parameters.validate(p.name, p.value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        changed = {p.name: p.value for p in params if p.name in parameters.SPECS}
+        if changed:
+            trial = dict(self.values, **changed)
+            try:
+                tracker_options(trial)
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            self.values = trial
+            self.apply_live_options()
+            self.get_logger().info(
+                'parameters changed: ' + ', '.join(f'{k}={v!r}' for k, v in changed.items()))
+        return SetParametersResult(successful=True)
+
+    def publish_diagnostics(self) -> None:
+        self.pub_diag.publish(build_diagnostic_array(
+            {io.name: io.stats for io in self.cameras.values()}, self.get_fully_qualified_name(),
+            self.get_clock().now().to_msg(), hardware_id=str(self.values['device'])))
+
+    def destroy_node(self) -> None:
+        self.worker.stop()
+        self.tracker.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = HandPoseNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,108 @@
+"""Wrist (and optional fingertip) TF frames for hands with camera-frame 3D.
+
+tf2_ros is not on PyPI, so the broadcaster falls back to publishing tf2_msgs/TFMessage on
+/tf itself with the QoS tf2_ros's TransformBroadcaster uses (reliable, volatile, keep last
+100); listeners cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from hand_pose_ros.core.types import KEYPOINT_NAMES, FrameResult
+from hand_pose_ros.ros.conversions import camera_valid, rotation_to_quaternion
+
+FINGERTIPS = (4, 8, 12, 16, 20)
+TF_QOS_DEPTH = 100
+
+
+def _frame_parts(result: FrameResult, prefix: str) -> dict[int, tuple[str, str]]:
+    """Track id -> (`<prefix><side>`, suffix); suffix `_<id>` only when a side repeats."""
+    valid = [h for h in result.hands if camera_valid(h)]
+    sides = Counter(h.handedness for h in valid)
+    return {
+        h.id: (f'{prefix}{h.handedness}', f'_{h.id}' if sides[h.handedness] > 1 else '')
+        for h in valid
+    }
+
+
+def wrist_frame_names(result: FrameResult, prefix: str) -> dict[int, str]:
+    """Track id -> `<prefix>left_wrist`, or `<prefix>left_wrist_<id>` when two are left."""
+    return {hid: f'{base}_wrist{sfx}' for hid, (base, sfx) in _frame_parts(result, prefix).items()}
+
+
+def hand_transforms(
+    result: FrameResult, header: Any, prefix: str = '', fingertips: bool = False
+) -> list[Any]:
+    """geometry_msgs/TransformStamped list: camera optical frame -> each hand's wrist frame.
+
+    Fingertip frames (optional, `<prefix><side>_<joint name>[_<id>]`) are children of the
+    wrist frame with the wrist's orientation, so they only add the finger's offset.
+    """
+    from geometry_msgs.msg import TransformStamped
+    parts = _frame_parts(result, prefix)
+    out = []
+    for hand in result.hands:
+        if hand.id not in parts:
+            continue
+        base, sfx = parts[hand.id]
+        wrist_name = f'{base}_wrist{sfx}'
+        cam = hand.camera
+        pos = np.asarray(cam.wrist_position, dtype=np.float64)
+        rot = np.asarray(cam.wrist_rotation, dtype=np.float64)
+        t = TransformStamped()
+        t.header.stamp = header.stamp
+        t.header.frame_id = header.frame_id
+        t.child_frame_id = wrist_name
+        tr = t.transform.translation
+        tr.x, tr.y, tr.z = (float(v) for v in pos)
+        r = t.transform.rotation
+        r.x, r.y, r.z, r.w = rotation_to_quaternion(rot)
+        out.append(t)
+        if not fingertips:
+            continue
+        for j in FINGERTIPS:
+            ft = TransformStamped()
+            ft.header.stamp = header.stamp
+            ft.header.frame_id = wrist_name
+            ft.child_frame_id = f'{base}_{KEYPOINT_NAMES[j]}{sfx}'
+            local = rot.T @ (np.asarray(cam.keypoints[j], dtype=np.float64) - pos)
+            tr = ft.transform.translation
+            tr.x, tr.y, tr.z = (float(v) for v in local)
+            ft.transform.rotation.w = 1.0
+            out.append(ft)
+    return out
+
+
+class TfBroadcaster:
+    """tf2_ros.TransformBroadcaster when importable, else an equivalent /tf publisher."""
+
+    def __init__(self, node: Any):
+        self._native = None
+        self._pub = None
+        try:
+            from tf2_ros import TransformBroadcaster  # type: ignore[import-not-found]
+            self._native = TransformBroadcaster(node)
+        except ImportError:
+            from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+            from tf2_msgs.msg import TFMessage
+            qos = QoSProfile(
+                depth=TF_QOS_DEPTH, history=HistoryPolicy.KEEP_LAST,
+                reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+            self._pub = node.create_publisher(TFMessage, '/tf', qos)
+
+    @property
+    def uses_tf2_ros(self) -> bool:
+        return self._native is not None
+
+    def send(self, transforms: list[Any]) -> None:
+        if not transforms:
+            return
+        if self._native is not None:
+            self._native.sendTransform(transforms)
+            return
+        from tf2_msgs.msg import TFMessage
+        self._pub.publish(TFMessage(transforms=transforms))

@@ -1,0 +1,417 @@
+"""hand_pose_node end to end over real DDS: the node runs in its own process, this test
+publishes the shared motion frames and reads what comes back.
+
+Two node processes share one ROS_DOMAIN_ID unique to this test session:
+- `raw`: cameras cam_a and cam_b (sensor_msgs/Image), depth on `depth` in each namespace;
+- `jpeg`: camera cam_c with compressed input (sensor_msgs/CompressedImage).
+The reference is the core HandTracker run in this process on the same frames, in the same
+order and with the same timestamps (smoothing depends on them), so the node's HandArray must
+reproduce it: exactly for raw input, within JPEG tolerance for compressed input. Frames are
+sent in lock-step (the next one after the previous result arrived) so none is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from hand_pose_msgs.msg import HandArray
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+from tf2_msgs.msg import TFMessage
+from visualization_msgs.msg import MarkerArray
+
+from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.core.types import CameraIntrinsics
+from hand_pose_ros.ros import conversions as conv
+from hand_pose_ros.ros.diagnostics import diagnostic_values
+
+from conftest import shared_path
+
+REPLY_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 60.0
+FRAME = 'cam_a_optical_frame'
+
+
+def _frames(seq: str, count: int) -> list[np.ndarray]:
+    files = sorted(shared_path('motion', seq).glob('*.jpg'))[:count]
+    return [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
+
+
+def _intrinsics(rgb: np.ndarray) -> CameraIntrinsics:
+    h, w = rgb.shape[:2]
+    return CameraIntrinsics(fx=0.9 * w, fy=0.9 * w, cx=w / 2, cy=h / 2)
+
+
+def _start_node(name: str, params: str, log: Path, env: dict) -> subprocess.Popen:
+    pfile = log.with_suffix('.yaml')
+    pfile.write_text('/**:\n  ros__parameters:\n' + params)
+    out = open(log, 'w')
+    return subprocess.Popen(
+        [sys.executable, '-m', 'hand_pose_ros.ros.node', '--ros-args', '-r', f'__node:={name}',
+         '--params-file', str(pfile)], stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+class Client:
+    """Test-side node: publishers per camera and collectors of every output."""
+
+    def __init__(self):
+        self.node = rclpy.create_node('hand_pose_test_client')
+        self.lock = threading.Lock()
+        self.hands: dict[str, list] = {}
+        self.tf: list = []
+        self.markers: dict[str, list] = {}
+        self.diag: list = []
+        self.pubs: dict[str, object] = {}
+        for cam in ('cam_a', 'cam_b', 'cam_c'):
+            self.hands[cam], self.markers[cam] = [], []
+            self.node.create_subscription(
+                HandArray, f'/{cam}/hands', self._add(self.hands[cam]), 50)
+            self.node.create_subscription(
+                MarkerArray, f'/{cam}/hand_markers', self._add(self.markers[cam]), 50)
+            self.pubs[f'{cam}/info'] = self.node.create_publisher(
+                CameraInfo, f'/{cam}/camera_info', 10)
+            self.pubs[f'{cam}/depth'] = self.node.create_publisher(Image, f'/{cam}/depth', 10)
+        self.pubs['cam_a/image'] = self.node.create_publisher(Image, '/cam_a/image_raw', 10)
+        self.pubs['cam_b/image'] = self.node.create_publisher(Image, '/cam_b/image_raw', 10)
+        self.pubs['cam_c/image'] = self.node.create_publisher(
+            CompressedImage, '/cam_c/image_raw/compressed', 10)
+        self.node.create_subscription(TFMessage, '/tf', self._add(self.tf), 100)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._add(self.diag), 50)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def _add(self, target: list):
+        def cb(msg):
+            with self.lock:
+                target.append(msg)
+        return cb
+
+    def wait_for(self, pred, timeout: float = REPLY_TIMEOUT_S, what: str = '') -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                if pred():
+                    return
+            time.sleep(0.02)
+        raise AssertionError(f'timed out after {timeout} s waiting for {what}')
+
+    def header(self, frame_id: str) -> Header:
+        h = Header(frame_id=frame_id)
+        h.stamp = self.node.get_clock().now().to_msg()
+        return h
+
+    def send(self, cam: str, rgb: np.ndarray, header: Header, info: CameraIntrinsics | None,
+             compressed: bool = False) -> None:
+        if info is not None:
+            self.pubs[f'{cam}/info'].publish(
+                conv.intrinsics_to_camera_info(info, rgb.shape[1], rgb.shape[0], header))
+        msg = (conv.rgb_to_compressed(rgb, header, quality=95) if compressed
+               else conv.rgb_to_image(rgb, header, 'bgr8'))
+        self.pubs[f'{cam}/image'].publish(msg)
+
+    def exchange(self, cam: str, rgb: np.ndarray, info: CameraIntrinsics | None,
+                 compressed: bool = False, frame_id: str = FRAME) -> tuple[Header, HandArray]:
+        """Publish one frame and wait for the HandArray carrying its stamp."""
+        header = self.header(frame_id)
+        stamp = conv.stamp_to_ns(header.stamp)
+        self.send(cam, rgb, header, info, compressed)
+
+        def match():
+            return [m for m in self.hands[cam] if conv.stamp_to_ns(m.header.stamp) == stamp]
+        self.wait_for(lambda: match(), what=f'HandArray on {cam}')
+        with self.lock:
+            return header, match()[0]
+
+    def latest_diag(self, cam: str) -> dict[str, str]:
+        with self.lock:
+            for arr in reversed(self.diag):
+                for st in arr.status:
+                    if st.name.endswith(f'camera {cam}'):
+                        return diagnostic_values(st)
+        return {}
+
+    def set_params(self, node_name: str, **values) -> list:
+        cli = self.node.create_client(SetParameters, f'/{node_name}/set_parameters')
+        assert cli.wait_for_service(timeout_sec=REPLY_TIMEOUT_S)
+        req = SetParameters.Request()
+        for k, v in values.items():
+            pv = ParameterValue()
+            if isinstance(v, bool):
+                pv.type, pv.bool_value = ParameterType.PARAMETER_BOOL, v
+            elif isinstance(v, float):
+                pv.type, pv.double_value = ParameterType.PARAMETER_DOUBLE, v
+            else:
+                pv.type, pv.string_value = ParameterType.PARAMETER_STRING, str(v)
+            req.parameters.append(Parameter(name=k, value=pv))
+        fut = cli.call_async(req)
+        end = time.monotonic() + REPLY_TIMEOUT_S
+        while not fut.done() and time.monotonic() < end:
+            time.sleep(0.02)
+        assert fut.done(), 'set_parameters timed out'
+        self.node.destroy_client(cli)
+        return fut.result().results
+
+
+def warm_up(client: Client) -> None:
+    """Until every camera answers, send black frames (no hand: no tracking state is kept).
+
+    Matching is asynchronous in DDS: the first messages can be lost before both sides have
+    discovered each other, so this retries instead of trusting one message.
+    """
+    black = np.zeros((120, 160, 3), np.uint8)
+    for cam in ('cam_a', 'cam_b', 'cam_c'):
+        end = time.monotonic() + START_TIMEOUT_S
+        while not client.hands[cam]:
+            assert time.monotonic() < end, f'{cam} never answered'
+            client.send(cam, black, client.header('warm_up'), None, compressed=cam == 'cam_c')
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope='module')
+def ros(tmp_path_factory):
+    """Both node processes and the client, on a ROS_DOMAIN_ID unique to this session."""
+    domain = 100 + os.getpid() % 100
+    os.environ['ROS_DOMAIN_ID'] = str(domain)
+    env = dict(os.environ)
+    logs = tmp_path_factory.mktemp('nodes')
+    # Lossless images for an exact comparison: the images' default sensor_data QoS is best
+    # effort, so a 900 kB frame that loses one UDP fragment is gone. The QoS override
+    # parameters switch the subscriptions to reliable (which also tests those overrides).
+    reliable = '    qos_overrides:\n' + ''.join(
+        f'      /{t}:\n        subscription:\n          reliability: reliable\n'
+        for t in ('cam_a/image_raw', 'cam_b/image_raw', 'cam_b/depth'))
+    procs = {
+        'raw': _start_node('hands_raw', '    cameras: [cam_a, cam_b]\n    depth_topic: depth\n'
+                           + reliable, logs / 'raw.log', env),
+        'jpeg': _start_node('hands_jpeg', '    cameras: [cam_c]\n    compressed: true\n',
+                            logs / 'jpeg.log', env),
+    }
+    rclpy.init()
+    client = Client()
+    try:
+        client.wait_for(
+            lambda: all(client.pubs[f'{c}/image'].get_subscription_count() > 0
+                        for c in ('cam_a', 'cam_b', 'cam_c')),
+            START_TIMEOUT_S, 'the nodes to subscribe')
+        warm_up(client)
+        yield client, procs, logs
+    finally:
+        client.executor.shutdown()
+        client.node.destroy_node()
+        rclpy.shutdown()
+        for p in procs.values():
+            p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture(scope='module')
+def reference():
+    """Core trackers fed exactly what each camera is fed, for comparison."""
+    tracker = HandTracker(TrackerOptions())
+    states = {'cam_a': tracker.new_state(), 'cam_c': tracker.new_state()}
+    from hand_pose_ros.core.tracker import FrameInput
+
+    def run(cam: str, rgb: np.ndarray, header: Header, intr: CameraIntrinsics | None):
+        fin = FrameInput(rgb, states[cam], 'rgb', intr, None,
+                         timestamp=conv.stamp_to_ns(header.stamp) * 1e-9)
+        return tracker.process_batch([fin])[0]
+    yield run
+    tracker.close()
+
+
+def _assert_same_hands(msg: HandArray, result, tol_px: float) -> None:
+    assert len(msg.hands) == len(result.hands)
+    got = conv.hand_array_keypoints(msg)[:, :, :2]
+    for h_msg, h_core, kp in zip(msg.hands, result.hands, got):
+        assert h_msg.handedness == h_core.handedness
+        err = np.abs(kp - h_core.keypoints[:, :2]).max()
+        assert err <= tol_px, f'keypoints differ by {err:.3f} px'
+
+
+def test_raw_images_give_the_core_hands_with_image_stamps(ros, reference):
+    client, _, _ = ros
+    frames = _frames('seq0', 8)
+    total = 0
+    for rgb in frames:
+        intr = _intrinsics(rgb)
+        header, msg = client.exchange('cam_a', rgb, intr)
+        assert msg.header.frame_id == FRAME
+        assert (msg.width, msg.height) == (rgb.shape[1], rgb.shape[0])
+        _assert_same_hands(msg, reference('cam_a', rgb, header, intr), tol_px=1e-3)
+        total += len(msg.hands)
+    assert total >= len(frames)  # the sequence shows hands: this is not vacuous
+
+
+def test_tf_and_markers_agree_with_hand_array(ros):
+    client, _, _ = ros
+    with client.lock:
+        arrays = list(client.hands['cam_a'])
+        tfs = [t for m in client.tf for t in m.transforms]
+        markers = [m for arr in client.markers['cam_a'] for m in arr.markers]
+    checked = 0
+    for arr in arrays:
+        for hand in arr.hands:
+            if not hand.camera_valid:
+                continue
+            cam = np.array([[p.x, p.y, p.z] for p in hand.keypoints_camera])
+            stamp = conv.stamp_to_ns(arr.header.stamp)
+            tf = [t for t in tfs if conv.stamp_to_ns(t.header.stamp) == stamp
+                  and t.child_frame_id.startswith(hand.handedness + '_wrist')]
+            assert len(tf) == 1 and tf[0].header.frame_id == FRAME
+            tr = tf[0].transform.translation
+            np.testing.assert_allclose([tr.x, tr.y, tr.z], cam[0], atol=1e-9)
+            joints = [m for m in markers if conv.stamp_to_ns(m.header.stamp) == stamp
+                      and m.ns == f'hand_{hand.id}' and m.id == 1]
+            assert len(joints) == 1
+            pts = np.array([[p.x, p.y, p.z] for p in joints[0].points])
+            np.testing.assert_allclose(pts, cam, atol=1e-9)
+            checked += 1
+    for m in markers:
+        vals = [p.x for p in m.points] + [p.y for p in m.points] + [p.z for p in m.points]
+        assert np.all(np.isfinite(vals + [m.pose.position.x, m.pose.position.y]))
+    print([[(h.handedness, h.camera_valid, h.camera_method) for h in a.hands] for a in arrays]); print(len(tfs), len(markers))
+    assert checked >= 4, 'too few hands with camera-frame 3D to check TF and markers'
+
+
+def test_compressed_input_gives_the_same_hands(ros, reference):
+    client, _, _ = ros
+    for rgb in _frames('seq0', 6):
+        intr = _intrinsics(rgb)
+        header, msg = client.exchange('cam_c', rgb, intr, compressed=True,
+                                      frame_id='cam_c_optical_frame')
+        assert msg.header.frame_id == 'cam_c_optical_frame'
+        # JPEG (quality 95) of the raw frame: a few pixels at most on a ~480 px image.
+        _assert_same_hands(msg, reference('cam_c', rgb, header, intr), tol_px=6.0)
+
+
+def test_two_cameras_at_once(ros):
+    client, _, _ = ros
+    a, b = _frames('seq1', 4), _frames('seq2', 4)
+    for fa, fb in zip(a, b):
+        ha, hb = client.header('a_frame'), client.header('b_frame')
+        client.send('cam_a', fa, ha, _intrinsics(fa))
+        client.send('cam_b', fb, hb, _intrinsics(fb))
+        for cam, h in (('cam_a', ha), ('cam_b', hb)):
+            stamp = conv.stamp_to_ns(h.stamp)
+            client.wait_for(lambda: any(conv.stamp_to_ns(m.header.stamp) == stamp
+                                        for m in client.hands[cam]), what=f'{cam} output')
+    with client.lock:
+        got_b = [m for m in client.hands['cam_b'] if m.header.frame_id == 'b_frame']
+    assert len(got_b) == 4 and sum(len(m.hands) for m in got_b) >= 4
+
+
+def _bad_image(kind: str, rgb: np.ndarray, header: Header) -> Image:
+    msg = conv.rgb_to_image(rgb, header, 'rgb8')
+    if kind == 'unsupported_encoding':
+        msg.encoding = 'bayer_rggb8'
+    elif kind == 'bad_step':
+        msg.step = msg.width * 3 - 5
+    elif kind == 'empty_image':
+        msg.width = msg.height = msg.step = 0
+        msg.data = b''
+    return msg
+
+
+def test_bad_input_is_logged_once_counted_and_isolated(ros, reference):
+    client, procs, logs = ros
+    good = _frames('seq0', 12)[8:]  # continues cam_a's sequence from the first test
+    rgb_b = _frames('seq1', 1)[0]
+    repeats = 3
+    sent = {}
+    for i in range(repeats):
+        # Images rejected outright.
+        for kind in ('unsupported_encoding', 'bad_step', 'empty_image'):
+            client.pubs['cam_b/image'].publish(_bad_image(kind, rgb_b, client.header('b')))
+            sent[kind] = sent.get(kind, 0) + 1
+            time.sleep(0.05)
+        # A valid image whose CameraInfo has K all zero, then K NaN: processed without 3D.
+        for k in ([0.0] * 9, [float('nan')] * 9):
+            h = client.header('b')
+            info = CameraInfo(header=h, width=rgb_b.shape[1], height=rgb_b.shape[0], k=k)
+            client.pubs['cam_b/info'].publish(info)
+            time.sleep(0.05)
+            client.pubs['cam_b/image'].publish(conv.rgb_to_image(rgb_b, h))
+            sent['bad_camera_info'] = sent.get('bad_camera_info', 0) + 1
+            time.sleep(0.4)
+        # Depth of the wrong size, same stamp as the image.
+        h = client.header('b')
+        depth = np.full((10, 10), 1000, np.uint16)
+        dmsg = Image(header=h, height=10, width=10, encoding='16UC1', step=20,
+                     data=depth.tobytes())
+        client.pubs['cam_b/depth'].publish(dmsg)
+        time.sleep(0.05)
+        client.send('cam_b', rgb_b, h, _intrinsics(rgb_b))
+        sent['depth_size'] = sent.get('depth_size', 0) + 1
+        time.sleep(0.4)
+        # Corrupt JPEG to the compressed node.
+        bad = CompressedImage(header=client.header('c'), format='jpeg',
+                              data=b'\xff\xd8\xff\xe0' + bytes(range(256)) * 4)
+        client.pubs['cam_c/image'].publish(bad)
+        sent_c = i + 1
+        # Meanwhile cam_a keeps giving the core's hands.
+        intr = _intrinsics(good[i])
+        header, msg = client.exchange('cam_a', good[i], intr)
+        _assert_same_hands(msg, reference('cam_a', good[i], header, intr), tol_px=1e-3)
+
+    def counted() -> bool:
+        b, c = client.latest_diag('cam_b'), client.latest_diag('cam_c')
+        return (all(b.get(f'errors/{k}') == str(v) for k, v in sent.items())
+                and c.get('errors/corrupt_compressed') == str(sent_c))
+    client.wait_for(counted, 10.0, f'diagnostics counting {sent} and corrupt_compressed')
+    assert client.latest_diag('cam_a').get('errors_total') == '0'
+    # Both nodes are still alive and working.
+    assert all(p.poll() is None for p in procs.values())
+    rgb = good[repeats]
+    intr = _intrinsics(rgb)
+    header, msg = client.exchange('cam_a', rgb, intr)
+    _assert_same_hands(msg, reference('cam_a', rgb, header, intr), tol_px=1e-3)
+    log = (logs / 'raw.log').read_text() + (logs / 'jpeg.log').read_text()
+    for cause in list(sent) + ['corrupt_compressed']:
+        lines = [ln for ln in log.splitlines() if f'rejected input, {cause}:' in ln]
+        assert len(lines) == 1, f'{cause} logged {len(lines)} times:\n' + '\n'.join(lines)
+
+
+def test_live_parameter_change_and_rejection(ros):
+    client, _, _ = ros
+    rgb = _frames('seq2', 6)[5]
+    res = client.set_params('hands_raw', publish_markers=False)
+    assert res[0].successful
+    with client.lock:
+        before = len(client.markers['cam_b'])
+    header, msg = client.exchange('cam_b', rgb, _intrinsics(rgb))
+    assert any(h.camera_valid for h in msg.hands)
+    time.sleep(0.5)
+    with client.lock:
+        assert len(client.markers['cam_b']) == before  # markers switched off live
+    res = client.set_params('hands_raw', min_detection_confidence=1.5)
+    assert not res[0].successful and 'outside [0.0, 1.0]' in res[0].reason
+    res = client.set_params('hands_raw', model='lite')
+    assert not res[0].successful and 'restart' in res[0].reason
+    res = client.set_params('hands_raw', publish_markers=True)
+    assert res[0].successful
+    header, msg = client.exchange('cam_b', rgb, _intrinsics(rgb))
+    stamp = conv.stamp_to_ns(header.stamp)
+    client.wait_for(lambda: any(conv.stamp_to_ns(a.markers[0].header.stamp) == stamp
+                                for a in client.markers['cam_b'] if a.markers),
+                    what='markers after switching them back on')
+

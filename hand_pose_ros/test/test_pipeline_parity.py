@@ -1,0 +1,81 @@
+"""Parity with the official MediaPipe 0.10.21 graph on its recorded outputs (golden files)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import shared_path
+
+from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.tracker import HandTracker
+
+
+def _gold_px(hand: dict, width: int, height: int) -> np.ndarray:
+    return np.asarray(hand['landmarks_norm'], dtype=np.float64)[:, :2] * [width, height]
+
+
+def _match(ours: list, gold: list[np.ndarray]) -> list[tuple[int, int, float]]:
+    """Greedy one-to-one matching by mean landmark distance (closest pairs first)."""
+    pairs = sorted(
+        (float(np.linalg.norm(h.keypoints[:, :2] - g, axis=1).mean()), i, j)
+        for i, h in enumerate(ours) for j, g in enumerate(gold))
+    used_i, used_j, out = set(), set(), []
+    for dist, i, j in pairs:
+        if i not in used_i and j not in used_j:
+            used_i.add(i)
+            used_j.add(j)
+            out.append((i, j, dist))
+    return out
+
+
+@pytest.mark.parametrize('model', ['lite', 'full'])
+def test_static_parity(model: str, golden_static: dict) -> None:
+    tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True,
+                                         enable_gestures=False))
+    worst_mean = worst_max = worst_world = 0.0
+    hands = 0
+    for entry in golden_static['models'][model]:
+        image = cv2.imread(str(shared_path('hands', entry['file'])))
+        height, width = image.shape[:2]
+        result = tracker.process(image, 'bgr')
+        gold = [_gold_px(h, width, height) for h in entry['hands']]
+        assert len(result.hands) == len(gold), f'{entry["file"]}: hand count'
+        for i, j, _ in _match(result.hands, gold):
+            ours, ref = result.hands[i], entry['hands'][j]
+            size = np.ptp(gold[j], axis=0).max()
+            err = np.linalg.norm(ours.keypoints[:, :2] - gold[j], axis=1) / size
+            world = np.linalg.norm(ours.world - np.asarray(ref['world_m']), axis=1).mean()
+            assert err.mean() <= 0.01, f'{entry["file"]}: mean 2D diff {err.mean():.4f}'
+            assert err.max() <= 0.04, f'{entry["file"]}: max 2D diff {err.max():.4f}'
+            assert world <= 0.002, f'{entry["file"]}: world diff {world * 1000:.2f} mm'
+            assert ours.raw_handedness == ref['handedness_raw'], entry['file']
+            assert ours.handedness_score == pytest.approx(ref['handedness_score'], abs=0.02)
+            worst_mean, worst_max = max(worst_mean, err.mean()), max(worst_max, err.max())
+            worst_world = max(worst_world, world)
+            hands += 1
+    print(f'\nstatic parity {model}: {hands} hands, worst mean 2D {worst_mean:.3%}, '
+          f'worst max 2D {worst_max:.3%} of hand size, worst world {worst_world * 1000:.3f} mm')
+
+
+def test_video_parity(golden_video: dict) -> None:
+    frames = same = 0
+    diffs = []
+    for name, sequence in golden_video['sequences'].items():
+        tracker = HandTracker(TrackerOptions(model='full', smoothing=False,
+                                             enable_gestures=False))
+        for entry in sequence['frames']:
+            image = cv2.imread(str(shared_path('motion', entry['file'])))
+            height, width = image.shape[:2]
+            result = tracker.process(image, 'bgr')
+            gold = [_gold_px(h, width, height) for h in entry['hands']]
+            frames += 1
+            same += len(result.hands) == len(gold)
+            for _, j, dist in _match(result.hands, gold):
+                diffs.append(dist / np.ptp(gold[j], axis=0).max())
+        tracker.close()
+    agreement, mean_diff = same / frames, float(np.mean(diffs))
+    print(f'\nvideo parity full: same hand count on {same}/{frames} frames ({agreement:.1%}), '
+          f'mean 2D diff {mean_diff:.3%} of hand size over {len(diffs)} hands')
+    assert agreement >= 0.95
+    assert mean_diff <= 0.015

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# One-command environment for hand_pose_ros on a machine without a ROS install:
+# a venv with the ROS 2 PyPI wheels, colcon-built messages, the project and its models.
+#
+# Idempotent: every step writes a stamp (inside the venv) keyed on the hash of its inputs, so
+# a re-run with nothing changed only checks hashes and the model cache.
+#
+# Variables: ROS_DISTRO (jazzy | kilted, default jazzy), VENV (default <repo>/.venv),
+# PYTHON (interpreter that creates the venv, default python3.11), WITH_TORCH (1 | 0, default 1).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROS_DISTRO="${ROS_DISTRO:-jazzy}"
+VENV="${VENV:-$ROOT/.venv}"
+WITH_TORCH="${WITH_TORCH:-1}"
+if [[ -z "${PYTHON:-}" ]]; then
+  PYTHON="$(command -v python3.11 || command -v python3)"
+fi
+REQ="$ROOT/requirements"
+
+log() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+case "$ROS_DISTRO" in
+  jazzy | kilted) ;;
+  *) die "ROS_DISTRO must be jazzy or kilted, got '$ROS_DISTRO'" ;;
+esac
+[[ -f "$REQ/ros-$ROS_DISTRO.txt" ]] || die "missing $REQ/ros-$ROS_DISTRO.txt"
+
+# Build folders live outside the colcon source tree (.cache has a COLCON_IGNORE), one per
+# distro and venv so a second venv (e.g. a Kilted trial) never reuses a CMake cache.
+VENV_KEY="$(printf '%s' "$VENV" | sha256sum | cut -c1-8)"
+CACHE="$ROOT/.cache/setup-$ROS_DISTRO-$VENV_KEY"
+STAMPS="$VENV/.hand_pose_ros_stamps"
+
+# This machine's pip config names local indexes that lack most packages; pip warns once per
+# package about them. Drop that noise, keep every other message.
+pip_quiet() {
+  "$PY" -m pip "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+}
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+stamp_ok() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
+stamp_set() { mkdir -p "$STAMPS" && printf '%s' "$2" >"$STAMPS/$1"; }
+
+# ---- system tools: a C++ toolchain and CMake build the message packages ----
+missing=()
+for tool in cmake g++ make; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if ((${#missing[@]})); then
+  if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing ${missing[*]} with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake g++ make
+  else
+    die "missing ${missing[*]}: install them (Debian: sudo apt-get install cmake g++ make)"
+  fi
+fi
+
+# ---- 1. the venv ----
+if [[ ! -x "$VENV/bin/python" ]]; then
+  [[ -n "$PYTHON" ]] || die 'no python3.11 or python3 found; set PYTHON'
+  "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+    || die "$PYTHON is not Python 3.11 (the ROS 2 wheels are cp311 only); set PYTHON"
+  log "creating $VENV with $PYTHON"
+  "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+export PATH="$VENV/bin:$PATH"
+# Keep colcon from crawling the venv's share/*/package.xml or the build cache.
+mkdir -p "$ROOT/.cache"
+touch "$VENV/COLCON_IGNORE" "$ROOT/.cache/COLCON_IGNORE"
+
+# ---- 2. pinned Python packages, the ROS wheels and the fixes they need ----
+# Every requirements/*.txt is installed except another distro's ros-*.txt and, with
+# WITH_TORCH=0, torch.txt. A file with a line '# --no-deps' is installed with --no-deps
+# (it lists each package it needs explicitly).
+req_files=()
+nodeps_files=()
+for f in "$REQ"/*.txt; do
+  name="$(basename "$f")"
+  case "$name" in
+    ros-*.txt) [[ "$name" == "ros-$ROS_DISTRO.txt" ]] || continue ;;
+    torch.txt) [[ "$WITH_TORCH" == 1 ]] || continue ;;
+  esac
+  if grep -qx '# --no-deps' "$f"; then nodeps_files+=("$f"); else req_files+=("$f"); fi
+done
+pip_key="$(hash_of "${req_files[@]}" ${nodeps_files[@]+"${nodeps_files[@]}"} \
+  "$ROOT/scripts/fix_ros_wheels.py" <(echo "$ROS_DISTRO $WITH_TORCH"))"
+if ! stamp_ok pip "$pip_key"; then
+  log "installing Python packages (ROS 2 $ROS_DISTRO)"
+  pip_args=(-q --disable-pip-version-check)
+  req_args=()
+  for f in "${req_files[@]}"; do req_args+=(-r "$f"); done
+  pip_quiet install "${pip_args[@]}" "${req_args[@]}"
+  for f in ${nodeps_files[@]+"${nodeps_files[@]}"}; do
+    pip_quiet install "${pip_args[@]}" --no-deps -r "$f"
+  done
+  "$PY" "$ROOT/scripts/fix_ros_wheels.py" "$VENV"
+  stamp_set pip "$pip_key"
+fi
+
+# ---- 3. interface packages: hand_pose_msgs, and tf2_msgs when no real one is importable ----
+# tf2_msgs is not on PyPI; a local one with its one-line TFMessage is generated outside the
+# source tree and built into the venv only. A real ROS install's tf2_msgs is used as is.
+TF2_SRC="$CACHE/ws/src/tf2_msgs"
+tf2_local_marker='built by hand_pose_ros setup'
+need_tf2=0
+if grep -qs "$tf2_local_marker" "$VENV/share/tf2_msgs/package.xml" \
+  || ! "$PY" -c 'import tf2_msgs.msg' 2>/dev/null; then
+  need_tf2=1
+fi
+msgs_key="$(hash_of "$ROOT"/hand_pose_msgs/CMakeLists.txt "$ROOT"/hand_pose_msgs/package.xml \
+  "$ROOT"/hand_pose_msgs/msg/*.msg "$STAMPS/pip" "${BASH_SOURCE[0]}" <(echo "$need_tf2"))"
+if ! stamp_ok msgs "$msgs_key"; then
+  paths=("$ROOT/hand_pose_msgs")
+  if [[ "$need_tf2" == 1 ]]; then
+    mkdir -p "$TF2_SRC/msg"
+    echo 'geometry_msgs/TransformStamped[] transforms' >"$TF2_SRC/msg/TFMessage.msg"
+    cat >"$TF2_SRC/package.xml" <<EOF
+<?xml version="1.0"?>
+<package format="3">
+  <name>tf2_msgs</name>
+  <version>0.0.0</version>
+  <description>Local stand-in for tf2_msgs (TFMessage only), $tf2_local_marker.</description>
+  <maintainer email="maintainer@hand-pose-ros.dev">hand_pose_ros maintainers</maintainer>
+  <license>BSD-3-Clause</license>
+  <buildtool_depend>ament_cmake</buildtool_depend>
+  <buildtool_depend>rosidl_default_generators</buildtool_depend>
+  <depend>geometry_msgs</depend>
+  <exec_depend>rosidl_default_runtime</exec_depend>
+  <member_of_group>rosidl_interface_packages</member_of_group>
+  <export><build_type>ament_cmake</build_type></export>
+</package>
+EOF
+    cat >"$TF2_SRC/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.8)
+project(tf2_msgs)
+find_package(ament_cmake REQUIRED)
+find_package(rosidl_default_generators REQUIRED)
+find_package(geometry_msgs REQUIRED)
+rosidl_generate_interfaces(${PROJECT_NAME} "msg/TFMessage.msg" DEPENDENCIES geometry_msgs)
+ament_export_dependencies(rosidl_default_runtime)
+ament_package()
+EOF
+    paths+=("$TF2_SRC")
+  fi
+  log "colcon-building ${paths[*]##*/} into $VENV"
+  mkdir -p "$CACHE"
+  if ! colcon --log-base "$CACHE/log" build --paths "${paths[@]}" \
+    --build-base "$CACHE/build" --install-base "$VENV" --merge-install \
+    --event-handlers console_direct- \
+    --cmake-args -DPython3_EXECUTABLE="$PY" -DCMAKE_PREFIX_PATH="$VENV" \
+    -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release >"$CACHE/colcon.out" 2>&1; then
+    tail -n 60 "$CACHE/colcon.out" >&2
+    die "colcon build failed (full log: $CACHE/colcon.out)"
+  fi
+  "$PY" -c 'import hand_pose_msgs.msg, tf2_msgs.msg' \
+    || die 'hand_pose_msgs / tf2_msgs built but not importable'
+  stamp_set msgs "$msgs_key"
+fi
+
+# ---- 4. hand_pose_ros itself: editable install (console scripts in the venv's bin) ----
+PKG="$ROOT/hand_pose_ros"
+SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+pkg_key="$(hash_of "$PKG/setup.py" "$PKG/setup.cfg" "$PKG/package.xml" "${BASH_SOURCE[0]}")"
+if ! stamp_ok pkg "$pkg_key"; then
+  log 'installing hand_pose_ros (editable)'
+  pip_quiet install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$PKG"
+  # Editable installs skip data_files: link the share folder to the sources instead, so the
+  # ament index finds the package and edits to launch/ and config/ apply at once.
+  share="$VENV/share/hand_pose_ros"
+  mkdir -p "$share" "$VENV/share/ament_index/resource_index/packages"
+  for item in package.xml launch config; do ln -sfn "$PKG/$item" "$share/$item"; done
+  touch "$VENV/share/ament_index/resource_index/packages/hand_pose_ros"
+  # ament_index_python (get_package_share_directory) needs AMENT_PREFIX_PATH; default it to
+  # the venv so tools work without sourcing anything. A sourced ROS setup keeps its own.
+  echo "import os, sys; os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)" \
+    >"$SITE/hand_pose_ros_env.pth"
+  stamp_set pkg "$pkg_key"
+fi
+
+# ---- 5. the MediaPipe hand models (fetched once; verified by sha256 every run) ----
+if [[ -f "$PKG/hand_pose_ros/cli/__main__.py" ]]; then
+  "$PY" -m hand_pose_ros.cli fetch-models
+else
+  "$PY" -c 'from hand_pose_ros.core.models import fetch_models; fetch_models()'
+fi
+
+log "ready: ROS 2 $ROS_DISTRO in $VENV"
