@@ -163,7 +163,10 @@ SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 pkg_key="$(hash_of "$PKG/setup.py" "$PKG/setup.cfg" "$PKG/package.xml" "${BASH_SOURCE[0]}")"
 if ! stamp_ok pkg "$pkg_key"; then
   log 'installing hand_pose_ros (editable)'
-  pip_quiet install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$PKG"
+  # compat mode: a plain .pth path entry, so the package wins over the namespace package
+  # that the folder hand_pose_ros/ would give when Python runs from the repository root.
+  pip_quiet install -q --disable-pip-version-check --no-deps --no-build-isolation \
+    --config-settings editable_mode=compat -e "$PKG"
   # Editable installs skip data_files: link the share folder to the sources instead, so the
   # ament index finds the package and edits to launch/ and config/ apply at once.
   share="$VENV/share/hand_pose_ros"

@@ -76,7 +76,7 @@ def test_depth_fusion_wrist_below_2cm(model_cases, encoding):
 
 def test_depth_fusion_with_model_keypoints(model_cases):
     """The model's own 2D + SYNTHETIC depth: far better than PnP alone (measured: mean wrist
-    2.2 cm full, 1.8 cm lite, most of it the 2D wrist offset between the two definitions)."""
+    2.1 cm full, 1.7 cm lite, most of it the 2D wrist offset between the two definitions)."""
     _, cases = model_cases
     fused, alone = [], []
     for case in cases:

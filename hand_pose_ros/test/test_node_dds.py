@@ -289,8 +289,7 @@ def test_tf_and_markers_agree_with_hand_array(ros):
     for m in markers:
         vals = [p.x for p in m.points] + [p.y for p in m.points] + [p.z for p in m.points]
         assert np.all(np.isfinite(vals + [m.pose.position.x, m.pose.position.y]))
-    print([[(h.handedness, h.camera_valid, h.camera_method) for h in a.hands] for a in arrays]); print(len(tfs), len(markers))
-    assert checked >= 4, 'too few hands with camera-frame 3D to check TF and markers'
+    assert checked >= 4, ('too few hands with camera-frame 3D to check TF and markers', [[(h.handedness, h.camera_valid) for h in a.hands] for a in arrays], len(tfs), len(markers))
 
 
 def test_compressed_input_gives_the_same_hands(ros, reference):
@@ -304,7 +303,8 @@ def test_compressed_input_gives_the_same_hands(ros, reference):
         _assert_same_hands(msg, reference('cam_c', rgb, header, intr), tol_px=6.0)
 
 
-def test_two_cameras_at_once(ros):
+def test_two_cameras_at_once(ros, reference):
+    """cam_a and cam_b receive different sequences at the same time; each gets its own hands."""
     client, _, _ = ros
     a, b = _frames('seq1', 4), _frames('seq2', 4)
     for fa, fb in zip(a, b):
@@ -315,6 +315,9 @@ def test_two_cameras_at_once(ros):
             stamp = conv.stamp_to_ns(h.stamp)
             client.wait_for(lambda: any(conv.stamp_to_ns(m.header.stamp) == stamp
                                         for m in client.hands[cam]), what=f'{cam} output')
+        with client.lock:
+            msg_a = [m for m in client.hands['cam_a'] if m.header.stamp == ha.stamp][0]
+        _assert_same_hands(msg_a, reference('cam_a', fa, ha, _intrinsics(fa)), tol_px=1e-3)
     with client.lock:
         got_b = [m for m in client.hands['cam_b'] if m.header.frame_id == 'b_frame']
     assert len(got_b) == 4 and sum(len(m.hands) for m in got_b) >= 4

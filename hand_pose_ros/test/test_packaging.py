@@ -140,10 +140,8 @@ def test_every_import_is_a_declared_dependency(packages):
             continue
         if module in test_helpers:
             continue  # a developer tool loading a test helper from the source tree
-        if module not in dists:
-            problems.append(f'{module} ({where}) is not installed and not a known ROS package')
-            continue
-        for dist in dists[module]:
+        # An optional dependency left out of this venv (WITH_TORCH=0) is checked by name.
+        for dist in dists.get(module, [module]):
             if _norm(dist) not in pinned:
                 problems.append(f'{dist} (import {module}, {where}) not in requirements/*.txt')
             key = ROSDEP_KEYS.get(_norm(dist))

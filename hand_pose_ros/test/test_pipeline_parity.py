@@ -61,7 +61,7 @@ def test_static_parity(model: str, golden_static: dict) -> None:
 def test_video_parity(golden_video: dict) -> None:
     frames = same = 0
     diffs = []
-    for name, sequence in golden_video['sequences'].items():
+    for sequence in golden_video['sequences'].values():
         tracker = HandTracker(TrackerOptions(model='full', smoothing=False,
                                              enable_gestures=False))
         for entry in sequence['frames']:

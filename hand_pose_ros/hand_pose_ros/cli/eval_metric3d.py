@@ -86,8 +86,9 @@ def _intrinsics(camera: dict) -> CameraIntrinsics:
 
 def baseline_sqpnp(case: RhdCase) -> np.ndarray:
     """The official baseline: world landmarks as they are, plain SQPnP, all joints."""
-    ok, rvec, tvec = cv2.solvePnP(case.world, case.keypoints_2d, case.intrinsics.matrix, None,
-                                  flags=cv2.SOLVEPNP_SQPNP)
+    ok, rvec, tvec = cv2.solvePnP(np.ascontiguousarray(case.world),
+                                  np.ascontiguousarray(case.keypoints_2d),
+                                  case.intrinsics.matrix, None, flags=cv2.SOLVEPNP_SQPNP)
     return case.world @ cv2.Rodrigues(rvec)[0].T + tvec.ravel()
 
 
@@ -225,7 +226,8 @@ def tracker_cases(annotations: dict, shared: Path, model: str) -> list[RhdCase]:
             intrinsics=_intrinsics(image['camera']),
             gt_cam=np.array(hand['keypoints_3d_cam_m']),
             gt_2d=np.array(hand['keypoints_2d'])[:, :2], handedness=hand['handedness'].lower(),
-            keypoints_2d=np.asarray(found.keypoints)[:, :2], world=np.asarray(found.world)))
+            keypoints_2d=np.asarray(found.keypoints, dtype=np.float64)[:, :2],
+            world=np.asarray(found.world, dtype=np.float64)))
     return cases
 
 

@@ -80,19 +80,6 @@ class LandmarkSmoother:
                 del self._filters[track_id]
 
 
-def jitter(sequence: np.ndarray) -> float:
-    """Mean magnitude of the second difference of a (T, ..., D) trajectory.
-
-    Second differences cancel smooth motion (constant velocity) and keep frame-to-frame
-    noise, so this measures jitter rather than movement.
-    """
-    seq = np.asarray(sequence, dtype=np.float64)
-    if len(seq) < 3:
-        return 0.0
-    acc = seq[2:] - 2 * seq[1:-1] + seq[:-2]
-    return float(np.linalg.norm(acc, axis=-1).mean())
-
-
 def _similarity_align(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """`src` points moved onto `dst` by the least-squares similarity (Umeyama)."""
     mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)

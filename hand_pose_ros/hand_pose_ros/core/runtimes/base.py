@@ -34,7 +34,7 @@ class LandmarkOutput:
 
     landmarks: np.ndarray  # (M, 21, 3) float32, 224-pixel crop units
     presence: np.ndarray  # (M,) float32 probability
-    handedness: np.ndarray  # (M,) float32 probability of the model's 'Right' label
+    handedness: np.ndarray  # (M,) float32; > 0.5 means MediaPipe's 'Left' (selfie) label
     world: np.ndarray  # (M, 21, 3) float32 metres, crop-aligned
 
 

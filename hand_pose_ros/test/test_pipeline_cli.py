@@ -1,0 +1,91 @@
+"""`hand-pose-ros detect`: the JSON schema on images, folders and a video."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from conftest import shared_path
+
+from hand_pose_ros.cli.main import main
+
+HAND_KEYS = {'id', 'handedness', 'handedness_score', 'score', 'keypoints_2d', 'keypoints_3d',
+             'keypoints_camera', 'gesture'}
+
+
+def _check_hand(hand: dict, width: int, height: int, camera: bool) -> None:
+    assert set(hand) == HAND_KEYS
+    assert isinstance(hand['id'], int)
+    assert hand['handedness'] in ('left', 'right')
+    assert 0.5 <= hand['handedness_score'] <= 1.0
+    assert 0.0 <= hand['score'] <= 1.0
+    kp2 = np.asarray(hand['keypoints_2d'])
+    assert kp2.shape == (21, 2)
+    assert np.all((kp2 > -0.5 * width) & (kp2 < 1.5 * max(width, height)))
+    kp3 = np.asarray(hand['keypoints_3d'])
+    assert kp3.shape == (21, 3)
+    assert np.abs(kp3).max() < 0.3  # metres, hand-centric
+    if camera and hand['keypoints_camera'] is not None:
+        cam = np.asarray(hand['keypoints_camera'])
+        assert cam.shape == (21, 3)
+        assert np.all(cam[:, 2] > 0)
+    elif not camera:
+        assert hand['keypoints_camera'] is None
+    assert hand['gesture'] is None or isinstance(hand['gesture'], str)
+
+
+def test_detect_folder_and_image(tmp_path: Path, annotations: dict) -> None:
+    out = tmp_path / 'out.json'
+    folder = shared_path('hands')
+    rhd = shared_path('hands', 'rhd', '00111.png')
+    assert main(['detect', '--model', 'lite', '--json', str(out), str(folder), str(rhd),
+                 '--camera', '320,320,160,160', '--no-progress']) == 0
+    doc = json.loads(out.read_text())
+    assert set(doc) == {'images'}
+    entries = doc['images']
+    assert len(entries) == len(annotations['images']) + 1
+    assert {e['file'] for e in entries[:-1]} == {im['file'] for im in annotations['images']}
+    assert entries[-1]['file'] == str(rhd)
+    sizes = {im['file']: (im['width'], im['height']) for im in annotations['images']}
+    for entry in entries:
+        assert set(entry) == {'file', 'width', 'height', 'hands'}
+        if entry['file'] in sizes:
+            assert (entry['width'], entry['height']) == sizes[entry['file']]
+        for hand in entry['hands']:
+            _check_hand(hand, entry['width'], entry['height'], camera=True)
+    # RHD is not mirrored: anatomical handedness from the annotations.
+    assert entries[-1]['hands'][0]['handedness'] == 'left'
+
+
+def test_detect_video_tracking(tmp_path: Path) -> None:
+    files = sorted(shared_path('motion', 'seq2').glob('*.jpg'))[:12]
+    first = cv2.imread(str(files[0]))
+    video = tmp_path / 'clip.avi'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 30,
+                             (first.shape[1], first.shape[0]))
+    for f in files:
+        writer.write(cv2.imread(str(f)))
+    writer.release()
+    out = tmp_path / 'video.json'
+    assert main(['detect', '--video', '--json', str(out), str(video), '--no-progress']) == 0
+    entries = json.loads(out.read_text())['images']
+    assert [e['frame'] for e in entries] == list(range(12))
+    assert all(e['file'] == str(video) for e in entries)
+    ids = [[h['id'] for h in e['hands']] for e in entries]
+    assert all(i == ids[0] for i in ids) and len(ids[0]) == 1  # one hand, one stable id
+    for entry in entries:
+        for hand in entry['hands']:
+            _check_hand(hand, entry['width'], entry['height'], camera=False)
+
+
+def test_detect_rejects_bad_arguments(tmp_path: Path) -> None:
+    exe = [sys.executable, '-m', 'hand_pose_ros.cli', 'detect', '--json', str(tmp_path / 'o')]
+    for extra in (['--camera', '1,2,3', 'x.jpg'], [str(tmp_path / 'missing.jpg')],
+                  ['--model', 'huge', 'x.jpg']):
+        proc = subprocess.run(exe + extra, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2
+        assert 'error' in proc.stderr
