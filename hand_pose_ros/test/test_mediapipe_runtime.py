@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import shared_path
+
 from hand_pose_ros.core.models import MODEL_SHA256, default_model_dir
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.runtimes import mediapipe_tasks

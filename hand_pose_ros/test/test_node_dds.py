@@ -244,6 +244,7 @@ def _assert_same_hands(msg: HandArray, result, tol_px: float) -> None:
     got = conv.hand_array_keypoints(msg)[:, :, :2]
     for h_msg, h_core, kp in zip(msg.hands, result.hands, got):
         assert h_msg.handedness == h_core.handedness
+        assert h_msg.camera_valid == bool(h_core.camera is not None and h_core.camera.valid)
         err = np.abs(kp - h_core.keypoints[:, :2]).max()
         assert err <= tol_px, f'keypoints differ by {err:.3f} px'
 

@@ -76,7 +76,9 @@ def _wants_multicam(argv: list[str]) -> bool:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog='hand-pose-ros bench',
-        description='ms/frame of this pipeline vs official MediaPipe 0.10.21 on data/motion.')
+        description='ms/frame of this pipeline vs official MediaPipe 0.10.21 on data/motion.',
+        epilog='--cameras N or --runtime torch runs the multi-camera / GPU benchmark '
+               '(bench_multicam) instead.')
     p.add_argument('--data', type=Path, default=None,
                    help='folder holding seq0..seq2 (default ../shared/data/motion)')
     p.add_argument('--models', default='lite,full', help='comma list of lite, full')

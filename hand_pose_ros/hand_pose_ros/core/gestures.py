@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -77,7 +78,8 @@ GestureRule = Callable[[HandFeatures], 'float | None']
 
 def ramp(value: float, zero_at: float, one_at: float) -> float:
     """Linear membership: 0 at `zero_at`, 1 at `one_at`, clipped (either order)."""
-    return float(np.clip((value - zero_at) / (one_at - zero_at), 0.0, 1.0))
+    # min/max rather than np.clip: identical on floats and NaN, ~20x cheaper on a scalar.
+    return float(min(max((value - zero_at) / (one_at - zero_at), 0.0), 1.0))
 
 
 def extended(f: HandFeatures, finger: int) -> float:
@@ -182,8 +184,8 @@ class GestureRegistry:
         out = {}
         for g in self._rules.values():
             value = g.rule(features)
-            out[g.name] = 0.0 if value is None or not np.isfinite(value) else float(
-                np.clip(value, 0.0, 1.0))
+            out[g.name] = 0.0 if value is None or not math.isfinite(value) else float(
+                min(max(value, 0.0), 1.0))
         return out
 
     def best(self, scores: dict[str, float],

@@ -8,6 +8,7 @@ quantity should also not change with hand size.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,17 +64,33 @@ class HandFeatures:
 
     def angle_to_up(self, finger: int) -> float:
         """Angle in degrees between a finger's MCP-to-tip direction and `up`."""
-        cos = float(np.clip(self.finger_direction[finger] @ self.up, -1.0, 1.0))
-        return float(np.degrees(np.arccos(cos)))
+        return _degrees_from_cos(float(self.finger_direction[finger] @ self.up))
+
+
+# The helpers below run ~40 times per hand per frame, so they avoid numpy calls on scalars
+# (np.clip, np.linalg.norm cost microseconds each) with bit-identical plain-float versions:
+# norm is sqrt(v.dot(v)) exactly as np.linalg.norm computes it for a vector.
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+def _norm(v: np.ndarray) -> float:
+    return math.sqrt(float(v.dot(v)))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), _EPS)
+    return v / max(_norm(v), _EPS)
+
+
+def _degrees_from_cos(cos: float) -> float:
+    # np.arccos, not math.acos: the two differ in the last bit for ~10% of inputs.
+    return float(np.degrees(np.arccos(_clip(cos, -1.0, 1.0))))
 
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
-    cos = float(np.clip(_unit(a) @ _unit(b), -1.0, 1.0))
-    return float(np.degrees(np.arccos(cos)))
+    return _degrees_from_cos(float(_unit(a) @ _unit(b)))
 
 
 def palm_size(world: np.ndarray) -> float:
@@ -126,7 +143,7 @@ def finger_curl(world: np.ndarray) -> np.ndarray:
 
 def pinch_strength(pinch_ratio: float) -> float:
     """Linear map of the relative thumb-index tip distance to [0, 1] (1 = touching)."""
-    return float(np.clip((PINCH_OPEN - pinch_ratio) / (PINCH_OPEN - PINCH_CLOSED), 0.0, 1.0))
+    return float(_clip((PINCH_OPEN - pinch_ratio) / (PINCH_OPEN - PINCH_CLOSED), 0.0, 1.0))
 
 
 def hand_signals(world: np.ndarray, handedness: str = 'right',
@@ -141,7 +158,7 @@ def hand_signals(world: np.ndarray, handedness: str = 'right',
     tips = world[[4, 8, 12, 16, 20]]
     bases = world[[2, 5, 9, 13, 17]]
     directions = np.stack([_unit(t - b) for t, b in zip(tips, bases)])
-    pinch = float(np.linalg.norm(world[4] - world[8]))
+    pinch = _norm(world[4] - world[8])
     return HandFeatures(
         world=world,
         handedness=handedness,
@@ -153,7 +170,7 @@ def hand_signals(world: np.ndarray, handedness: str = 'right',
         pinch_ratio=pinch / size,
         pinch_strength=pinch_strength(pinch / size),
         grip_aperture=float(np.max(np.linalg.norm(tips[1:] - world[4], axis=1))),
-        thumb_out_ratio=float(np.linalg.norm(world[4] - world[6])) / size,
-        thumb_tip_to_index_dip_ratio=float(np.linalg.norm(world[4] - world[7])) / size,
+        thumb_out_ratio=_norm(world[4] - world[6]) / size,
+        thumb_tip_to_index_dip_ratio=_norm(world[4] - world[7]) / size,
         palm_normal=palm_normal(world, handedness),
     )

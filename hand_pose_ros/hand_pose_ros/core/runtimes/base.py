@@ -9,8 +9,8 @@ the warps on the device and batch many inputs per call.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -58,7 +58,7 @@ class Runtime(ABC):
         Border pixels replicate the image edge, as in MediaPipe's landmark graph.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release native resources; the default has none."""
 
 

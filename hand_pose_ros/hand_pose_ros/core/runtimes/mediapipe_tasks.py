@@ -52,7 +52,6 @@ _TRACK_MATCH_IOU = 0.3
 
 _SWAP = {'Left': 'Right', 'Right': 'Left'}
 
-
 _METADATA_NAME = 'TFLITE_METADATA'
 
 
@@ -146,8 +145,9 @@ class MediaPipeTasksTracker:
 
     `options` is the core TrackerOptions (already validated); it uses model,
     static_image_mode, max_num_hands, min_detection_confidence, min_tracking_confidence and
-    mirrored. Smoothing, detect_every_n_frames and the runtime knobs do not apply. Static mode runs the task in
-    IMAGE mode (detector on every image), otherwise VIDEO mode (MediaPipe's own tracking).
+    mirrored; smoothing, detect_every_n_frames and the runtime knobs do not apply. Static
+    mode runs the task in IMAGE mode (detector on every image), otherwise VIDEO mode
+    (MediaPipe's own tracking).
     """
 
     def __init__(self, options: TrackerOptions, model_dir: Path | None = None) -> None:
@@ -252,7 +252,7 @@ class MediaPipeTasksTracker:
             self._task.close()
             self._task = None
 
-    def __enter__(self):  # typing.Self needs Python 3.11; Humble has 3.10
+    def __enter__(self) -> MediaPipeTasksTracker:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,15 +1,16 @@
 """The `torch` runtime: the same .tflite models rebuilt as torch modules, batched, on CUDA or CPU.
 
 Why it looks like this:
-- Every crop of a call is sampled by ONE affine_grid + grid_sample. The call's images are
-  uploaded once into an atlas (a grid of cells, each image framed by a 1-pixel zero border),
-  and each crop's sampling grid is clamped to its own image: to [0, W-1] x [0, H-1] for the
-  landmark model (exactly OpenCV's BORDER_REPLICATE) and to [-1, W] x [-1, H] for the palm
-  detector (the zero frame then gives exactly BORDER_CONSTANT 0). Images of different sizes
-  and any number of crops per image therefore cost one kernel launch, and no image is copied
-  per crop.
-- Sampled values are rounded to the 1/255 grid, because the CPU reference (cv2.warpAffine
-  on uint8) is; that keeps the two warps within OpenCV's own 1/32-pixel fixed-point error.
+- Every crop of a call is sampled by ONE grid_sample. The call's images are uploaded once
+  (pinned, non-blocking) into an atlas: a grid of cells, each image framed by a 1-pixel zero
+  border. Each crop's sampling grid is clamped to its own image: to [0, W-1] x [0, H-1] for
+  the landmark model (exactly OpenCV's BORDER_REPLICATE) and to [-1, W] x [-1, H] for the
+  palm detector (the zero frame then gives exactly BORDER_CONSTANT 0). Images of different
+  sizes and any number of crops per image cost one kernel, and no image is copied per crop.
+- The crops equal cv2.warpAffine's (the CPU reference, base.warp_to_tensor) bit for bit:
+  the grid follows OpenCV's fixed-point sampling positions and rounding. Sampling the ideal
+  float positions instead moves palm boxes by up to a pixel on some photos, which the
+  static golden parity notices.
 - On CUDA the networks are launch-bound op by op at small batch, so each batch is padded
   to a bucket size and replayed as a CUDA graph (captured lazily, one per bucket); any
   capture failure falls back to eager for that bucket with a warning. torch.compile is
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -55,7 +57,7 @@ def cuda_available() -> bool:
 class _Atlas:
     """The images of one call on the device, and where each one sits."""
 
-    pixels: torch.Tensor  # (1, 3, Ha, Wa) float32, 0..255
+    pixels: torch.Tensor  # (1, 3, 2^a, 2^b) float32, 0..255 (see _Uploader)
     origins: np.ndarray  # (B, 2) x, y of each image's pixel (0, 0) in the atlas
     sizes: np.ndarray  # (B, 2) width, height
     key: tuple
@@ -66,7 +68,9 @@ class _Uploader:
 
     The host buffer is kept while the layout (the list of image shapes) stays the same, so
     its zero frame is written once; an event guards it against being rewritten while an
-    asynchronous copy from it is still in flight.
+    asynchronous copy from it is still in flight. On the device the atlas sits in a float
+    buffer whose sides are powers of two: grid_sample's normalized coordinates are then
+    exact binary fractions, so sampling at OpenCV's 1/32-pixel positions is exact too.
     """
 
     def __init__(self, device: torch.device) -> None:
@@ -76,6 +80,7 @@ class _Uploader:
         self._key: tuple = ()
         self._cells: tuple[int, int, int] = (0, 0, 0)
         self._event: torch.cuda.Event | None = None
+        self._pixels: torch.Tensor | None = None
 
     def upload(self, images: Sequence[np.ndarray]) -> _Atlas:
         key = tuple(img.shape for img in images)
@@ -92,6 +97,9 @@ class _Uploader:
             self._host = torch.zeros(
                 (rows * cell_h, cols * cell_w, 3), dtype=torch.uint8, pin_memory=self.pinned)
             self._key, self._cells = key, (cell_h, cell_w, cols)
+            self._pixels = torch.zeros(
+                (1, 3, _next_pow2(rows * cell_h), _next_pow2(cols * cell_w)),
+                dtype=torch.float32, device=self.device)
         cell_h, cell_w, cols = self._cells
         origins = np.array(
             [((k % cols) * cell_w + 1, (k // cols) * cell_h + 1) for k in range(len(images))],
@@ -104,8 +112,8 @@ class _Uploader:
         if self.device.type == 'cuda':
             self._event = torch.cuda.Event()
             self._event.record()
-        pixels = dev.permute(2, 0, 1).unsqueeze(0).to(
-            torch.float32, memory_format=torch.contiguous_format)
+        pixels = self._pixels
+        pixels[0, :, :dev.shape[0], :dev.shape[1]].copy_(dev.permute(2, 0, 1))
         sizes = np.array([(img.shape[1], img.shape[0]) for img in images], dtype=np.float64)
         return _Atlas(pixels, origins, sizes, key)
 
@@ -115,70 +123,90 @@ class _Uploader:
             self._event = None
 
 
-# OpenCV's warpAffine samples at 1/INTER_TAB_SIZE pixel (fixed point); so does the device warp.
-_OPENCV_SUBPIXEL = 32
+def _next_pow2(n: int) -> int:
+    return 1 << max(n - 1, 0).bit_length()
 
 
-def sampling_theta(transforms: np.ndarray, size: int) -> np.ndarray:
-    """affine_grid thetas (K, 2, 3): output normalized coords -> source image pixels.
+# cv2.warpAffine's fixed point: coordinates in 1/1024 px (AB_BITS), sampled at 1/32 px.
+_AB_SCALE = 1024.0
+_SUBPIXEL = 32.0
 
-    Composes output normalized -> tensor px (align_corners=False: pixel j's centre is at
-    (2j + 1) / S - 1) with the inverse of the pipeline's image px -> tensor px affine (pixel
-    centres at integers, OpenCV's convention), in float64.
+
+def opencv_sampling_grid(transforms: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
+    """(K, size, size, 2) float32 source pixel (x, y) of every output pixel, as OpenCV picks it.
+
+    cv2.warpAffine inverts the affine, then per output pixel adds a rounded row term and a
+    rounded column term in 1/1024 px and truncates to 1/32 px. Following it exactly (rather
+    than sampling the ideal float position) makes the device crops equal to the CPU ones; the
+    palm detector is sensitive enough to tell the two apart. The per-row and per-column terms
+    are rounded in float64 (small tensors); the big grid is float32, exact because the fixed-
+    point sums are integers below 2^24 (terms are clamped to +-2^23, i.e. 8192 px, far beyond
+    any image, where the crop clamps anyway).
     """
-    out_to_px = np.array([[size / 2, 0, (size - 1) / 2], [0, size / 2, (size - 1) / 2],
-                          [0, 0, 1]])
-    fwd = np.zeros((len(transforms), 3, 3))
-    fwd[:, :2] = transforms
-    fwd[:, 2, 2] = 1
-    theta = np.linalg.inv(fwd) @ out_to_px
-    return theta[:, :2].astype(np.float32)
+    inv = np.stack([cv2.invertAffineTransform(np.asarray(t, np.float64)) for t in transforms])
+    inv_t = torch.from_numpy(inv).to(device, non_blocking=True)  # (K, 2, 3)
+    idx = torch.arange(size, device=device, dtype=torch.float64)
+    limit = float(2 ** 23)
+    # row term (K, 2, S): (M[:, 1] * y + M[:, 2]) * 1024 rounded, plus half a 1/32 step.
+    rows = torch.round((inv_t[:, :, 1:2] * idx + inv_t[:, :, 2:3]) * _AB_SCALE)
+    rows = (rows + _AB_SCALE / _SUBPIXEL / 2).clamp_(-limit, limit).float()
+    cols = torch.round(inv_t[:, :, 0:1] * idx * _AB_SCALE).clamp_(-limit, limit).float()
+    fixed = rows[:, :, :, None] + cols[:, :, None, :]  # (K, 2, S_y, S_x)
+    coords = torch.floor(fixed.mul_(_SUBPIXEL / _AB_SCALE)).mul_(1.0 / _SUBPIXEL)
+    return coords.permute(0, 2, 3, 1)
 
 
 def warp_on_device(
     atlas: _Atlas, image_index: np.ndarray, transforms: np.ndarray, size: int,
     replicate_border: bool,
 ) -> torch.Tensor:
-    """(K, 3, size, size) float32 in [0, 1]: every crop with one affine_grid + grid_sample.
+    """(K, 3, size, size) float32 in [0, 1]: every crop of the batch in one grid_sample.
 
-    The grid is built in each crop's own image pixels, rounded to OpenCV's 1/32-pixel
-    sampling positions (the palm detector notices the difference), clamped to that image
-    (replicate: its pixel centres; zero border: one pixel beyond, where the atlas frame is
-    zero), then moved into the atlas and normalized for grid_sample.
+    Reproduces cv2.warpAffine(INTER_LINEAR) on uint8 bit for bit: OpenCV's sampling
+    positions (opencv_sampling_grid), clamped to each crop's own image (replicate: its pixel
+    centres; zero border: one pixel beyond, where the atlas frame is zero), moved into the
+    power-of-two atlas (exact in float32, so bilinear weights are exact), and the result
+    rounded half up like OpenCV's fixed-point cast.
     """
     k = len(transforms)
     ha, wa = atlas.pixels.shape[2], atlas.pixels.shape[3]
     origins = atlas.origins[image_index]
     sizes = atlas.sizes[image_index]
-    theta = sampling_theta(np.asarray(transforms, np.float64), size)
     margin = 0.0 if replicate_border else 1.0
     # Per crop: clamp low (x, y), clamp high (x, y), atlas origin (x, y).
-    params = np.stack([-margin + 0 * sizes, sizes - 1 + margin, origins], axis=1)
+    params = np.stack([np.full_like(sizes, -margin), sizes - 1 + margin, origins], axis=1)
     dev = atlas.pixels.device
-    theta_t = torch.from_numpy(theta).to(dev, non_blocking=True)
     params_t = torch.from_numpy(params.astype(np.float32)).to(dev, non_blocking=True)
-    px = F.affine_grid(theta_t, [k, 1, size, size], align_corners=False)
-    px = torch.round(px * _OPENCV_SUBPIXEL).mul_(1.0 / _OPENCV_SUBPIXEL)
-    px = px.clamp(min=params_t[:, None, None, 0], max=params_t[:, None, None, 1])
+    px = opencv_sampling_grid(transforms, size, dev)
+    px = torch.maximum(torch.minimum(px, params_t[:, None, None, 1]), params_t[:, None, None, 0])
     # Atlas px -> normalized (align_corners=False): u = (2 * x + 1) / W - 1.
     scale = torch.tensor([2.0 / wa, 2.0 / ha], device=dev)
     grid = (px + params_t[:, None, None, 2]).mul_(scale).add_(scale / 2 - 1)
     out = F.grid_sample(
         atlas.pixels, grid.reshape(1, k * size, size, 2), mode='bilinear',
         padding_mode='border' if replicate_border else 'zeros', align_corners=False)
-    out = torch.round(out).mul_(1.0 / 255.0)
+    out = torch.floor(out.add_(0.5)).mul_(1.0 / 255.0)
     return out.view(3, k, size, size).transpose(0, 1)
 
 
 class _Network:
-    """One model on the device: bucketed CUDA graphs with eager fallback, or eager on CPU."""
+    """One model on the device: bucketed CUDA graphs with eager fallback, or eager on CPU.
+
+    On CUDA, cuDNN runs in benchmark mode (shapes are static per bucket) and TF32 is off
+    unless asked for, so 'fp32' means fp32 (TF32 convolutions drift ~1e-3 from LiteRT).
+    These are set per call through cudnn.flags, not globally.
+    """
 
     def __init__(
         self, module: TfliteModule, device: torch.device, dtype: torch.dtype,
         buckets: Sequence[int], cuda_graphs: bool, compile_module: bool,
+        channels_last: bool = False, allow_tf32: bool = False,
     ) -> None:
-        self.module = module.to(device=device, dtype=dtype)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.module = module.to(device=device, dtype=dtype).to(memory_format=self.memory_format)
         self.device, self.dtype = device, dtype
+        self._cudnn = {'enabled': True, 'benchmark': True, 'deterministic': False,
+                       'allow_tf32': allow_tf32}
         self.input_shape = module.input_shapes[0]  # (1, S, S, 3)
         self.buckets = tuple(sorted(buckets))
         self.use_graphs = cuda_graphs and device.type == 'cuda'
@@ -195,9 +223,13 @@ class _Network:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x (K, 3, S, S) with K <= max_batch -> (K, sum of output sizes), float32."""
         k = x.shape[0]
-        x = x.to(self.dtype)
+        x = x.to(self.dtype, memory_format=self.memory_format)
         if self.device.type != 'cuda':
             return self._flat(self.fn(x))
+        with torch.backends.cudnn.flags(**self._cudnn):
+            return self._cuda_call(x, k)
+
+    def _cuda_call(self, x: torch.Tensor, k: int) -> torch.Tensor:
         bucket = next(b for b in self.buckets if b >= k)
         graph = self._graph(bucket) if self.use_graphs else None
         if graph is None:
@@ -225,6 +257,7 @@ class _Network:
     def _capture(self, bucket: int) -> tuple:
         _, h, w, c = self.input_shape
         static_in = torch.zeros((bucket, c, h, w), device=self.device, dtype=self.dtype)
+        static_in = static_in.contiguous(memory_format=self.memory_format)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
@@ -255,8 +288,17 @@ class TorchRuntime(Runtime):
         self, model: str = 'full', device: str = 'cuda', dtype: str = 'fp32',
         cuda_graphs: bool = True, compile: bool = False,
         buckets: Sequence[int] = DEFAULT_BUCKETS, num_threads: int | None = None,
-        model_dir: Path | None = None,
+        model_dir: Path | None = None, channels_last: bool | None = None,
+        allow_tf32: bool = False,
     ) -> None:
+        """model 'lite'|'full'; device 'cuda'|'cuda:N'|'cpu'; dtype 'fp32'|'fp16'.
+
+        cuda_graphs: replay each bucket's network as a CUDA graph (eager if capture fails).
+        compile: torch.compile the networks (fusion; first calls per bucket are slow).
+        buckets: static batch sizes on CUDA (batches pad up; larger ones are chunked).
+        channels_last: NHWC activations for cuDNN; default on for CUDA, off for CPU.
+        allow_tf32: TF32 convolutions on Ampere+ in fp32 mode (faster, ~1e-3 off LiteRT).
+        """
         if dtype not in DTYPES:
             raise ValueError(f'dtype must be one of {tuple(DTYPES)}, got {dtype!r}')
         if str(device).startswith('cuda') and not torch.cuda.is_available():
@@ -268,13 +310,15 @@ class TorchRuntime(Runtime):
         self.device = torch.device(device)
         self.dtype = dtype
         torch_dtype = DTYPES[dtype]
+        if channels_last is None:
+            channels_last = self.device.type == 'cuda'
+        nets = {}
         with torch.no_grad():
-            self._palm = _Network(
-                build_module(load_graph(model_path('palm_detection', model, model_dir))),
-                self.device, torch_dtype, buckets, cuda_graphs, compile)
-            self._landmark = _Network(
-                build_module(load_graph(model_path('hand_landmark', model, model_dir))),
-                self.device, torch_dtype, buckets, cuda_graphs, compile)
+            for kind in ('palm_detection', 'hand_landmark'):
+                module = build_module(load_graph(model_path(kind, model, model_dir)))
+                nets[kind] = _Network(module, self.device, torch_dtype, buckets, cuda_graphs,
+                                      compile, channels_last, allow_tf32)
+        self._palm, self._landmark = nets['palm_detection'], nets['hand_landmark']
         self._uploader = _Uploader(self.device)
         # The palm call's atlas, handed to the landmark call of the same step (consumed once).
         self._last_upload: tuple[tuple, list[np.ndarray], _Atlas] | None = None
