@@ -206,8 +206,9 @@ def ros(tmp_path_factory):
     client = Client()
     try:
         client.wait_for(
-            lambda: all(client.pubs[f'{c}/image'].get_subscription_count() > 0
-                        for c in ('cam_a', 'cam_b', 'cam_c')),
+            lambda: all(client.pubs[k].get_subscription_count() > 0 for k in (
+                'cam_a/image', 'cam_b/image', 'cam_c/image', 'cam_a/info', 'cam_b/info',
+                'cam_c/info', 'cam_a/depth', 'cam_b/depth')),
             START_TIMEOUT_S, 'the nodes to subscribe')
         warm_up(client)
         yield client, procs, logs

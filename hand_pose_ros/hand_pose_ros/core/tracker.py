@@ -238,14 +238,14 @@ class HandTracker:
         hands: list[list[tuple[HandResult, Roi]]] = [[] for _ in frames]
         if not flat:
             return hands
-        affines = np.stack([roi_affine(c.roi, LANDMARK_INPUT_SIZE)[0] for c in flat])
+        samplings = [roi_affine(c.roi, LANDMARK_INPUT_SIZE) for c in flat]
+        affines = np.stack([affine for affine, _ in samplings])
         out = self.runtime.hand_landmarks([f.rgb for f in frames], image_index, affines)
         for k, (cand, frame_k) in enumerate(zip(flat, image_index)):
             if not out.presence[k] >= self.options.min_tracking_confidence:
                 continue
-            _, padding = roi_affine(cand.roi, LANDMARK_INPUT_SIZE)
-            hand = self._hand(cand, out.landmarks[k], out.world[k],
-                              float(out.presence[k]), float(out.handedness[k]), padding)
+            hand = self._hand(cand, out.landmarks[k], out.world[k], float(out.presence[k]),
+                              float(out.handedness[k]), samplings[k][1])
             hands[frame_k].append((hand, roi_from_landmarks(hand.keypoints)))
         return hands
 

@@ -40,7 +40,7 @@ from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.tf import TfBroadcaster, hand_transforms
 
 INFO_BUFFER = 30
-MATCH_WAIT_S = 0.05
+MATCH_WAIT_S = 0.1
 STARTUP_FRAMES = 30
 DEPTH_BUFFER = 10
 OUTPUT_QOS = QoSProfile(depth=10)

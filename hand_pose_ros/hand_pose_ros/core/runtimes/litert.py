@@ -107,17 +107,16 @@ class LiteRtRuntime(CpuWarpRuntime):
     ) -> LandmarkOutput:
         m = len(transforms)
         result = _landmark_output(m)
-        lanes = len(self._lanes)
-        parallel = m - m % lanes if m > 1 and lanes else 0
+        lanes, pool = len(self._lanes), self._pool
+        parallel = m - m % lanes if m > 1 and pool is not None else 0
 
         def run_lane(lane: int) -> None:
             for k in range(lane, parallel, lanes):
                 i = image_index[k]
                 _store_landmarks(result, k, self._lanes[lane].warped(images[i], transforms[k]))
 
-        if parallel:
-            assert self._pool is not None
-            others = [self._pool.submit(run_lane, lane) for lane in range(1, lanes)]
+        if parallel and pool is not None:
+            others = [pool.submit(run_lane, lane) for lane in range(1, lanes)]
             run_lane(0)
             for job in others:
                 job.result()

@@ -274,10 +274,9 @@ class FullyConnected(Step):
         if self.in_nchw:
             x = x.permute(0, 2, 3, 1)
         if self.keep_tail is not None:
-            y = F.linear(x, self.weight, self.bias)
-        else:
-            y = F.linear(x.reshape(-1, self.weight.shape[1]), self.weight, self.bias)
-        return self.act(y)
+            y = self.act(F.linear(x, self.weight, self.bias))
+            return y.permute(0, 3, 1, 2) if self.in_nchw else y  # rank 4 stays NCHW
+        return self.act(F.linear(x.reshape(-1, self.weight.shape[1]), self.weight, self.bias))
 
 
 class Logistic(Step):

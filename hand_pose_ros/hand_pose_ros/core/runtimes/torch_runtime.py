@@ -63,64 +63,78 @@ class _Atlas:
     key: tuple
 
 
+@dataclass
+class _Layout:
+    """Buffers for one list of image shapes: pinned host atlas, device atlas, cell grid."""
+
+    host: torch.Tensor  # (Ha, Wa, 3) uint8, pinned on CUDA
+    pixels: torch.Tensor  # (1, 3, 2^a, 2^b) float32 on the device
+    origins: np.ndarray  # (B, 2) x, y of each image's pixel (0, 0)
+    event: torch.cuda.Event | None = None  # the last upload from `host`
+
+
 class _Uploader:
     """Copies a call's images into a reusable pinned host atlas and uploads it once.
 
-    The host buffer is kept while the layout (the list of image shapes) stays the same, so
-    its zero frame is written once; an event guards it against being rewritten while an
-    asynchronous copy from it is still in flight. On the device the atlas sits in a float
-    buffer whose sides are powers of two: grid_sample's normalized coordinates are then
-    exact binary fractions, so sampling at OpenCV's 1/32-pixel positions is exact too.
+    Buffers are kept per layout (the list of image shapes; a few layouts, since in tracking
+    mode the detector often sees a subset of the cameras), so each zero frame is written
+    once and no pinned memory is allocated per call; an event guards a host buffer against
+    being rewritten while an asynchronous copy from it is still in flight. On the device
+    the atlas sits in a float buffer whose sides are powers of two: grid_sample's normalized
+    coordinates are then exact binary fractions, so sampling at OpenCV's 1/32-pixel
+    positions is exact too.
     """
+
+    MAX_LAYOUTS = 8
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.pinned = device.type == 'cuda'
-        self._host: torch.Tensor | None = None
-        self._key: tuple = ()
-        self._cells: tuple[int, int, int] = (0, 0, 0)
-        self._event: torch.cuda.Event | None = None
-        self._pixels: torch.Tensor | None = None
+        self._layouts: dict[tuple, _Layout] = {}
 
-    def upload(self, images: Sequence[np.ndarray]) -> _Atlas:
+    def _layout(self, images: Sequence[np.ndarray]) -> tuple[tuple, _Layout]:
         key = tuple(img.shape for img in images)
-        for img in images:
-            if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-                raise ValueError(f'images must be RGB uint8 (H, W, 3), got {img.dtype} '
-                                 f'{img.shape}')
-        if key != self._key:
+        layout = self._layouts.pop(key, None)
+        if layout is None:
             cell_h = max(img.shape[0] for img in images) + 2
             cell_w = max(img.shape[1] for img in images) + 2
             cols = math.ceil(math.sqrt(len(images)))
             rows = math.ceil(len(images) / cols)
-            self._wait()
-            self._host = torch.zeros(
+            host = torch.zeros(
                 (rows * cell_h, cols * cell_w, 3), dtype=torch.uint8, pin_memory=self.pinned)
-            self._key, self._cells = key, (cell_h, cell_w, cols)
-            self._pixels = torch.zeros(
+            pixels = torch.zeros(
                 (1, 3, _next_pow2(rows * cell_h), _next_pow2(cols * cell_w)),
                 dtype=torch.float32, device=self.device)
-        cell_h, cell_w, cols = self._cells
-        origins = np.array(
-            [((k % cols) * cell_w + 1, (k // cols) * cell_h + 1) for k in range(len(images))],
-            dtype=np.float64)
-        self._wait()
-        host = self._host.numpy()
-        for img, (ox, oy) in zip(images, origins.astype(int)):
-            host[oy:oy + img.shape[0], ox:ox + img.shape[1]] = img
-        dev = self._host.to(self.device, non_blocking=True)
-        if self.device.type == 'cuda':
-            self._event = torch.cuda.Event()
-            self._event.record()
-        pixels = self._pixels
-        pixels[0, :, :dev.shape[0], :dev.shape[1]].copy_(dev.permute(2, 0, 1))
-        sizes = np.array([(img.shape[1], img.shape[0]) for img in images], dtype=np.float64)
-        return _Atlas(pixels, origins, sizes, key)
+            origins = np.array(
+                [((k % cols) * cell_w + 1, (k // cols) * cell_h + 1) for k in range(len(images))],
+                dtype=np.float64)
+            layout = _Layout(host, pixels, origins)
+            if len(self._layouts) >= self.MAX_LAYOUTS:
+                oldest = next(iter(self._layouts))
+                stale = self._layouts.pop(oldest)
+                if stale.event is not None:
+                    stale.event.synchronize()
+        self._layouts[key] = layout  # most recently used last
+        return key, layout
 
-    def _wait(self) -> None:
-        if self._event is not None:
-            self._event.synchronize()
-            self._event = None
+    def upload(self, images: Sequence[np.ndarray]) -> _Atlas:
+        for img in images:
+            if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+                raise ValueError(f'images must be RGB uint8 (H, W, 3), got {img.dtype} '
+                                 f'{img.shape}')
+        key, layout = self._layout(images)
+        if layout.event is not None:
+            layout.event.synchronize()
+        host = layout.host.numpy()
+        for img, (ox, oy) in zip(images, layout.origins.astype(int)):
+            host[oy:oy + img.shape[0], ox:ox + img.shape[1]] = img
+        dev = layout.host.to(self.device, non_blocking=True)
+        if self.device.type == 'cuda':
+            layout.event = torch.cuda.Event()
+            layout.event.record()
+        layout.pixels[0, :, :dev.shape[0], :dev.shape[1]].copy_(dev.permute(2, 0, 1))
+        sizes = np.array([(img.shape[1], img.shape[0]) for img in images], dtype=np.float64)
+        return _Atlas(layout.pixels, layout.origins, sizes, key)
 
 
 def _next_pow2(n: int) -> int:
@@ -225,7 +239,7 @@ class _Network:
         k = x.shape[0]
         x = x.to(self.dtype, memory_format=self.memory_format)
         if self.device.type != 'cuda':
-            return self._flat(self.fn(x))
+            return self._flat(self._forward(x))
         with torch.backends.cudnn.flags(**self._cudnn):
             return self._cuda_call(x, k)
 
@@ -234,11 +248,22 @@ class _Network:
         graph = self._graph(bucket) if self.use_graphs else None
         if graph is None:
             padded = x if k == bucket else F.pad(x, (0, 0, 0, 0, 0, 0, 0, bucket - k))
-            return self._flat(self.fn(padded))[:k]
+            return self._flat(self._forward(padded))[:k]
         g, static_in, static_out = graph
         static_in[:k].copy_(x)
         g.replay()
         return static_out[:k].clone()  # the next replay overwrites static_out
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The (possibly compiled) module; a torch.compile failure falls back to eager."""
+        try:
+            return self.fn(x)
+        except Exception as exc:
+            if self.fn is self.module:
+                raise
+            _LOG.warning('torch.compile failed (%s); running the module uncompiled', exc)
+            self.fn = self.module
+            return self.fn(x)
 
     @staticmethod
     def _flat(outputs: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -262,7 +287,7 @@ class _Network:
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(3):  # warm-up: cuDNN autotuning, allocator, torch.compile
-                self._flat(self.fn(static_in))
+                self._flat(self._forward(static_in))
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
