@@ -43,6 +43,7 @@ from conftest import shared_path
 
 REPLY_TIMEOUT_S = 20.0
 START_TIMEOUT_S = 60.0
+WARM_UP_SETTLE_S = 2.0
 FRAME = 'cam_a_optical_frame'
 
 
@@ -179,8 +180,12 @@ def warm_up(client: Client) -> None:
         end = time.monotonic() + START_TIMEOUT_S
         while not client.hands[cam]:
             assert time.monotonic() < end, f'{cam} never answered'
-            client.send(cam, black, client.header('warm_up'), None, compressed=cam == 'cam_c')
+            client.send(cam, black, client.header('warm_up'), _intrinsics(black),
+                        compressed=cam == 'cam_c')
             time.sleep(0.5)
+    # Endpoints of the other topics (CameraInfo, depth) may still be half-matched: both
+    # sides must have discovered each other before a best-effort sample is delivered.
+    time.sleep(WARM_UP_SETTLE_S)
 
 
 @pytest.fixture(scope='module')

@@ -108,7 +108,7 @@ class LiteRtRuntime(CpuWarpRuntime):
         m = len(transforms)
         result = _landmark_output(m)
         lanes, pool = len(self._lanes), self._pool
-        parallel = m - m % lanes if m > 1 and pool is not None else 0
+        parallel = m - m % lanes if m > 1 and lanes and pool is not None else 0
 
         def run_lane(lane: int) -> None:
             for k in range(lane, parallel, lanes):
