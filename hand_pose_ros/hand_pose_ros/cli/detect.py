@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import logging
 import sys
 from collections.abc import Iterator, Sequence
@@ -188,7 +189,8 @@ def hand_to_json(hand: HandResult) -> dict:
         'id': int(hand.id),
         'handedness': hand.handedness,
         'handedness_score': round(float(hand.handedness_score), 5),
-        'score': round(float(hand.score), 5),
+        # The mediapipe reference runtime has no presence score (NaN): JSON gets null.
+        'score': None if math.isnan(hand.score) else round(float(hand.score), 5),
         'keypoints_2d': _round(hand.keypoints[:, :2], 3),
         'keypoints_3d': _round(hand.world, 5),
         'keypoints_camera': (_round(camera.keypoints, 5)

@@ -71,36 +71,50 @@ def _buffer(data: Any) -> np.ndarray:
         return np.asarray(data, dtype=np.uint8).reshape(-1)
 
 
-def _rows(msg: Any, bytes_per_pixel: int) -> np.ndarray:
-    """The message's bytes as (height, width * bpp) uint8, dropping any row padding.
-
-    A step larger than one row is legal (padded rows) and honoured; a step shorter than a
-    row, or data whose length is not step x height, is a malformed message.
-    """
+def _check_layout(msg: Any, bytes_per_pixel: int, size: int) -> None:
+    """A step larger than one row is legal (padded rows); a step shorter than a row, or data
+    whose length is not step x height, is a malformed message."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise InputError('empty_image', f'image is {width}x{height}')
-    row = width * bytes_per_pixel
-    if step < row:
+    if step < width * bytes_per_pixel:
         raise InputError(
             'bad_step', f'step {step} < width {width} x {bytes_per_pixel} bytes per pixel')
-    data = _buffer(msg.data)
-    if data.size != step * height:
+    if size != step * height:
         raise InputError(
-            'bad_step', f'data has {data.size} bytes, expected step {step} x height {height}')
-    return data.reshape(height, step)[:, :row]
+            'bad_step', f'data has {size} bytes, expected step {step} x height {height}')
 
 
-def image_to_rgb(msg: Any) -> np.ndarray:
-    """sensor_msgs/Image -> contiguous (H, W, 3) uint8 RGB."""
+def _rows(msg: Any, bytes_per_pixel: int) -> np.ndarray:
+    """The message's bytes as (height, width * bpp) uint8, dropping any row padding."""
+    data = _buffer(msg.data)
+    _check_layout(msg, bytes_per_pixel, data.size)
+    height, step = int(msg.height), int(msg.step)
+    return data.reshape(height, step)[:, :int(msg.width) * bytes_per_pixel]
+
+
+def check_image(msg: Any) -> int:
+    """Cheap header checks of a sensor_msgs/Image (no pixel work); returns bytes per pixel.
+
+    Run on receipt, so a malformed message is rejected at once and never takes the place of
+    a good pending frame.
+    """
     encoding = str(msg.encoding).lower()
     if encoding not in _COLOUR_ENCODINGS:
         raise InputError(
             'unsupported_encoding',
             f'{msg.encoding!r} (supported: {", ".join(SUPPORTED_ENCODINGS)})')
-    channels, fmt = _COLOUR_ENCODINGS[encoding]
+    channels = _COLOUR_ENCODINGS[encoding][0]
     if channels == 2 and int(msg.width) % 2:
         raise InputError('bad_step', f'{encoding} needs an even width, got {msg.width}')
+    _check_layout(msg, channels, len(msg.data))
+    return channels
+
+
+def image_to_rgb(msg: Any) -> np.ndarray:
+    """sensor_msgs/Image -> contiguous (H, W, 3) uint8 RGB."""
+    channels = check_image(msg)
+    fmt = _COLOUR_ENCODINGS[str(msg.encoding).lower()][1]
     img = _rows(msg, channels).reshape(int(msg.height), int(msg.width), channels)
     if isinstance(fmt, str):
         return to_rgb(img, fmt)

@@ -92,7 +92,8 @@ class CameraIO:
                 qos_overriding_options=qos_opts)
         node.create_subscription(
             CameraInfo, _join(name, v['camera_info_topic']), self.on_info,
-            qos_profile_sensor_data)
+            qos_profile_sensor_data,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
         if v['depth_topic']:
             node.create_subscription(
                 Image, _join(name, v['depth_topic']), self.on_depth, qos_profile_sensor_data,
@@ -107,6 +108,12 @@ class CameraIO:
     # ------------------------------------------------------------ executor thread
     def on_image(self, msg: Any, compressed: bool) -> None:
         self.stats.on_input()
+        if not compressed:
+            try:
+                conv.check_image(msg)
+            except conv.InputError as exc:
+                self.reject(exc)
+                return
         if self.node.slots.put(self.name, PendingFrame(msg, compressed)):
             self.stats.on_dropped()
 

@@ -1,0 +1,209 @@
+"""`replay`: publish a folder of images, a video file or a webcam as a ROS camera.
+
+Publishes sensor_msgs/Image on `image_raw` (and CompressedImage on `image_raw/compressed`
+when `compressed` is true) plus sensor_msgs/CameraInfo on `camera_info`, at a set rate,
+looping. Image and CameraInfo of one frame carry the same header (stamp = publish time,
+frame_id = `frame_id`), as a camera driver does, so anything downstream can be tested
+without a camera. Intrinsics come from a camera_calibration YAML (`camera_info_file`) or are
+estimated from a horizontal field of view (`fov_deg`).
+
+  ros2 run hand_pose_ros replay --ros-args -p source:=/path/to/frames -p rate_hz:=30
+  ros2 run hand_pose_ros replay --ros-args -p source:=camera:0      # webcam 0
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+
+from hand_pose_ros.core.types import CameraIntrinsics
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+FRAME_CACHE_LIMIT = 600  # decoded folder frames kept in memory (a 640x480 frame is 0.9 MB)
+
+
+def intrinsics_from_fov(width: int, height: int, fov_deg: float) -> CameraIntrinsics:
+    """Pinhole intrinsics for a horizontal field of view, square pixels, centred."""
+    if not 1.0 <= fov_deg <= 179.0:
+        raise ValueError(f'fov_deg must be in [1, 179], got {fov_deg}')
+    f = (width / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
+    return CameraIntrinsics(fx=f, fy=f, cx=width / 2.0, cy=height / 2.0)
+
+
+def load_camera_info_yaml(path: str | Path) -> tuple[CameraIntrinsics, int, int]:
+    """camera_calibration / camera_info_manager YAML -> (intrinsics, width, height)."""
+    data = yaml.safe_load(Path(path).read_text())
+    k = np.asarray(data['camera_matrix']['data'], dtype=np.float64).reshape(3, 3)
+    d = np.asarray(data.get('distortion_coefficients', {}).get('data', []), dtype=np.float64)
+    intr = CameraIntrinsics(
+        fx=float(k[0, 0]), fy=float(k[1, 1]), cx=float(k[0, 2]), cy=float(k[1, 2]), d=d,
+        distortion_model=str(data.get('distortion_model', 'plumb_bob')))
+    return intr, int(data.get('image_width', 0)), int(data.get('image_height', 0))
+
+
+class FrameSource:
+    """Frames (RGB uint8) from a folder (recursively, sorted), a video file or `camera:N`."""
+
+    def __init__(self, source: str, loop: bool = True, size: tuple[int, int] | None = None):
+        self.source, self.loop, self.size = source, loop, size
+        self.files: list[Path] = []
+        self.cache: dict[int, np.ndarray] = {}
+        self.index = 0
+        self.cap: Any = None
+        path = Path(source)
+        if source.startswith('camera:'):
+            self.cap = cv2.VideoCapture(int(source.split(':', 1)[1]))
+            self.loop = False
+        elif path.is_dir():
+            self.files = sorted(p for p in path.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self.files:
+                raise ValueError(f'no images ({", ".join(IMAGE_SUFFIXES)}) under {source}')
+        elif path.is_file():
+            self.cap = cv2.VideoCapture(str(path))
+        else:
+            raise ValueError(f'source {source!r} is not a folder, a video file or camera:N')
+        if self.cap is not None and not self.cap.isOpened():
+            raise ValueError(f'cannot open {source!r}')
+
+    def __len__(self) -> int:
+        if self.files:
+            return len(self.files)
+        n = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT)) if self.cap is not None else 0
+        return max(n, 0)
+
+    def _resize(self, rgb: np.ndarray) -> np.ndarray:
+        if self.size and (rgb.shape[1], rgb.shape[0]) != self.size:
+            return cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
+        return rgb
+
+    def next(self) -> np.ndarray | None:
+        """The next frame, or None at the end (never None while looping a readable source)."""
+        if self.files:
+            if self.index >= len(self.files):
+                if not self.loop:
+                    return None
+                self.index = 0
+            i = self.index
+            self.index += 1
+            if i not in self.cache:
+                bgr = cv2.imread(str(self.files[i]))
+                if bgr is None:
+                    raise ValueError(f'cannot read {self.files[i]}')
+                rgb = self._resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+                if len(self.cache) >= FRAME_CACHE_LIMIT:
+                    return rgb
+                self.cache[i] = rgb
+            return self.cache[i]
+        ok, bgr = self.cap.read()
+        if not ok and self.loop:
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, bgr = self.cap.read()
+        if not ok:
+            return None
+        return self._resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+    def close(self) -> None:
+        if self.cap is not None:
+            self.cap.release()
+
+
+def _node_class():
+    from rclpy.node import Node
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+    from std_msgs.msg import Header
+
+    from hand_pose_ros.ros import conversions as conv
+
+    class ReplayNode(Node):
+        """Timer-driven publisher of one FrameSource as a camera."""
+
+        def __init__(self, **kwargs: Any):
+            super().__init__('replay', **kwargs)
+            p = {
+                'source': self.declare_parameter('source', '').value,
+                'rate_hz': float(self.declare_parameter('rate_hz', 30.0).value),
+                'loop': bool(self.declare_parameter('loop', True).value),
+                'frame_id': self.declare_parameter('frame_id', 'camera_optical_frame').value,
+                'camera_info_file': self.declare_parameter('camera_info_file', '').value,
+                'fov_deg': float(self.declare_parameter('fov_deg', 60.0).value),
+                'width': int(self.declare_parameter('width', 0).value),
+                'height': int(self.declare_parameter('height', 0).value),
+                'encoding': self.declare_parameter('encoding', 'bgr8').value,
+                'compressed': bool(self.declare_parameter('compressed', False).value),
+                'max_frames': int(self.declare_parameter('max_frames', 0).value),
+            }
+            if not p['source']:
+                raise ValueError('parameter source is required (folder, video file or camera:N)')
+            if p['encoding'] not in ('bgr8', 'rgb8'):
+                raise ValueError(f"encoding must be 'bgr8' or 'rgb8', got {p['encoding']!r}")
+            self.p = p
+            size = (p['width'], p['height']) if p['width'] > 0 and p['height'] > 0 else None
+            self.source = FrameSource(p['source'], p['loop'], size)
+            self.intr: CameraIntrinsics | None = None
+            self.info_size: tuple[int, int] | None = None
+            if p['camera_info_file']:
+                self.intr, w, h = load_camera_info_yaml(p['camera_info_file'])
+                self.info_size = (w, h) if w and h else None
+            self.pub_image = self.create_publisher(Image, 'image_raw', 10)
+            self.pub_jpeg = (self.create_publisher(CompressedImage, 'image_raw/compressed', 10)
+                             if p['compressed'] else None)
+            self.pub_info = self.create_publisher(CameraInfo, 'camera_info', 10)
+            self.sent = 0
+            self.timer = self.create_timer(1.0 / p['rate_hz'], self.tick)
+            self.get_logger().info(
+                f"replaying {p['source']} ({len(self.source)} frames) at {p['rate_hz']} Hz "
+                f"as {p['frame_id']}")
+
+        def tick(self) -> None:
+            if self.p['max_frames'] and self.sent >= self.p['max_frames']:
+                self.timer.cancel()
+                return
+            rgb = self.source.next()
+            if rgb is None:
+                self.get_logger().info('end of source')
+                self.timer.cancel()
+                return
+            h, w = rgb.shape[:2]
+            if self.intr is None:
+                self.intr = intrinsics_from_fov(w, h, self.p['fov_deg'])
+            if self.info_size and self.info_size != (w, h):
+                raise ValueError(f'camera_info_file is for {self.info_size}, frames are {(w, h)}')
+            header = Header(frame_id=self.p['frame_id'])
+            header.stamp = self.get_clock().now().to_msg()
+            self.pub_info.publish(conv.intrinsics_to_camera_info(self.intr, w, h, header))
+            self.pub_image.publish(conv.rgb_to_image(rgb, header, self.p['encoding']))
+            if self.pub_jpeg is not None:
+                self.pub_jpeg.publish(conv.rgb_to_compressed(rgb, header))
+            self.sent += 1
+
+        def destroy_node(self) -> None:
+            self.source.close()
+            super().destroy_node()
+
+    return ReplayNode
+
+
+def main(args: list[str] | None = None) -> None:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = _node_class()()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == '__main__':
+    main()
