@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 import pytest
 import rclpy
+from conftest import shared_path
 from diagnostic_msgs.msg import DiagnosticArray
-from hand_pose_msgs.msg import HandArray
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
@@ -33,17 +33,19 @@ from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
+from hand_pose_msgs.msg import HandArray
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.tracker import HandTracker
 from hand_pose_ros.core.types import CameraIntrinsics
 from hand_pose_ros.ros import conversions as conv
 from hand_pose_ros.ros.diagnostics import diagnostic_values
 
-from conftest import shared_path
-
 REPLY_TIMEOUT_S = 20.0
 START_TIMEOUT_S = 60.0
 WARM_UP_SETTLE_S = 2.0
+# CameraInfo / depth are sent this long before their image in the bad-input test, so they
+# have surely arrived even on a loaded CI machine (the node waits only 0.1 s for them).
+SIDE_TOPIC_LEAD_S = 0.3
 FRAME = 'cam_a_optical_frame'
 
 
@@ -133,11 +135,15 @@ class Client:
         stamp = conv.stamp_to_ns(header.stamp)
         self.send(cam, rgb, header, info, compressed)
 
+        return header, self.wait_stamp(cam, stamp)
+
+    def wait_stamp(self, cam: str, stamp: int) -> HandArray:
+        """The HandArray of `cam` with this stamp (waits for it)."""
         def match():
             return [m for m in self.hands[cam] if conv.stamp_to_ns(m.header.stamp) == stamp]
         self.wait_for(lambda: match(), what=f'HandArray on {cam}')
         with self.lock:
-            return header, match()[0]
+            return match()[0]
 
     def latest_diag(self, cam: str) -> dict[str, str]:
         with self.lock:
@@ -300,7 +306,8 @@ def test_tf_and_markers_agree_with_hand_array(ros):
     for m in markers:
         vals = [p.x for p in m.points] + [p.y for p in m.points] + [p.z for p in m.points]
         assert np.all(np.isfinite(vals + [m.pose.position.x, m.pose.position.y]))
-    assert checked >= 4, ('too few hands with camera-frame 3D to check TF and markers', [[(h.handedness, h.camera_valid) for h in a.hands] for a in arrays], len(tfs), len(markers))
+    assert checked >= 4, ('too few hands with camera-frame 3D to check TF and markers', [
+        [(h.handedness, h.camera_valid) for h in a.hands] for a in arrays])
 
 
 def test_compressed_input_gives_the_same_hands(ros, reference):
@@ -322,12 +329,8 @@ def test_two_cameras_at_once(ros, reference):
         ha, hb = client.header('a_frame'), client.header('b_frame')
         client.send('cam_a', fa, ha, _intrinsics(fa))
         client.send('cam_b', fb, hb, _intrinsics(fb))
-        for cam, h in (('cam_a', ha), ('cam_b', hb)):
-            stamp = conv.stamp_to_ns(h.stamp)
-            client.wait_for(lambda: any(conv.stamp_to_ns(m.header.stamp) == stamp
-                                        for m in client.hands[cam]), what=f'{cam} output')
-        with client.lock:
-            msg_a = [m for m in client.hands['cam_a'] if m.header.stamp == ha.stamp][0]
+        msg_a = client.wait_stamp('cam_a', conv.stamp_to_ns(ha.stamp))
+        client.wait_stamp('cam_b', conv.stamp_to_ns(hb.stamp))
         _assert_same_hands(msg_a, reference('cam_a', fa, ha, _intrinsics(fa)), tol_px=1e-3)
     with client.lock:
         got_b = [m for m in client.hands['cam_b'] if m.header.frame_id == 'b_frame']
@@ -352,6 +355,9 @@ def test_bad_input_is_logged_once_counted_and_isolated(ros, reference):
     rgb_b = _frames('seq1', 1)[0]
     repeats = 3
     sent = {}
+    # A corrupt JPEG can only be found by decoding it in the worker; if a newer frame replaces
+    # it in the camera's slot first (a loaded machine), it is counted as dropped instead.
+    c_dropped0 = int(client.latest_diag('cam_c').get('frames_dropped', 0))
     for i in range(repeats):
         # Images rejected outright.
         for kind in ('unsupported_encoding', 'bad_step', 'empty_image'):
@@ -363,10 +369,11 @@ def test_bad_input_is_logged_once_counted_and_isolated(ros, reference):
             h = client.header('b')
             info = CameraInfo(header=h, width=rgb_b.shape[1], height=rgb_b.shape[0], k=k)
             client.pubs['cam_b/info'].publish(info)
-            time.sleep(0.05)
+            time.sleep(SIDE_TOPIC_LEAD_S)
             client.pubs['cam_b/image'].publish(conv.rgb_to_image(rgb_b, h))
             sent['bad_camera_info'] = sent.get('bad_camera_info', 0) + 1
-            time.sleep(0.4)
+            msg = client.wait_stamp('cam_b', conv.stamp_to_ns(h.stamp))
+            assert not any(hand.camera_valid for hand in msg.hands)
         # Depth of the wrong size, same stamp as the image.
         h = client.header('b')
         depth = np.full((10, 10), 1000, np.uint16)
@@ -375,10 +382,10 @@ def test_bad_input_is_logged_once_counted_and_isolated(ros, reference):
         client.pubs['cam_b/info'].publish(conv.intrinsics_to_camera_info(
             _intrinsics(rgb_b), rgb_b.shape[1], rgb_b.shape[0], h))
         client.pubs['cam_b/depth'].publish(dmsg)
-        time.sleep(0.05)
+        time.sleep(SIDE_TOPIC_LEAD_S)
         client.send('cam_b', rgb_b, h, None)
         sent['depth_size'] = sent.get('depth_size', 0) + 1
-        time.sleep(0.4)
+        client.wait_stamp('cam_b', conv.stamp_to_ns(h.stamp))
         # Corrupt JPEG to the compressed node.
         bad = CompressedImage(header=client.header('c'), format='jpeg',
                               data=b'\xff\xd8\xff\xe0' + bytes(range(256)) * 4)
@@ -391,13 +398,16 @@ def test_bad_input_is_logged_once_counted_and_isolated(ros, reference):
 
     def counted() -> bool:
         b, c = client.latest_diag('cam_b'), client.latest_diag('cam_c')
+        corrupt = int(c.get('errors/corrupt_compressed', 0))
+        dropped = int(c.get('frames_dropped', 0)) - c_dropped0
         return (all(b.get(f'errors/{k}') == str(v) for k, v in sent.items())
-                and c.get('errors/corrupt_compressed') == str(sent_c))
+                and corrupt >= 1 and corrupt + dropped == sent_c)
     try:
         client.wait_for(counted, 10.0, 'diagnostics')
-    except AssertionError:
+    except AssertionError as exc:
         raise AssertionError(f'sent {sent} and {sent_c} corrupt JPEGs; diagnostics say '
-                             f'{client.latest_diag("cam_b")} {client.latest_diag("cam_c")}')
+                             f'{client.latest_diag("cam_b")} {client.latest_diag("cam_c")}'
+                             ) from exc
     assert client.latest_diag('cam_a').get('errors_total') == '0'
     # Both nodes are still alive and working.
     assert all(p.poll() is None for p in procs.values())

@@ -24,8 +24,8 @@ class LatestFrameSlots(Generic[T]):
     def __init__(self, cameras: list[str] | tuple[str, ...]):
         self._cond = threading.Condition()
         self._pending: dict[str, T] = {}
-        self._dropped: dict[str, int] = {c: 0 for c in cameras}
-        self._received: dict[str, int] = {c: 0 for c in cameras}
+        self._dropped: dict[str, int] = dict.fromkeys(cameras, 0)
+        self._received: dict[str, int] = dict.fromkeys(cameras, 0)
         self._closed = False
 
     def put(self, camera: str, item: T) -> bool:

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from hand_pose_msgs.msg import HandArray, HandGesture
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -29,6 +28,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
+from hand_pose_msgs.msg import HandArray, HandGesture
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
 from hand_pose_ros.ros import conversions as conv
@@ -233,6 +233,7 @@ class HandPoseNode(Node):
         super().__init__(node_name, **kwargs)
         self.values: dict[str, Any] = parameters.declare_all(self)
         self.options_lock = threading.Lock()
+        self._turn = 0
         cams = [str(c).strip('/') for c in self.values['cameras']] or ['']
         if len(set(cams)) != len(cams):
             raise ValueError(f'cameras lists a namespace twice: {cams}')
@@ -281,7 +282,11 @@ class HandPoseNode(Node):
         """
         from hand_pose_ros.core.tracker import FrameInput
         jobs = []
-        for cam, frame in batch.items():
+        # Rotate which camera goes first, so no camera always waits for the others.
+        names = list(self.cameras)
+        self._turn = (self._turn + 1) % len(names)
+        order = names[self._turn:] + names[:self._turn]
+        for cam, frame in sorted(batch.items(), key=lambda kv: order.index(kv[0])):
             io = self.cameras[cam]
             rgb = io.decode(frame)
             if rgb is None:
