@@ -34,7 +34,7 @@ from hand_pose_ros.core.hand_signals import (
     HandFeatures,
     hand_signals,
 )
-from hand_pose_ros.core.types import GestureResult, HandResult
+from hand_pose_ros.core.types import GestureChange, GestureResult, HandResult
 
 _LOG = logging.getLogger(__name__)
 
@@ -242,17 +242,6 @@ def classify(world: np.ndarray, handedness: str = 'right', up: np.ndarray | None
     """One frame's gesture class and score from (21, 3) metric hand-centric keypoints."""
     registry = registry or DEFAULT_REGISTRY
     return registry.best(registry.scores(hand_signals(world, handedness, up)), min_score)
-
-
-@dataclass
-class GestureChange:
-    """A tracked hand's debounced gesture changed (published as hand_pose_msgs/HandGesture)."""
-
-    hand_id: int
-    handedness: str
-    gesture: str
-    previous_gesture: str
-    score: float
 
 
 @dataclass

@@ -21,17 +21,16 @@ call, and all palm detector inputs in another, so a GPU runtime can batch across
 
 from __future__ import annotations
 
-import functools
-import importlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from hand_pose_ros.core.gestures import GestureRecognizer
 from hand_pose_ros.core.image import to_rgb
 from hand_pose_ros.core.landmarks import project_landmarks, rotate_world
+from hand_pose_ros.core.metric3d import solve_camera_frame
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.palm import detect_palms
 from hand_pose_ros.core.roi import (
@@ -53,18 +52,6 @@ from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult, 
 _LOG = logging.getLogger(__name__)
 
 _SWAP = {'Left': 'Right', 'Right': 'Left'}
-
-
-@functools.cache
-def _optional(module: str, attr: str) -> Any:
-    """An attribute of an optional sibling core module; None (logged once) if it is absent."""
-    try:
-        return getattr(importlib.import_module(f'hand_pose_ros.core.{module}'), attr)
-    except ModuleNotFoundError as exc:
-        if exc.name != f'hand_pose_ros.core.{module}':
-            raise
-        _LOG.warning('hand_pose_ros.core.%s is not available; %s disabled', module, attr)
-        return None
 
 
 @dataclass
@@ -94,11 +81,8 @@ class TrackerState:
         self.last_detection_frame: int | None = None
         self.smoother = LandmarkSmoother(OneEuroParams(
             options.one_euro_min_cutoff, options.one_euro_beta, options.one_euro_d_cutoff))
-        self.gestures = None
-        if options.enable_gestures:
-            recognizer = _optional('gestures', 'GestureRecognizer')
-            if recognizer is not None:
-                self.gestures = recognizer(hold_frames=options.gesture_hold_frames)
+        self.gestures = (GestureRecognizer(hold_frames=options.gesture_hold_frames)
+                         if options.enable_gestures else None)
 
     def reset(self) -> None:
         """Forget all tracks (e.g. after a camera jump); ids keep counting up."""
@@ -284,11 +268,11 @@ class HandTracker:
         height, width = f.rgb.shape[:2]
         if f.camera is not None:
             attach_camera_frames(hands, f.camera, (width, height), f.depth, opts.hand_scale)
-        if state.gestures is not None:
-            state.gestures.update(hands, opts.tracking)
+        changes = state.gestures.update(hands, opts.tracking) if state.gestures else []
         state.frame_index += 1
         return FrameResult(width=width, height=height, hands=hands,
-                           palm_detector_ran=state.last_detection_frame == state.frame_index - 1)
+                           palm_detector_ran=state.last_detection_frame == state.frame_index - 1,
+                           gesture_changes=changes)
 
     def _smooth(self, state: TrackerState, hands: list[HandResult], t: float) -> None:
         if self.options.static_image_mode:
@@ -305,17 +289,14 @@ def attach_camera_frames(
     hands: list[HandResult], camera: CameraIntrinsics, image_size: tuple[int, int],
     depth: np.ndarray | None = None, hand_scale: float = 1.0,
 ) -> None:
-    """Set hand.camera (metric 3D in the camera frame) for each hand, when metric3d exists.
+    """Set hand.camera (metric 3D in the camera frame) for each hand.
 
     image_size is (width, height); depth must be registered to the colour image.
     """
-    solve = _optional('metric3d', 'solve_camera_frame')
-    if solve is None:
-        return
     for hand in hands:
-        hand.camera = solve(hand.keypoints[:, :2], hand.world, camera, depth=depth,
-                            hand_scale=hand_scale, image_size=image_size,
-                            handedness=hand.handedness)
+        hand.camera = solve_camera_frame(
+            hand.keypoints[:, :2], hand.world, camera, depth=depth, hand_scale=hand_scale,
+            image_size=image_size, handedness=hand.handedness)
 
 
 def _drop_duplicates(

@@ -113,6 +113,17 @@ class GestureResult:
 
 
 @dataclass
+class GestureChange:
+    """A tracked hand's debounced gesture changed (published as hand_pose_msgs/HandGesture)."""
+
+    hand_id: int
+    handedness: str
+    gesture: str
+    previous_gesture: str
+    score: float
+
+
+@dataclass
 class HandResult:
     """One hand in one image: what the pipeline found, plus optional 3D and gesture."""
 
@@ -136,3 +147,5 @@ class FrameResult:
     height: int
     hands: list[HandResult] = field(default_factory=list)
     palm_detector_ran: bool = False
+    # Debounced gesture changes confirmed in this frame (tracking mode only).
+    gesture_changes: list[GestureChange] = field(default_factory=list)

@@ -76,7 +76,6 @@ class CameraIO:
         self.infos: collections.deque[tuple[int, CameraIntrinsics | conv.InputError]] = (
             collections.deque(maxlen=INFO_BUFFER))
         self.depths: collections.deque[tuple[int, Any]] = collections.deque(maxlen=DEPTH_BUFFER)
-        self.gestures: dict[int, str] = {}
         self.lock = threading.Condition()
         qos_opts = QoSOverridingOptions.with_default_policies()
         topic = _join(name, v['image_topic'])
@@ -211,19 +210,12 @@ class CameraIO:
         self.stats.on_processed(latency_ms, len(result.hands))
 
     def publish_gesture_changes(self, header: Any, result: FrameResult) -> None:
-        """A HandGesture when a track's debounced gesture differs from the last one seen."""
-        seen = {}
-        for hand in result.hands:
-            if hand.gesture is None:
-                continue
-            name = hand.gesture.name
-            prev = self.gestures.get(hand.id, 'none')
-            seen[hand.id] = name
-            if name != prev:
-                self.pub_gestures.publish(HandGesture(
-                    header=header, hand_id=int(hand.id), handedness=hand.handedness,
-                    gesture=name, previous_gesture=prev, score=float(hand.gesture.score)))
-        self.gestures = seen
+        """One HandGesture per debounced change the tracker confirmed in this frame."""
+        for change in result.gesture_changes:
+            self.pub_gestures.publish(HandGesture(
+                header=header, hand_id=int(change.hand_id), handedness=change.handedness,
+                gesture=change.gesture, previous_gesture=change.previous_gesture,
+                score=float(change.score)))
 
 
 class HandPoseNode(Node):
@@ -255,7 +247,9 @@ class HandPoseNode(Node):
     # ------------------------------------------------------------ tracker
     def _make_tracker(self, cams: list[str]) -> None:
         """One tracker (one runtime, models loaded once) and one tracking state per camera."""
+        from hand_pose_ros.core.gestures import load_gesture_modules
         from hand_pose_ros.core.tracker import HandTracker
+        load_gesture_modules(str(m) for m in self.values['gesture_modules'])
         self.tracker = HandTracker(tracker_options(self.values))
         self.states = {c or '/': self.tracker.new_state() for c in cams}
 
@@ -270,7 +264,7 @@ class HandPoseNode(Node):
             for state in self.states.values():
                 params = state.smoother.params
                 params.min_cutoff, params.beta = opts.one_euro_min_cutoff, opts.one_euro_beta
-                if state.gestures is not None and hasattr(state.gestures, 'hold_frames'):
+                if state.gestures is not None:
                     state.gestures.hold_frames = opts.gesture_hold_frames
 
     def process_batch(self, batch: dict[str, PendingFrame]) -> None:

@@ -79,6 +79,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               low=0.0, high=1000.0),
     ParamSpec('gesture_hold_frames', 3, 'Frames a gesture must hold before it is reported.',
               low=1, high=100),
+    ParamSpec('gesture_modules', [''], 'Python modules imported at start-up that register '
+              "extra gestures (hand_pose_ros.core.gestures.register_gesture); '' = none.",
+              live=False),
     ParamSpec('hand_scale', 1.0, "User's hand size relative to the model's average hand.",
               low=0.5, high=2.0),
     # ---- outputs (live)
