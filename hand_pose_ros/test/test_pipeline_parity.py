@@ -29,12 +29,16 @@ def _match(ours: list, gold: list[np.ndarray]) -> list[tuple[int, int, float]]:
     return out
 
 
-@pytest.mark.parametrize('model', ['lite', 'full'])
-def test_static_parity(model: str, golden_static: dict) -> None:
-    tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True,
-                                         enable_gestures=False))
-    worst_mean = worst_max = worst_world = 0.0
-    hands = 0
+def assert_static_parity(tracker: HandTracker, golden_static: dict, model: str,
+                         score_tolerance: float = 0.02) -> np.ndarray:
+    """The core issue's static tolerances on every golden image; returns the worst figures.
+
+    Same hand count, per hand mean 2D diff <= 1 % and max <= 4 % of hand size, world
+    landmarks <= 2 mm, same raw handedness; handedness score within score_tolerance (not an
+    issue tolerance: int8 moves it by up to 0.042). Shared by every runtime's parity test.
+    Returns [worst mean 2D, worst max 2D (fractions of hand size), worst world (m), hands].
+    """
+    worst = np.zeros(4)
     for entry in golden_static['models'][model]:
         image = cv2.imread(str(shared_path('hands', entry['file'])))
         height, width = image.shape[:2]
@@ -50,12 +54,20 @@ def test_static_parity(model: str, golden_static: dict) -> None:
             assert err.max() <= 0.04, f'{entry["file"]}: max 2D diff {err.max():.4f}'
             assert world <= 0.002, f'{entry["file"]}: world diff {world * 1000:.2f} mm'
             assert ours.raw_handedness == ref['handedness_raw'], entry['file']
-            assert ours.handedness_score == pytest.approx(ref['handedness_score'], abs=0.02)
-            worst_mean, worst_max = max(worst_mean, err.mean()), max(worst_max, err.max())
-            worst_world = max(worst_world, world)
-            hands += 1
-    print(f'\nstatic parity {model}: {hands} hands, worst mean 2D {worst_mean:.3%}, '
-          f'worst max 2D {worst_max:.3%} of hand size, worst world {worst_world * 1000:.3f} mm')
+            assert ours.handedness_score == pytest.approx(ref['handedness_score'],
+                                                        abs=score_tolerance)
+            worst = np.maximum(worst, [err.mean(), err.max(), world, 0])
+            worst[3] += 1
+    return worst
+
+
+@pytest.mark.parametrize('model', ['lite', 'full'])
+def test_static_parity(model: str, golden_static: dict) -> None:
+    tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True,
+                                         enable_gestures=False))
+    worst = assert_static_parity(tracker, golden_static, model)
+    print(f'\nstatic parity {model}: {int(worst[3])} hands, worst mean 2D {worst[0]:.3%}, '
+          f'worst max 2D {worst[1]:.3%} of hand size, worst world {worst[2] * 1000:.3f} mm')
 
 
 def test_video_parity(golden_video: dict) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import shared_path
-from test_pipeline_parity import _gold_px, _match
+from test_pipeline_parity import _gold_px, _match, assert_static_parity
 
 from hand_pose_ros.cli import bench_multicam
 from hand_pose_ros.core.models import model_path
@@ -291,22 +291,7 @@ def test_tracker_static_golden_parity_with_torch(model: str, golden_static: dict
     tracker = HandTracker(TrackerOptions(model=model, runtime='torch', device='cpu',
                                          static_image_mode=True, enable_gestures=False))
     assert tracker.runtime.name == 'torch'
-    worst = np.zeros(3)
-    for entry in golden_static['models'][model]:
-        image = cv2.imread(str(shared_path('hands', entry['file'])))
-        height, width = image.shape[:2]
-        result = tracker.process(image, 'bgr')
-        gold = [_gold_px(h, width, height) for h in entry['hands']]
-        assert len(result.hands) == len(gold), f'{entry["file"]}: hand count'
-        for i, j, _ in _match(result.hands, gold):
-            ours, ref = result.hands[i], entry['hands'][j]
-            size = np.ptp(gold[j], axis=0).max()
-            err = np.linalg.norm(ours.keypoints[:, :2] - gold[j], axis=1) / size
-            world = np.linalg.norm(ours.world - np.asarray(ref['world_m']), axis=1).mean()
-            assert err.mean() <= 0.01 and err.max() <= 0.04, entry['file']
-            assert world <= 0.002, entry['file']
-            assert ours.raw_handedness == ref['handedness_raw'], entry['file']
-            worst = np.maximum(worst, [err.mean(), err.max(), world])
+    worst = assert_static_parity(tracker, golden_static, model)
     tracker.close()
     print(f'\ntorch static parity {model}: worst mean 2D {worst[0]:.3%}, max 2D {worst[1]:.3%} '
           f'of hand size, world {worst[2] * 1000:.3f} mm')

@@ -91,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--limit', type=int, default=0, help='use only the first N frames')
     p.add_argument('--runtime', default='litert', help='litert here; torch: bench_multicam')
     p.add_argument('--threads', type=int, default=2, help='our runtime threads')
+    p.add_argument('--precision', choices=('fp32', 'int8'), default='fp32',
+                   help='our landmark model precision (the official side is unchanged)')
     p.add_argument('--smoothing', action='store_true',
                    help='run our tracker with smoothing and gestures on (official has neither)')
     p.add_argument('--no-reference', action='store_true', help='time our pipeline only')
@@ -148,6 +150,7 @@ def _our_tracker(cfg: Config, args: argparse.Namespace):
 
     return HandTracker(TrackerOptions(
         model=cfg.model, runtime=args.runtime, num_threads=args.threads,
+        precision=args.precision,
         static_image_mode=cfg.static, max_num_hands=args.max_hands,
         detect_every_n_frames=cfg.detect_every, smoothing=args.smoothing,
         enable_gestures=args.smoothing))
@@ -218,7 +221,8 @@ def _report(rows: list[Row], n_frames: int, args: argparse.Namespace, version: s
     results = []
     lines = [
         f'frames: {n_frames} per pass x {args.repeats} passes, max_num_hands {args.max_hands}, '
-        f'our runtime {args.runtime} ({args.threads} threads), smoothing+gestures '
+        f'our runtime {args.runtime} ({args.threads} threads, {args.precision} landmark '
+        f'model), smoothing+gestures '
         f'{"on" if args.smoothing else "off"}; official: mediapipe {version or "not run"} '
         f'solutions.hands',
         f'machine: {platform.machine()}, {os.cpu_count()} CPUs, '
@@ -261,7 +265,8 @@ def _report(rows: list[Row], n_frames: int, args: argparse.Namespace, version: s
         })
     print('\n'.join(lines + [''] + goals))
     return {'frames': n_frames, 'repeats': args.repeats, 'max_num_hands': args.max_hands,
-            'runtime': args.runtime, 'threads': args.threads, 'smoothing': args.smoothing,
+            'runtime': args.runtime, 'threads': args.threads, 'precision': args.precision,
+            'smoothing': args.smoothing,
             'official_version': version, 'cpus': os.cpu_count(), 'rows': results}
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 SUBCOMMANDS = {
     'detect': 'hands in images, folders or videos to JSON',
     'bench': 'this pipeline vs official MediaPipe, ms/frame',
-    'fetch-models': 'download and verify the four MediaPipe models',
+    'fetch-models': 'download and verify the MediaPipe models, derive the int8 ones',
 }
 
 

@@ -2,7 +2,9 @@
 
 The models ship inside the mediapipe 0.10.21 wheel (later wheels carry none). They are fetched
 once at setup time, never while the node runs, and verified by sha256 on every load so a
-truncated or wrong file fails loudly with the command that fixes it.
+truncated or wrong file fails loudly with the command that fixes it. The opt-in int8 landmark
+models (precision 'int8', see quantize.py) are derived from the verified fp32 ones at fetch
+time, deterministically, and pinned by sha256 like the others.
 """
 
 from __future__ import annotations
@@ -32,7 +34,17 @@ MODEL_SHA256: dict[str, str] = {
         '11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3',
 }
 
+# Derived by quantize.int8_landmark_model from the verified hand_landmark_{lite,full}.tflite.
+INT8_MODEL_SHA256: dict[str, str] = {
+    'hand_landmark_lite_int8.tflite':
+        'caf9b09ca61167eb443065ee5c0416a075a4318fe46268c7be52b7f018bbde6d',
+    'hand_landmark_full_int8.tflite':
+        '05ff5a935e7c1a01c6db6aff054ff47ef2e12887d15b6a2991aafe8809ca53b3',
+}
+ALL_MODEL_SHA256: dict[str, str] = {**MODEL_SHA256, **INT8_MODEL_SHA256}
+
 MODEL_VARIANTS = ('lite', 'full')
+PRECISIONS = ('fp32', 'int8')
 FETCH_COMMAND = 'hand-pose-ros fetch-models'
 
 
@@ -53,33 +65,43 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def model_path(kind: str, variant: str, model_dir: Path | None = None) -> Path:
-    """Verified path of 'palm_detection' or 'hand_landmark' in 'lite' or 'full'."""
+def model_path(
+    kind: str, variant: str, model_dir: Path | None = None, precision: str = 'fp32'
+) -> Path:
+    """Verified path of 'palm_detection' or 'hand_landmark' in 'lite' or 'full'.
+
+    precision 'int8' names the derived hand_landmark_<variant>_int8.tflite (landmark only).
+    """
     if variant not in MODEL_VARIANTS:
         raise ValueError(f'model must be one of {MODEL_VARIANTS}, got {variant!r}')
-    name = f'{kind}_{variant}.tflite'
-    if name not in MODEL_SHA256:
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+    name = f'{kind}_{variant}{"_int8" if precision == "int8" else ""}.tflite'
+    if name not in ALL_MODEL_SHA256:
         raise ValueError(f'unknown model {name!r}')
     path = (model_dir or default_model_dir()) / name
     if not path.is_file():
         raise ModelError(f'model file {path} is missing; fetch it with `{FETCH_COMMAND}`')
     digest = _sha256(path)
-    if digest != MODEL_SHA256[name]:
+    if digest != ALL_MODEL_SHA256[name]:
         raise ModelError(
             f'model file {path} is corrupt (sha256 {digest[:12]}..., expected '
-            f'{MODEL_SHA256[name][:12]}...); re-fetch it with `{FETCH_COMMAND}`')
+            f'{ALL_MODEL_SHA256[name][:12]}...); re-fetch it with `{FETCH_COMMAND}`')
     return path
 
 
+def _present(folder: Path, hashes: dict[str, str]) -> bool:
+    return all((folder / n).is_file() and _sha256(folder / n) == h for n, h in hashes.items())
+
+
 def models_present(model_dir: Path | None = None) -> bool:
-    """True when all four models are present with the right checksums."""
-    folder = model_dir or default_model_dir()
-    return all(
-        (folder / n).is_file() and _sha256(folder / n) == h for n, h in MODEL_SHA256.items())
+    """True when all six models (four fetched, two int8 derived) have the right checksums."""
+    return _present(model_dir or default_model_dir(), ALL_MODEL_SHA256)
 
 
 def fetch_models(model_dir: Path | None = None, wheel: Path | None = None) -> Path:
-    """Extract the four models from the mediapipe 0.10.21 wheel into model_dir.
+    """Extract the four models from the mediapipe 0.10.21 wheel into model_dir, then derive
+    the two int8 landmark models from them.
 
     Downloads the wheel with `pip download --no-deps` unless a local wheel is given. Does
     nothing when every model is already present and verified.
@@ -89,6 +111,40 @@ def fetch_models(model_dir: Path | None = None, wheel: Path | None = None) -> Pa
         _LOG.info('models already present in %s', folder)
         return folder
     folder.mkdir(parents=True, exist_ok=True)
+    if not _present(folder, MODEL_SHA256):
+        _extract_wheel_models(folder, wheel)
+    for variant in MODEL_VARIANTS:
+        derive_int8_landmark(variant, folder)
+    _LOG.info('models written to %s', folder)
+    return folder
+
+
+def derive_int8_landmark(variant: str, model_dir: Path | None = None) -> Path:
+    """Write hand_landmark_<variant>_int8.tflite from the verified fp32 model; verify it.
+
+    The derivation is deterministic, so the output must match its pinned sha256; a mismatch
+    (e.g. another ai-edge-litert flatbuffer writer) fails here instead of at load time.
+    """
+    from hand_pose_ros.core.quantize import int8_landmark_model
+
+    folder = model_dir or default_model_dir()
+    name = f'hand_landmark_{variant}_int8.tflite'
+    target = folder / name
+    if target.is_file() and _sha256(target) == INT8_MODEL_SHA256[name]:
+        return target
+    data = int8_landmark_model(model_path('hand_landmark', variant, folder).read_bytes())
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != INT8_MODEL_SHA256[name]:
+        raise ModelError(
+            f'derived {name} has sha256 {digest[:12]}..., expected '
+            f'{INT8_MODEL_SHA256[name][:12]}... (ai-edge-litert differs from the pinned one?)')
+    part = Path(f'{target}.part')
+    part.write_bytes(data)
+    os.replace(part, target)
+    return target
+
+
+def _extract_wheel_models(folder: Path, wheel: Path | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if wheel is None:
             subprocess.run(
@@ -106,5 +162,3 @@ def fetch_models(model_dir: Path | None = None, wheel: Path | None = None) -> Pa
                 if _sha256(Path(f'{target}.part')) != expected:
                     raise ModelError(f'{name} from {wheel} has an unexpected sha256')
                 os.replace(f'{target}.part', target)
-    _LOG.info('models written to %s', folder)
-    return folder

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from hand_pose_ros.core.models import PRECISIONS
+
 MODELS: tuple[str, ...] = ('lite', 'full')
 
 
@@ -24,6 +26,10 @@ class TrackerOptions:
         same frame (MediaPipe only merges them one frame later, briefly reporting 3 hands).
     hand_scale: real hand size relative to the average hand the world landmarks assume;
         passed to metric 3D.
+    precision: 'fp32' (default) or 'int8': the landmark model with int8 conv weights derived
+        by quantize.py (litert only; ~1.5x faster landmark model on CPUs with int8 dot
+        products, within the static parity tolerances; the palm detector stays fp32).
+        runtime 'auto' then resolves to litert.
     """
 
     model: str = 'full'
@@ -46,6 +52,7 @@ class TrackerOptions:
     enable_gestures: bool = True
     gesture_hold_frames: int = 3
     hand_scale: float = 1.0
+    precision: str = 'fp32'
 
     def __post_init__(self) -> None:
         self.validate()
@@ -82,6 +89,11 @@ class TrackerOptions:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(  # noqa: TRY004 - one exception type for all options
                     f'{name} must be a bool, got {getattr(self, name)!r}')
+        if self.precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {PRECISIONS}, got {self.precision!r}')
+        if self.precision == 'int8' and self.runtime not in ('litert', 'auto'):
+            raise ValueError(
+                f"precision 'int8' needs runtime 'litert' (or 'auto'), got {self.runtime!r}")
         if self.smoothing is not None and not isinstance(self.smoothing, bool):
             raise ValueError(f'smoothing must be a bool or None, got {self.smoothing!r}')
 

@@ -145,7 +145,7 @@ class HandTracker:
         self.options.validate()
         self.runtime = runtime or create_runtime(
             self.options.runtime, self.options.model, self.options.device,
-            self.options.num_threads)
+            self.options.num_threads, self.options.precision)
         self.state = TrackerState(self.options)
 
     def new_state(self) -> TrackerState:

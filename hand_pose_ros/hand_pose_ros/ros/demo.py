@@ -41,8 +41,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument('--model', default='full', choices=('full', 'lite'))
     ap.add_argument('--runtime', default='auto')
     ap.add_argument('--out', default=str(REPO_ROOT / 'out'))
-    ap.add_argument('--sheet-copy', default=str(REPO_ROOT / 'docs' / 'demo_contact_sheet.png'),
-                    help="copy of the contact sheet for the README ('' = none)")
+    ap.add_argument('--sheet-copy', default='',
+                    help='also write the contact sheet here (the README shows '
+                    "docs/demo_contact_sheet.png); '' = no copy")
     return ap.parse_args(argv)
 
 

@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -37,6 +35,7 @@ from hand_pose_ros.ros.annotate import draw_hands
 from hand_pose_ros.ros.diagnostics import CameraStats, build_diagnostic_array
 from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
 from hand_pose_ros.ros.markers import MarkerTracker
+from hand_pose_ros.ros.spin import spin_node
 from hand_pose_ros.ros.tf import TfBroadcaster, hand_transforms
 
 INFO_BUFFER = 30
@@ -340,18 +339,7 @@ class HandPoseNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = HandPoseNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    spin_node(HandPoseNode, args)
 
 
 if __name__ == '__main__':

@@ -189,20 +189,8 @@ def _node_class():
 
 
 def main(args: list[str] | None = None) -> None:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = _node_class()()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    from hand_pose_ros.ros.spin import spin_node
+    spin_node(_node_class(), args)
 
 
 if __name__ == '__main__':

@@ -81,14 +81,16 @@ class LiteRtRuntime(CpuWarpRuntime):
     name = 'litert'
     batches_efficiently = False
 
-    def __init__(self, model: str = 'full', num_threads: int = 2):
+    def __init__(self, model: str = 'full', num_threads: int = 2, precision: str = 'fp32'):
         if num_threads < 1:
             raise ValueError(f'num_threads must be >= 1, got {num_threads}')
         self.model = model
         self.num_threads = num_threads
+        self.precision = precision
         self._palm = _Model(str(model_path('palm_detection', model)), num_threads,
                             PALM_INPUT_SIZE, replicate_border=False)
-        landmark_path = str(model_path('hand_landmark', model))
+        # precision 'int8': only the landmark model (quantize.py says why not the detector).
+        landmark_path = str(model_path('hand_landmark', model, precision=precision))
         self._landmark = _Model(landmark_path, num_threads, LANDMARK_INPUT_SIZE,
                                 replicate_border=True)
         self._lanes = [_Model(landmark_path, 1, LANDMARK_INPUT_SIZE, replicate_border=True)
