@@ -1,9 +1,12 @@
 """`hand-pose-ros bench`: this pipeline against official MediaPipe 0.10.21, same frames, same run.
 
 Both trackers see the same decoded RGB frames of data/motion (seq0, seq1, seq2 in order, as one
-stream) and are timed around their process() call only. They run interleaved frame by frame
-(alternating which goes first), so load from other processes on a shared machine hits both
+stream) and are timed around their process() call only. By default they run interleaved frame
+by frame (alternating which goes first), so load from other processes on a shared machine hits both
 alike: the speed ratios are the meaningful output, absolute times move with the machine.
+`--schedule blocks` runs each pass as one block per side instead, so each side runs as it
+would alone (thread pools stay warm); comparing the two schedules shows whether interleaving
+favours either side.
 
 Rows: static and tracking mode for lite and full with MediaPipe's detection rule, plus tracking
 with the detect-every-N option. Our tracker runs without smoothing and gestures by default, so
@@ -96,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--smoothing', action='store_true',
                    help='run our tracker with smoothing and gestures on (official has neither)')
     p.add_argument('--no-reference', action='store_true', help='time our pipeline only')
+    p.add_argument('--schedule', choices=('interleaved', 'blocks'), default='interleaved',
+                   help='interleaved: the two sides alternate frame by frame (load swings hit '
+                   'both alike); blocks: each pass runs all frames on one side, then on the '
+                   'other (each side runs undisturbed by the other, as it would alone)')
     p.add_argument('--reference-venv', type=Path, default=None,
                    help='venv for mediapipe 0.10.21 (default ~/.cache/hand_pose_ros/...)')
     p.add_argument('--json', type=Path, default=None, help='also write the results here')
@@ -173,24 +180,30 @@ def _run_row(cfg: Config, frames: np.ndarray, args: argparse.Namespace, worker, 
             ours.process(frames[i])
             if worker is not None:
                 worker.process(i)
-        step = 0
-        for _ in range(args.repeats):
-            for i in range(len(frames)):
-                # Alternate who goes first, so neither always runs on a warmer cache.
-                ours_first = step % 2 == 0 or worker is None
-                if ours_first:
-                    ms, hands, detected = _time_ours(ours, frames[i])
-                if worker is not None:
-                    ref_ms, ref_hands = worker.process(i)
-                    row.official_ms.append(ref_ms)
-                    row.official_hands += ref_hands
-                if not ours_first:
-                    ms, hands, detected = _time_ours(ours, frames[i])
-                row.ours_ms.append(ms)
-                row.ours_hands += hands
-                row.detector_runs += int(detected)
-                step += 1
-                bar.update(1)
+        def run_ours(i: int) -> None:
+            ms, hands, detected = _time_ours(ours, frames[i])
+            row.ours_ms.append(ms)
+            row.ours_hands += hands
+            row.detector_runs += int(detected)
+            bar.update(1)
+
+        def run_official(i: int) -> None:
+            ref_ms, ref_hands = worker.process(i)
+            row.official_ms.append(ref_ms)
+            row.official_hands += ref_hands
+
+        sides = [run_ours] if worker is None else [run_ours, run_official]
+        for rep in range(args.repeats):
+            # Alternate who goes first, so neither always runs on a warmer cache.
+            order = sides if rep % 2 == 0 else sides[::-1]
+            if args.schedule == 'blocks':
+                for side in order:
+                    for i in range(len(frames)):
+                        side(i)
+            else:
+                for i in range(len(frames)):
+                    for side in (order if i % 2 == 0 else order[::-1]):
+                        side(i)
     finally:
         ours.close()
     return row
@@ -220,7 +233,8 @@ def _goal_key(cfg: Config) -> str | None:
 def _report(rows: list[Row], n_frames: int, args: argparse.Namespace, version: str) -> dict:
     results = []
     lines = [
-        f'frames: {n_frames} per pass x {args.repeats} passes, max_num_hands {args.max_hands}, '
+        f'frames: {n_frames} per pass x {args.repeats} passes ({args.schedule}), '
+        f'max_num_hands {args.max_hands}, '
         f'our runtime {args.runtime} ({args.threads} threads, {args.precision} landmark '
         f'model), smoothing+gestures '
         f'{"on" if args.smoothing else "off"}; official: mediapipe {version or "not run"} '
@@ -264,7 +278,8 @@ def _report(rows: list[Row], n_frames: int, args: argparse.Namespace, version: s
             'detector_ran_fraction': row.detector_runs / n,
         })
     print('\n'.join(lines + [''] + goals))
-    return {'frames': n_frames, 'repeats': args.repeats, 'max_num_hands': args.max_hands,
+    return {'frames': n_frames, 'repeats': args.repeats, 'schedule': args.schedule,
+            'max_num_hands': args.max_hands,
             'runtime': args.runtime, 'threads': args.threads, 'precision': args.precision,
             'smoothing': args.smoothing,
             'official_version': version, 'cpus': os.cpu_count(), 'rows': results}

@@ -159,44 +159,44 @@ def _palm_side(points: np.ndarray, normal: np.ndarray, handedness: str | None) -
     return -1.0 if flex < 0.0 else 1.0
 
 
+_IDENTITY_K = np.eye(3)
+
+
 def _rotation(rvec: np.ndarray) -> np.ndarray:
     return cv2.Rodrigues(np.asarray(rvec, dtype=np.float64).reshape(3, 1))[0]
 
 
-def _residuals(params: np.ndarray, shape: np.ndarray, normalized: np.ndarray,
-               weights: np.ndarray) -> np.ndarray:
-    cam = shape @ _rotation(params[:3]).T + params[3:]
-    z = np.maximum(cam[:, 2:3], 1e-6)
-    return ((cam[:, :2] / z - normalized) * weights[:, None]).ravel()
+def _weighted_projection(params: np.ndarray, shape: np.ndarray, normalized: np.ndarray,
+                         weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted residuals (2N,) in normalized coordinates and their Jacobian (2N, 6)."""
+    proj, jac = cv2.projectPoints(shape, params[:3], params[3:], _IDENTITY_K, None)
+    w = np.repeat(weights, 2)
+    return (proj.reshape(-1) - normalized.reshape(-1)) * w, jac[:, :6] * w[:, None]
 
 
 def _refine_lm(params: np.ndarray, shape: np.ndarray, normalized: np.ndarray,
                weights: np.ndarray, iterations: int = 30) -> np.ndarray:
     """Weighted Levenberg-Marquardt on (rotation vector, translation).
 
-    OpenCV's solvePnPRefineLM has no per-point weights, which the palm/finger weighting needs;
-    21 points and 6 parameters make a finite-difference Jacobian cheap.
+    OpenCV's solvePnPRefineLM has no per-point weights, which the palm/finger weighting and
+    the outlier rejection need; cv2.projectPoints gives the analytic Jacobian, so each step
+    costs one projection.
     """
     lam = 1e-3
-    r = _residuals(params, shape, normalized, weights)
+    r, jac = _weighted_projection(params, shape, normalized, weights)
     cost = float(r @ r)
     for _ in range(iterations):
-        jac = np.empty((r.size, 6))
-        for k in range(6):
-            step = np.zeros(6)
-            step[k] = 1e-7 * max(1.0, abs(params[k]))
-            jac[:, k] = (_residuals(params + step, shape, normalized, weights) - r) / step[k]
         jtj = jac.T @ jac
         g = jac.T @ r
-        improved = False
+        improved = converged = False
         while lam < 1e8:
             delta = np.linalg.solve(jtj + lam * np.diag(np.diag(jtj) + 1e-12), -g)
             candidate = params + delta
-            r_new = _residuals(candidate, shape, normalized, weights)
+            r_new, jac_new = _weighted_projection(candidate, shape, normalized, weights)
             cost_new = float(r_new @ r_new)
             if cost_new < cost:
-                params, r, lam, improved = candidate, r_new, lam * 0.3, True
-                converged = cost - cost_new < 1e-12 * max(cost, 1e-30)
+                params, r, jac, lam, improved = candidate, r_new, jac_new, lam * 0.3, True
+                converged = cost - cost_new < 1e-8 * max(cost, 1e-30)
                 cost = cost_new
                 break
             lam *= 10.0
