@@ -212,3 +212,17 @@ def test_colcon_workspace_route(tmp_path: Path):
     for sub, pattern in (('launch', '*.py'), ('config', '*.yaml')):
         src = sorted(p.name for p in (PKG_DIR / sub).glob(pattern))
         assert sorted(p.name for p in (share / sub).glob(pattern)) == src, sub
+
+
+def test_core_never_imports_rclpy() -> None:
+    """The core is usable without ROS: importing every core module pulls in no rclpy."""
+    code = (
+        'import importlib, pkgutil, sys\n'
+        'import hand_pose_ros.core as core\n'
+        'for m in pkgutil.walk_packages(core.__path__, "hand_pose_ros.core."):\n'
+        '    importlib.import_module(m.name)\n'
+        'bad = sorted(n for n in sys.modules if n == "rclpy" or n.startswith("rclpy."))\n'
+        'print(",".join(bad))\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == '', f'core imported {out.stdout.strip()}'
