@@ -14,7 +14,7 @@ ROS_DISTRO="${ROS_DISTRO:-jazzy}"
 VENV="${VENV:-$ROOT/.venv}"
 WITH_TORCH="${WITH_TORCH:-1}"
 if [[ -z "${PYTHON:-}" ]]; then
-  PYTHON="$(command -v python3.11 || command -v python3)"
+  PYTHON="$(command -v python3.11 || command -v python3 || true)"
 fi
 REQ="$ROOT/requirements"
 
@@ -55,6 +55,12 @@ if ((${#missing[@]})); then
 fi
 
 # ---- 1. the venv ----
+# A venv whose creation failed half-way (e.g. no python3.11-venv: ensurepip missing) has a
+# python but no pip; start it again rather than failing on every later run.
+if [[ -x "$VENV/bin/python" ]] && ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+  log "$VENV has no working pip: recreating it"
+  rm -rf "$VENV"
+fi
 if [[ ! -x "$VENV/bin/python" ]]; then
   [[ -n "$PYTHON" ]] || die 'no python3.11 or python3 found; set PYTHON'
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \

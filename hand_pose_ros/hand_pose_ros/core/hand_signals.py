@@ -95,7 +95,20 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
 
 def palm_size(world: np.ndarray) -> float:
     """Mean wrist-to-MCP distance (index..pinky): a size that finger poses do not change."""
+    world = np.asarray(world, dtype=np.float64)
     return float(np.mean(np.linalg.norm(world[list(FINGER_MCPS)] - world[WRIST], axis=1)))
+
+
+def handedness_sign(handedness: str) -> float:
+    """+1 for a right hand, -1 for a left one (anatomical; any case, surrounding spaces ok).
+
+    Left and right hands are mirror images, so every palm-normal cross product flips sign
+    with the side; this is the one place that maps the label to that sign.
+    """
+    side = str(handedness).strip().lower()
+    if side not in ('left', 'right'):
+        raise ValueError(f"handedness must be 'left' or 'right', got {handedness!r}")
+    return 1.0 if side == 'right' else -1.0
 
 
 def palm_normal(world: np.ndarray, handedness: str) -> np.ndarray:
@@ -105,9 +118,7 @@ def palm_normal(world: np.ndarray, handedness: str) -> np.ndarray:
     right hand and into the palm of a left one (mirror images), hence the sign flip.
     """
     n = np.cross(world[5] - world[WRIST], world[17] - world[WRIST])
-    if handedness == 'left':
-        n = -n
-    return _unit(n)
+    return _unit(handedness_sign(handedness) * n)
 
 
 def _mcp_flexion_deg(world: np.ndarray, mcp: int, pip: int) -> float:

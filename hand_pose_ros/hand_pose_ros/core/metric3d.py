@@ -41,17 +41,16 @@ from hand_pose_ros.core.depth import (
     palm_depth,
     palm_model_depth,
 )
+from hand_pose_ros.core.hand_signals import WRIST, handedness_sign, palm_size
 from hand_pose_ros.core.types import NUM_KEYPOINTS, CameraFrame3D, CameraIntrinsics, Method3D
 
 LOG = logging.getLogger(__name__)
 
-WRIST = 0
 INDEX_MCP = 5
 MIDDLE_MCP = 9
 PINKY_MCP = 17
 # Rigid joints of the hand: wrist, thumb CMC and the four finger MCPs.
 PALM_JOINTS = (0, 1, 5, 9, 13, 17)
-FINGER_MCPS = (5, 9, 13, 17)
 # Mean wrist-to-finger-MCP joint-centre distance of an average adult hand, metres. Palm length
 # (wrist crease to the base of the middle finger) is about 10.5 cm in adult anthropometric
 # surveys (ANSUR II); MCP joint centres lie about 2 cm proximal to that crease, and the index
@@ -101,12 +100,6 @@ class PnPFit:
     inliers: np.ndarray  # (21,) bool, joints kept by the robust fit
 
 
-def palm_size(points: np.ndarray) -> float:
-    """Mean wrist-to-finger-MCP distance: a size measure that ignores finger pose."""
-    points = np.asarray(points, dtype=np.float64)
-    return float(np.mean(np.linalg.norm(points[list(FINGER_MCPS)] - points[WRIST], axis=1)))
-
-
 def wrist_frame(points: np.ndarray, handedness: str | None = None) -> np.ndarray:
     """Wrist orientation (3, 3), columns = the wrist frame's x, y, z axes in the points' frame.
 
@@ -148,10 +141,7 @@ def wrist_frame(points: np.ndarray, handedness: str | None = None) -> np.ndarray
 def _palm_side(points: np.ndarray, normal: np.ndarray, handedness: str | None) -> float:
     """+1 when `normal` (index x pinky MCP vectors) points out of the palm, else -1."""
     if handedness is not None:
-        side = handedness.strip().lower()
-        if side not in ('left', 'right'):
-            raise ValueError(f"handedness must be 'left' or 'right', got {handedness!r}")
-        return 1.0 if side == 'right' else -1.0
+        return handedness_sign(handedness)
     # Fingers flex towards the palm: the tips and middle joints sit on the palm side.
     centre = points[list(PALM_JOINTS)].mean(axis=0)
     flex = float(np.sum((points[[4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20]] - centre)
@@ -206,9 +196,13 @@ def _refine_lm(params: np.ndarray, shape: np.ndarray, normalized: np.ndarray,
 
 
 def _sqpnp(shape: np.ndarray, normalized: np.ndarray) -> np.ndarray | None:
-    ok, rvec, tvec = cv2.solvePnP(
-        shape.reshape(-1, 1, 3), normalized.reshape(-1, 1, 2), np.eye(3), None,
-        flags=cv2.SOLVEPNP_SQPNP)
+    try:
+        ok, rvec, tvec = cv2.solvePnP(
+            shape.reshape(-1, 1, 3), normalized.reshape(-1, 1, 2), np.eye(3), None,
+            flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error as exc:  # degenerate configurations trip SQPnP's assertions
+        LOG.debug('SQPnP failed: %s', exc)
+        return None
     if not ok:
         return None
     return np.concatenate([rvec.ravel(), tvec.ravel()])
@@ -368,7 +362,12 @@ def solve_camera_frame(
                 f'depth image is {depth_m.shape[1]}x{depth_m.shape[0]} but the colour image '
                 f'is {image_size[0]}x{image_size[1]}: depth must be registered to colour')
         _check_depth_covers(depth_m, intrinsics)
-    if not np.all(np.isfinite(keypoints_2d)):
+    world = np.asarray(world, dtype=np.float64)
+    if world.shape != (NUM_KEYPOINTS, 3):
+        raise ValueError(f'world must be (21, 3), got {world.shape}')
+    # A degenerate model hand (non-finite or collapsed) cannot be fitted: not valid, no crash.
+    if (not np.all(np.isfinite(keypoints_2d)) or not np.all(np.isfinite(world))
+            or not palm_size(world) > 1e-6):
         return _invalid()
     fit = fit_pnp(keypoints_2d, model_shape(world, hand_scale, options), intrinsics, options)
     if fit is None:

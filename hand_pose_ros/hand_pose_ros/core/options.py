@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from hand_pose_ros.core.models import MODEL_VARIANTS as MODELS
 from hand_pose_ros.core.models import PRECISIONS
-
-MODELS: tuple[str, ...] = ('lite', 'full')
 
 
 @dataclass
@@ -20,7 +19,7 @@ class TrackerOptions:
     detect_every_n_frames: in tracking mode, while at least one hand is tracked but fewer
         than max_num_hands, run the palm detector only every N frames (1 = MediaPipe's rule).
     smoothing: One Euro filter on 2D and world landmarks per track; None = on in tracking
-        mode, off in static mode.
+        mode. Never applied in static mode, where ids are per-image indices, not tracks.
     roi_similarity: IoU above which two hand ROIs are the same hand (tracked hand wins).
     suppress_duplicates: also drop a hand whose next ROI overlaps an older track's in the
         same frame (MediaPipe only merges them one frame later, briefly reporting 3 hands).
@@ -63,7 +62,7 @@ class TrackerOptions:
 
     @property
     def smoothing_enabled(self) -> bool:
-        return self.tracking if self.smoothing is None else bool(self.smoothing)
+        return self.tracking and (self.smoothing is None or bool(self.smoothing))
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid option."""

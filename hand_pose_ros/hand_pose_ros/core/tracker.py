@@ -225,12 +225,17 @@ class HandTracker:
         samplings = [roi_affine(c.roi, LANDMARK_INPUT_SIZE) for c in flat]
         affines = np.stack([affine for affine, _ in samplings])
         out = self.runtime.hand_landmarks([f.rgb for f in frames], image_index, affines)
+        tracking = self.options.tracking
         for k, (cand, frame_k) in enumerate(zip(flat, image_index)):
-            if not out.presence[k] >= self.options.min_tracking_confidence:
+            # A non-finite output (a broken runtime or model) drops that crop, not the batch.
+            if not (out.presence[k] >= self.options.min_tracking_confidence
+                    and np.isfinite(out.landmarks[k]).all()
+                    and np.isfinite(out.world[k]).all()):
                 continue
             hand = self._hand(cand, out.landmarks[k], out.world[k], float(out.presence[k]),
                               float(out.handedness[k]), samplings[k][1])
-            hands[frame_k].append((hand, roi_from_landmarks(hand.keypoints)))
+            next_roi = roi_from_landmarks(hand.keypoints) if tracking else cand.roi
+            hands[frame_k].append((hand, next_roi))
         return hands
 
     def _hand(self, cand: Candidate, raw: np.ndarray, world: np.ndarray, presence: float,
@@ -260,6 +265,7 @@ class HandTracker:
                     state.next_id += 1
             if opts.suppress_duplicates:
                 found = _drop_duplicates(found, opts.roi_similarity)
+            found = _oldest_first_limit(found, opts.max_num_hands)
             state.tracks = [Track(hand.id, next_roi) for hand, next_roi in found]
         hands = [hand for hand, _ in found]
         t = f.timestamp if f.timestamp is not None else state.frame_index / opts.default_fps
@@ -275,14 +281,11 @@ class HandTracker:
                            gesture_changes=changes)
 
     def _smooth(self, state: TrackerState, hands: list[HandResult], t: float) -> None:
-        if self.options.static_image_mode:
-            state.smoother.forget_except(set())
         for hand in hands:
             size = float(np.ptp(hand.keypoints[:, :2], axis=0).max())
             hand.keypoints, hand.world = state.smoother.smooth(
                 hand.id, hand.keypoints, hand.world, t, size)
-        state.smoother.forget_except({hand.id for hand in hands}
-                                     if not self.options.static_image_mode else set())
+        state.smoother.forget_except({hand.id for hand in hands})
 
 
 def attach_camera_frames(
@@ -309,3 +312,17 @@ def _drop_duplicates(
             kept.append((hand, roi))
     order = {id(hand): k for k, (hand, _) in enumerate(found)}
     return sorted(kept, key=lambda item: order[id(item[0])])
+
+
+def _oldest_first_limit(
+    found: list[tuple[HandResult, Roi]], max_hands: int
+) -> list[tuple[HandResult, Roi]]:
+    """At most max_hands hands, tracked ones (lower ids) before new ones, order kept.
+
+    MediaPipe's graph can briefly report more hands than max_num_hands when new detections
+    do not overlap the tracked hands; robot code relies on the bound.
+    """
+    if len(found) <= max_hands:
+        return found
+    keep = {id(hand) for hand, _ in sorted(found, key=lambda item: item[0].id)[:max_hands]}
+    return [item for item in found if id(item[0]) in keep]

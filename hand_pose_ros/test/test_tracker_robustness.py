@@ -1,0 +1,61 @@
+"""The tracker keeps its promises when the data or a runtime misbehaves."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import shared_path
+
+from hand_pose_ros.core.metric3d import solve_camera_frame
+from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.runtimes.base import LandmarkOutput
+from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
+from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.core.types import CameraIntrinsics, Method3D
+
+
+def _motion_frames() -> list[np.ndarray]:
+    paths = sorted(shared_path('motion').glob('seq*/*.jpg'))
+    assert len(paths) == 144, 'expected the three 48-frame motion sequences'
+    return [cv2.imread(str(p)) for p in paths]
+
+
+@pytest.mark.parametrize('max_hands', [1, 2])
+def test_max_num_hands_bounds_every_frame_in_tracking_mode(max_hands: int) -> None:
+    """MediaPipe's graph can report a third hand for a frame (seq1's last frame with 2);
+    robot code gets at most max_num_hands, the tracked (older) hands first."""
+    tracker = HandTracker(TrackerOptions(model='full', static_image_mode=False,
+                                         max_num_hands=max_hands, smoothing=False,
+                                         enable_gestures=False))
+    counts = [len(tracker.process(f, 'bgr').hands) for f in _motion_frames()]
+    assert max(counts) == max_hands, counts
+
+
+class _NanFirstCrop(LiteRtRuntime):
+    """A runtime whose first landmark crop comes back non-finite (a broken model/driver)."""
+
+    def hand_landmarks(self, images, image_index, transforms) -> LandmarkOutput:
+        out = super().hand_landmarks(images, image_index, transforms)
+        out.landmarks[0, 3, 0] = np.nan
+        return out
+
+
+def test_non_finite_landmarks_drop_one_crop_not_the_frame() -> None:
+    frame = cv2.imread(str(shared_path('motion', 'seq0', '0000.jpg')))
+    options = TrackerOptions(model='full', static_image_mode=True)
+    clean = HandTracker(options).process(frame, 'bgr')
+    assert len(clean.hands) == 2, 'this frame shows two hands'
+    broken = HandTracker(TrackerOptions(model='full', static_image_mode=True),
+                         runtime=_NanFirstCrop(model='full'))
+    result = broken.process(frame, 'bgr')
+    assert len(result.hands) == 1
+    assert all(np.isfinite(h.keypoints).all() for h in result.hands)
+
+
+@pytest.mark.parametrize('world', [
+    np.full((21, 3), np.nan), np.zeros((21, 3)), np.full((21, 3), np.inf)])
+def test_degenerate_world_landmarks_give_invalid_3d_not_an_error(world) -> None:
+    keypoints = np.random.default_rng(0).uniform(100, 300, (21, 2))
+    cam = solve_camera_frame(keypoints, world, CameraIntrinsics(500, 500, 320, 240))
+    assert not cam.valid and cam.method == Method3D.NONE
