@@ -5,7 +5,10 @@ read from the benchmark's output, never asserted in tests)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
+import pytest
 from conftest import shared_path
 
 from hand_pose_ros.cli import bench
@@ -33,3 +36,37 @@ def test_multicam_arguments_are_delegated():
     assert bench._wants_multicam(['--cameras', '4'])
     assert bench._wants_multicam(['--runtime', 'torch'])
     assert not bench._wants_multicam(['--runtime', 'litert', '--models', 'full'])
+
+
+def test_cameras_alone_delegates_with_bench_flag_names_on_litert_without_torch(tmp_path):
+    """`bench --cameras` takes bench's own --models/--max-hands, runs litert, needs no torch."""
+    out = tmp_path / 'multicam.json'
+    # sys.modules[name] = None makes `import torch` fail, as where torch is not installed.
+    code = ('import sys; sys.modules["torch"] = None; from hand_pose_ros.cli import bench; '
+            'sys.exit(bench.main(sys.argv[1:]))')
+    proc = subprocess.run(
+        [sys.executable, '-c', code, '--cameras', '2', '--models', 'lite', '--max-hands', '2',
+         '--steps', '2', '--warmup', '1', '--data', str(shared_path('motion')),
+         '--json', str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(out.read_text())
+    assert [(r['runtime'], r['device'], r['model'], r['cameras']) for r in summary['rows']] == [
+        ('litert', 'cpu', 'lite', 2)]
+    assert summary['rows'][0]['hands_per_frame'] > 0
+    assert '| litert | cpu | fp32 | lite | 2 |' in proc.stdout
+
+
+def test_micro_needs_the_torch_runtime():
+    with pytest.raises(SystemExit, match='--micro times the torch landmark model'):
+        bench.main(['--cameras', '1', '--micro'])
+
+
+def test_reference_venv_never_deletes_a_folder_it_did_not_make(tmp_path):
+    from hand_pose_ros.cli.reference import ensure_reference_venv
+
+    mine = tmp_path / 'my-venv'
+    mine.mkdir()
+    (mine / 'notes.txt').write_text('keep me')
+    with pytest.raises(RuntimeError, match='refusing to delete it'):
+        ensure_reference_venv(mine)
+    assert (mine / 'notes.txt').read_text() == 'keep me'

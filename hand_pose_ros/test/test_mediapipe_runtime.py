@@ -25,6 +25,7 @@ from conftest import shared_path
 from hand_pose_ros.core.models import MODEL_SHA256, default_model_dir
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.runtimes import mediapipe_tasks
+from hand_pose_ros.core.types import CameraIntrinsics
 
 MATCH_IOU = 0.3
 PCK_ALPHA = 0.2
@@ -129,6 +130,25 @@ def test_mirrored_swaps_handedness(annotations):
     assert labels == [['left'], ['right']]
 
 
+def test_camera_gives_metric_3d_like_the_core_tracker(annotations):
+    """Same process() signature as HandTracker: with intrinsics each hand gets its camera-frame
+    keypoints, which project back onto its 2D keypoints."""
+    entry = next(e for e in annotations['images'] if e['file'] == 'rhd/00111.png')
+    rgb = cv2.cvtColor(cv2.imread(str(shared_path('hands', entry['file']))), cv2.COLOR_BGR2RGB)
+    camera = CameraIntrinsics(320.0, 320.0, entry['width'] / 2, entry['height'] / 2)
+    options = TrackerOptions(model='full', static_image_mode=True)
+    with mediapipe_tasks.MediaPipeTasksTracker(options) as tracker:
+        hands = tracker.process(rgb, camera=camera).hands
+        assert all(h.camera is None for h in tracker.process(rgb).hands)
+    assert len(hands) == 1 and hands[0].camera is not None and hands[0].camera.valid
+    cam = hands[0].camera.keypoints
+    assert np.all(cam[:, 2] > 0)
+    projected = cam[:, :2] / cam[:, 2:] * 320.0 + [entry['width'] / 2, entry['height'] / 2]
+    size = np.ptp(hands[0].keypoints[:, :2], axis=0).max()
+    rms = np.sqrt(np.mean(np.sum((projected - hands[0].keypoints[:, :2]) ** 2, axis=1)))
+    assert rms < 0.1 * size
+
+
 def test_video_mode_tracks_a_motion_sequence(golden_video):
     """VIDEO mode on data/motion/seq0: the official hand counts, and ids that persist."""
     golden = golden_video['sequences']['seq0']['frames']
@@ -149,9 +169,9 @@ def test_video_mode_rejects_non_increasing_timestamps():
     options = TrackerOptions(model='lite', static_image_mode=False)
     image = np.zeros((120, 160, 3), np.uint8)
     with mediapipe_tasks.MediaPipeTasksTracker(options) as tracker:
-        tracker.process(image, timestamp_ms=100)
+        tracker.process(image, timestamp=0.1)
         with pytest.raises(ValueError, match='timestamp_ms must increase'):
-            tracker.process(image, timestamp_ms=100)
+            tracker.process(image, timestamp=0.1)
 
 
 @pytest.mark.parametrize('bad', [None, np.zeros((0, 0, 3), np.uint8),

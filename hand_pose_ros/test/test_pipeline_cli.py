@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,34 @@ def test_detect_rejects_bad_arguments(tmp_path: Path) -> None:
         proc = subprocess.run(exe + extra, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2
         assert 'error' in proc.stderr
+
+
+def test_detect_without_models_says_how_to_fetch_them(tmp_path: Path) -> None:
+    """A missing model is an environment problem: one error line naming the fix, no traceback."""
+    env = dict(os.environ, HAND_POSE_ROS_MODEL_DIR=str(tmp_path / 'no-models'))
+    image = shared_path('hands', 'rhd', '00111.png')
+    for runtime in ('litert', 'torch'):
+        proc = subprocess.run(
+            [sys.executable, '-m', 'hand_pose_ros.cli', 'detect', '--runtime', runtime,
+             '--json', str(tmp_path / 'o.json'), str(image), '--no-progress'],
+            capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 1, proc.stderr
+        assert 'Traceback' not in proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith('hand-pose-ros detect: error:'), lines
+        assert 'is missing' in lines[0] and '`hand-pose-ros fetch-models`' in lines[0]
+        assert not (tmp_path / 'o.json').exists()
+
+
+def test_detect_torch_runtime_without_torch_names_the_requirements(tmp_path: Path) -> None:
+    # sys.modules[name] = None makes `import torch` raise ImportError, as where it is absent.
+    code = ('import sys; sys.modules["torch"] = None; from hand_pose_ros.cli.main import main; '
+            'sys.exit(main(sys.argv[1:]))')
+    image = shared_path('hands', 'rhd', '00111.png')
+    proc = subprocess.run(
+        [sys.executable, '-c', code, 'detect', '--runtime', 'torch', '--json',
+         str(tmp_path / 'o.json'), str(image), '--no-progress'],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert 'pip install -r requirements/torch.txt' in proc.stderr

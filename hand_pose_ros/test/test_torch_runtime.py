@@ -22,6 +22,7 @@ from hand_pose_ros.cli import bench_multicam
 from hand_pose_ros.core.models import model_path
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.roi import full_image_roi, roi_affine, roi_from_landmarks
+from hand_pose_ros.core.runtimes import create_runtime
 from hand_pose_ros.core.runtimes.base import (
     LANDMARK_INPUT_SIZE,
     PALM_INPUT_SIZE,
@@ -361,3 +362,37 @@ def test_multicam_bench_runs_on_cpu(tmp_path, capsys) -> None:
     assert rows[0]['hands_per_frame'] == rows[2]['hands_per_frame'] == 2.0
     table = capsys.readouterr().out
     assert '| torch | cpu | fp32 | lite | 3 |' in table
+
+
+def test_reused_buffer_after_a_frame_without_hands_is_uploaded_again(photos) -> None:
+    """A caller refilling one buffer per frame: a blank frame (no landmark call) and then a
+    hand photo in the same buffer must show the detector the photo, not the blank frame."""
+    rgb = next(img for img, hands in photos if hands)
+    tracker = HandTracker(TrackerOptions(model='lite', runtime='torch', device='cpu',
+                                         static_image_mode=True, enable_gestures=False))
+    try:
+        expected = len(tracker.process(rgb.copy()).hands)
+        assert expected >= 1
+        buffer = np.zeros_like(rgb)
+        assert tracker.process(buffer).hands == []
+        buffer[:] = rgb
+        assert len(tracker.process(buffer).hands) == expected
+    finally:
+        tracker.close()
+
+
+def test_auto_runtime_keeps_the_device_asked_for() -> None:
+    """'auto' is litert on the CPU even where a GPU is visible, and never changes a CUDA
+    device: without a GPU it says so instead of blaming litert."""
+    rt = create_runtime('auto', 'lite', device='cpu')
+    assert isinstance(rt, LiteRtRuntime)
+    rt.close()
+    if torch.cuda.is_available():
+        rt = create_runtime('auto', 'lite', device='cuda:0')
+        assert isinstance(rt, TorchRuntime) and rt.device == torch.device('cuda:0')
+        rt.close()
+    else:
+        with pytest.raises(RuntimeError, match=r"'auto' with device 'cuda:1'.*sees no CUDA GPU"):
+            create_runtime('auto', 'lite', device='cuda:1')
+    with pytest.raises(ValueError, match="precision 'int8' needs the litert runtime"):
+        create_runtime('auto', 'lite', device='cuda', precision='int8')

@@ -59,3 +59,15 @@ def test_degenerate_world_landmarks_give_invalid_3d_not_an_error(world) -> None:
     keypoints = np.random.default_rng(0).uniform(100, 300, (21, 2))
     cam = solve_camera_frame(keypoints, world, CameraIntrinsics(500, 500, 320, 240))
     assert not cam.valid and cam.method == Method3D.NONE
+
+
+def test_device_auto_uses_a_gpu_only_where_torch_sees_one() -> None:
+    """runtime 'auto' + device 'auto' (the node's defaults): torch on CUDA, else litert."""
+    from hand_pose_ros.core.runtimes import _cuda_visible, create_runtime
+    runtime = create_runtime('auto', 'lite', device='auto')
+    try:
+        assert runtime.name == ('torch' if _cuda_visible() else 'litert')
+    finally:
+        runtime.close()
+    with pytest.raises(ValueError, match='device'):
+        TrackerOptions(device='gpu').validate()

@@ -13,7 +13,8 @@ with the detect-every-N option. Our tracker runs without smoothing and gestures 
 it does the same work as the official solution (which has neither); --smoothing adds them.
 The official solution runs in its own venv (reference.py), created on first use.
 
-With --cameras N or --runtime torch this delegates to bench_multicam (multi-camera / GPU).
+With --cameras N or --runtime torch this delegates to bench_multicam (multi-camera / GPU;
+--cameras alone keeps the litert runtime).
 """
 
 from __future__ import annotations
@@ -172,10 +173,11 @@ def _time_ours(tracker, frame: np.ndarray) -> tuple[float, int, bool]:
 
 def _run_row(cfg: Config, frames: np.ndarray, args: argparse.Namespace, worker, bar) -> Row:
     row = Row(cfg)
-    ours = _our_tracker(cfg, args)
-    if worker is not None:
-        worker.open(static=cfg.static, model=cfg.model, max_hands=args.max_hands)
+    ours = None
     try:
+        ours = _our_tracker(cfg, args)
+        if worker is not None:
+            worker.open(static=cfg.static, model=cfg.model, max_hands=args.max_hands)
         for i in range(min(args.warmup, len(frames))):
             ours.process(frames[i])
             if worker is not None:
@@ -205,7 +207,8 @@ def _run_row(cfg: Config, frames: np.ndarray, args: argparse.Namespace, worker, 
                     for side in (order if i % 2 == 0 else order[::-1]):
                         side(i)
     finally:
-        ours.close()
+        if ours is not None:
+            ours.close()
     return row
 
 
@@ -290,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     if _wants_multicam(argv):
         from hand_pose_ros.cli import bench_multicam
 
+        if not any(a == '--runtime' or a.startswith('--runtime=') for a in argv):
+            argv = ['--runtime', 'litert', *argv]  # --cameras alone: this bench's runtime
         return bench_multicam.main(argv)
     args = _parser().parse_args(argv)
     if args.runtime != 'litert':

@@ -49,13 +49,18 @@ def _parser() -> argparse.ArgumentParser:
         prog='hand-pose-ros bench (multi-camera)',
         description='frames/s and latency of N cameras through one batched tracker, torch '
                     'runtime vs LiteRT, on data/motion.')
+    # `hand-pose-ros bench` delegates here with its own flag names: --models and --max-hands
+    # are accepted as aliases of --model and --hands.
     p.add_argument('--runtime', default='torch', choices=('torch', 'litert'),
-                   help='runtime under test (LiteRT is also measured unless --no-litert)')
-    p.add_argument('--device', default='cuda', choices=('cuda', 'cpu'))
+                   help='runtime under test (LiteRT is also measured unless --no-litert); '
+                        '`bench --cameras` without --runtime means litert')
+    p.add_argument('--device', default='cuda', choices=('cuda', 'cpu'),
+                   help='torch device (litert always runs on the CPU)')
     p.add_argument('--dtype', default='fp32', choices=('fp32', 'fp16'))
-    p.add_argument('--model', default='full', choices=('lite', 'full'))
+    p.add_argument('--model', '--models', dest='model', default='full', choices=('lite', 'full'))
     p.add_argument('--cameras', default='1,4,16', help='comma list of camera counts')
-    p.add_argument('--hands', type=int, default=2, help='max_num_hands per camera')
+    p.add_argument('--hands', '--max-hands', dest='hands', type=int, default=2,
+                   help='max_num_hands per camera')
     p.add_argument('--steps', type=int, default=100, help='timed steps per camera count')
     p.add_argument('--warmup', type=int, default=10, help='untimed steps first')
     p.add_argument('--litert-steps', type=int, default=0,
@@ -186,11 +191,14 @@ def _table(rows: list[MulticamRow]) -> str:
 
 
 def _environment(args: argparse.Namespace) -> str:
+    mode = (f'threads {args.threads}, mode {"static" if args.static else "tracking"}, '
+            f'max hands {args.hands}')
+    if args.runtime != 'torch':  # torch is optional: not imported for litert alone
+        return f'litert only, {mode}'
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'
-    return (f'torch {torch.__version__}, CUDA device: {gpu}, threads {args.threads}, '
-            f'mode {"static" if args.static else "tracking"}, max hands {args.hands}')
+    return f'torch {torch.__version__}, CUDA device: {gpu}, {mode}'
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,14 +206,20 @@ def main(argv: list[str] | None = None) -> int:
     cameras = [int(c) for c in str(args.cameras).split(',') if c.strip()]
     if not cameras or min(cameras) < 1 or args.steps < 1 or args.hands < 1:
         raise SystemExit('--cameras, --steps and --hands must be >= 1')
-    if args.runtime == 'litert' and args.device != 'cpu':
+    if args.runtime == 'litert':
+        if args.micro:
+            raise SystemExit('--micro times the torch landmark model: use --runtime torch')
         args.device = 'cpu'
-    import torch
-
-    torch.set_num_threads(args.threads)
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        raise SystemExit(f'--device cuda: torch {torch.__version__} sees no CUDA device '
-                         '(use --device cpu, or install a CUDA build of torch)')
+    else:
+        try:
+            import torch
+        except ImportError:
+            raise SystemExit('--runtime torch needs torch: pip install -r '
+                             'requirements/torch.txt (or use --runtime litert)') from None
+        torch.set_num_threads(args.threads)
+        if args.device == 'cuda' and not torch.cuda.is_available():
+            raise SystemExit(f'--device cuda: torch {torch.__version__} sees no CUDA device '
+                             '(use --device cpu, or install a CUDA build of torch)')
     seqs = _sequences(args.data or _default_motion_dir())
     rows: list[MulticamRow] = []
     runtimes = [args.runtime] + ([] if args.no_litert or args.runtime == 'litert'
@@ -224,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f'multi-camera benchmark ({_environment(args)})\n')
     print(_table(rows))
     summary: dict = {'environment': _environment(args), 'rows': [asdict(r) for r in rows]}
-    if args.micro and args.runtime == 'torch':
+    if args.micro:
         micro = micro_landmark(args)
         summary['micro'] = micro
         print(f'\nlandmark model alone ({micro["model"]}, {micro["device"]}, {micro["dtype"]}, '

@@ -167,19 +167,24 @@ def load_depth(path: Path) -> np.ndarray:
     return depth.astype(np.float32) / 1000.0
 
 
-def depth_for(depth_arg: Path | None, src: Source, frame: int | None) -> np.ndarray | None:
-    """A depth file applies to every frame; a folder holds one per image, by file stem."""
-    if depth_arg is None:
+class DepthLookup:
+    """Depth per frame from --depth: one file for every frame (read once), or a folder of
+    files named like the images (video frames: <stem>_<frame:06d>)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.fixed = load_depth(path) if path is not None and path.is_file() else None
+
+    def __call__(self, src: Source, frame: int | None) -> np.ndarray | None:
+        if self.path is None or self.fixed is not None:
+            return self.fixed
+        stem = src.path.stem if frame is None else f'{src.path.stem}_{frame:06d}'
+        for suffix in ('.png', '.npy'):
+            candidate = self.path / f'{stem}{suffix}'
+            if candidate.is_file():
+                return load_depth(candidate)
+        _LOG.warning('no depth for %s in %s', stem, self.path)
         return None
-    if depth_arg.is_file():
-        return load_depth(depth_arg)
-    stem = src.path.stem if frame is None else f'{src.path.stem}_{frame:06d}'
-    for suffix in ('.png', '.npy'):
-        candidate = depth_arg / f'{stem}{suffix}'
-        if candidate.is_file():
-            return load_depth(candidate)
-    _LOG.warning('no depth for %s in %s', stem, depth_arg)
-    return None
 
 
 def _round(values: np.ndarray, digits: int) -> list:
@@ -229,6 +234,7 @@ def run(args: argparse.Namespace) -> dict:
         static_image_mode=not args.video, detect_every_n_frames=args.detect_every,
         smoothing=bool(args.smoothing and args.video))
     sources = collect_sources(args.paths)
+    depth = DepthLookup(args.depth if args.camera is not None else None)
     tracker = _make_tracker(args, options)
     total = count_frames(sources)
     from tqdm import tqdm
@@ -237,27 +243,14 @@ def run(args: argparse.Namespace) -> dict:
     images = []
     try:
         for k, (src, frame, image) in enumerate(iter_frames(sources)):
-            result = _process(tracker, args, image, src, frame, k)
+            result = tracker.process(image, 'bgr', camera=args.camera, depth=depth(src, frame),
+                                     timestamp=k * FRAME_PERIOD_S)
             images.append(frame_to_json(src.name, frame, result))
             bar.update(1)
     finally:
         bar.close()
         tracker.close()
     return {'images': images}
-
-
-def _process(tracker, args: argparse.Namespace, image: np.ndarray, src: Source,
-             frame: int | None, index: int) -> FrameResult:
-    depth = depth_for(args.depth, src, frame) if args.camera is not None else None
-    if args.runtime == 'mediapipe':
-        result = tracker.process(image, 'bgr', timestamp_ms=int(index * 1000 * FRAME_PERIOD_S))
-        if args.camera is not None:
-            from hand_pose_ros.core.tracker import attach_camera_frames
-            attach_camera_frames(result.hands, args.camera, (result.width, result.height),
-                                 depth, tracker.options.hand_scale)
-        return result
-    return tracker.process(image, 'bgr', camera=args.camera, depth=depth,
-                           timestamp=index * FRAME_PERIOD_S)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -267,8 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error('--depth needs --camera')
     try:
         document = run(args)
-    except ValueError as exc:
+    except ValueError as exc:  # bad input: files, values
         parser.exit(2, f'hand-pose-ros detect: error: {exc}\n')
+    except RuntimeError as exc:  # the environment: models, CUDA, optional packages
+        parser.exit(1, f'hand-pose-ros detect: error: {exc}\n')
     text = json.dumps(document)
     if str(args.json) == '-':
         sys.stdout.write(text + '\n')

@@ -61,27 +61,33 @@ def rhd_cases(annotations: dict, golden_static: dict, model: str) -> list[RhdCas
     """The RHD hands with the official MediaPipe outputs (golden) for `model`."""
     golden = {e['file']: e for e in golden_static['models'][model]}
     cases = []
-    for image in annotations['images']:
-        if image['dataset'] != 'rhd':
-            continue
-        hand = image['hands'][0]
+    for image in _rhd_images(annotations):
         found = golden[image['file']]['hands']
         if not found:
             continue
         out = found[0]
         size = (image['width'], image['height'])
-        cases.append(RhdCase(
-            file=image['file'], size=size, intrinsics=_intrinsics(image['camera']),
-            gt_cam=np.array(hand['keypoints_3d_cam_m']),
-            gt_2d=np.array(hand['keypoints_2d'])[:, :2],
-            handedness=hand['handedness'].lower(),
-            keypoints_2d=np.array(out['landmarks_norm'])[:, :2] * size,
-            world=np.array(out['world_m'])))
+        cases.append(_rhd_case(image, np.array(out['landmarks_norm'])[:, :2] * size,
+                               np.array(out['world_m'])))
     return cases
 
 
-def _intrinsics(camera: dict) -> CameraIntrinsics:
-    return CameraIntrinsics(fx=camera['fx'], fy=camera['fy'], cx=camera['cx'], cy=camera['cy'])
+def _rhd_images(annotations: dict) -> list[dict]:
+    return [image for image in annotations['images'] if image['dataset'] == 'rhd']
+
+
+def _rhd_case(image: dict, keypoints_2d: np.ndarray, world: np.ndarray) -> RhdCase:
+    """An annotated RHD image's first hand (the ground truth) with one model's outputs."""
+    hand = image['hands'][0]
+    camera = image['camera']
+    return RhdCase(
+        file=image['file'], size=(image['width'], image['height']),
+        intrinsics=CameraIntrinsics(fx=camera['fx'], fy=camera['fy'], cx=camera['cx'],
+                                    cy=camera['cy']),
+        gt_cam=np.array(hand['keypoints_3d_cam_m']),
+        gt_2d=np.array(hand['keypoints_2d'])[:, :2], handedness=hand['handedness'].lower(),
+        keypoints_2d=np.asarray(keypoints_2d, dtype=np.float64)[:, :2],
+        world=np.asarray(world, dtype=np.float64))
 
 
 def baseline_sqpnp(case: RhdCase) -> np.ndarray:
@@ -171,7 +177,9 @@ def _print_rhd(title: str, rows: list[tuple[str, float, float]]) -> None:
 
 
 def _load_synthetic_depth():
-    sys.path.insert(0, str(REPO_ROOT / 'hand_pose_ros' / 'test'))
+    test_dir = str(REPO_ROOT / 'hand_pose_ros' / 'test')
+    if test_dir not in sys.path:
+        sys.path.insert(0, test_dir)
     import synthetic_depth  # noqa: E402 - a test helper, found in the source tree
     return synthetic_depth
 
@@ -211,23 +219,16 @@ def tracker_cases(annotations: dict, shared: Path, model: str) -> list[RhdCase]:
 
     tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True))
     cases = []
-    for image in annotations['images']:
-        if image['dataset'] != 'rhd':
-            continue
-        bgr = cv2.imread(str(shared / 'data' / 'hands' / image['file']))
-        frame = tracker.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        if not frame.hands:
-            print(f'  {image["file"]}: no hand found by HandTracker ({model})')
-            continue
-        hand = image['hands'][0]
-        found = frame.hands[0]
-        cases.append(RhdCase(
-            file=image['file'], size=(image['width'], image['height']),
-            intrinsics=_intrinsics(image['camera']),
-            gt_cam=np.array(hand['keypoints_3d_cam_m']),
-            gt_2d=np.array(hand['keypoints_2d'])[:, :2], handedness=hand['handedness'].lower(),
-            keypoints_2d=np.asarray(found.keypoints, dtype=np.float64)[:, :2],
-            world=np.asarray(found.world, dtype=np.float64)))
+    try:
+        for image in _rhd_images(annotations):
+            bgr = cv2.imread(str(shared / 'data' / 'hands' / image['file']))
+            frame = tracker.process(bgr, 'bgr')
+            if not frame.hands:
+                print(f'  {image["file"]}: no hand found by HandTracker ({model})')
+                continue
+            cases.append(_rhd_case(image, frame.hands[0].keypoints, frame.hands[0].world))
+    finally:
+        tracker.close()
     return cases
 
 

@@ -46,13 +46,22 @@ _STAMP = 'hand_pose_ros-reference.txt'
 _WORKER = Path(__file__).with_name('reference_worker.py')
 
 
+def _cache_venv_dir() -> Path:
+    cache = os.environ.get('XDG_CACHE_HOME') or str(Path.home() / '.cache')
+    return Path(cache) / 'hand_pose_ros' / f'mediapipe-{REFERENCE_VERSION}-venv'
+
+
 def default_venv_dir() -> Path:
     """$HAND_POSE_ROS_REFERENCE_VENV, else ~/.cache/hand_pose_ros/mediapipe-0.10.21-venv."""
     env = os.environ.get('HAND_POSE_ROS_REFERENCE_VENV')
-    if env:
-        return Path(env)
-    cache = os.environ.get('XDG_CACHE_HOME') or str(Path.home() / '.cache')
-    return Path(cache) / 'hand_pose_ros' / f'mediapipe-{REFERENCE_VERSION}-venv'
+    return Path(env) if env else _cache_venv_dir()
+
+
+def _may_replace(venv: Path) -> bool:
+    """Only a folder this package made (stamped, or its own cache folder) or an empty one is
+    deleted to rebuild the venv: a path the user named may hold anything."""
+    return ((venv / _STAMP).is_file() or venv.resolve() == _cache_venv_dir().resolve()
+            or (venv.is_dir() and not any(venv.iterdir())))
 
 
 def ensure_reference_venv(venv: Path | None = None) -> Path:
@@ -63,6 +72,10 @@ def ensure_reference_venv(venv: Path | None = None) -> Path:
     stamp = venv / _STAMP
     if python.exists() and stamp.is_file() and stamp.read_text() == wanted:
         return python
+    if venv.exists() and not _may_replace(venv):
+        raise RuntimeError(
+            f'{venv} is not a mediapipe reference venv made by hand_pose_ros (no {_STAMP}); '
+            'refusing to delete it: name a new or empty folder for the reference venv')
     _LOG.warning('creating the mediapipe %s reference venv in %s', REFERENCE_VERSION, venv)
     if venv.exists():
         shutil.rmtree(venv)
@@ -105,16 +118,26 @@ class ReferenceWorker:
         reply = self._call(cmd='process', index=index)
         return reply['ms'], reply['hands']
 
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            try:
-                assert self._proc.stdin is not None
-                self._proc.stdin.write(json.dumps({'cmd': 'quit'}) + '\n')
-                self._proc.stdin.close()
-                self._proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                self._proc.kill()
-                self._proc.wait()
+    def close(self) -> int:
+        """Ask the worker to quit; returns its exit code (it is killed after 30 s)."""
+        proc = self._proc
+        try:
+            if proc.poll() is None and proc.stdin is not None:
+                proc.stdin.write(json.dumps({'cmd': 'quit'}) + '\n')
+                proc.stdin.flush()
+        except OSError:  # the worker is already gone: its pipe is closed
+            pass
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+        try:
+            return proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
 
 
 def save_frames(frames: np.ndarray, path: Path) -> Path:

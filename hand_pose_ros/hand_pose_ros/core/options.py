@@ -28,7 +28,9 @@ class TrackerOptions:
     precision: 'fp32' (default) or 'int8': the landmark model with int8 conv weights derived
         by quantize.py (litert only; ~1.5x faster landmark model on CPUs with int8 dot
         products, within the static parity tolerances; the palm detector stays fp32).
-        runtime 'auto' then resolves to litert.
+        runtime 'auto' then resolves to litert (with device 'cpu' or 'auto').
+    device: 'auto' (a CUDA GPU when torch sees one, else the CPU), 'cpu', 'cuda' or 'cuda:N';
+        runtime 'auto' picks torch on CUDA devices and litert on the CPU.
     """
 
     model: str = 'full'
@@ -71,8 +73,9 @@ class TrackerOptions:
         runtimes = ('auto', 'litert', 'torch', 'mediapipe')
         if self.runtime not in runtimes:
             raise ValueError(f'runtime must be one of {runtimes}, got {self.runtime!r}')
-        if self.device not in ('cpu', 'cuda') and not str(self.device).startswith('cuda:'):
-            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.device not in ('auto', 'cpu', 'cuda') and not str(self.device).startswith('cuda:'):
+            raise ValueError(
+                f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         _int_at_least('num_threads', self.num_threads, 1)
         _int_at_least('max_num_hands', self.max_num_hands, 1)
         _int_at_least('detect_every_n_frames', self.detect_every_n_frames, 1)

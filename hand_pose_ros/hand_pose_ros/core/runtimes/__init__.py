@@ -10,26 +10,21 @@ from hand_pose_ros.core.models import PRECISIONS
 from hand_pose_ros.core.runtimes.base import Runtime
 
 RUNTIME_NAMES: tuple[str, ...] = ('auto', 'litert', 'torch')
-DEVICES: tuple[str, ...] = ('cpu', 'cuda')
-
-
-def torch_cuda_available() -> bool:
-    """True when torch is importable and sees a CUDA GPU."""
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+TORCH_INSTALL = 'pip install -r requirements/torch.txt'
 
 
 def create_runtime(
     name: str = 'litert', model: str = 'full', device: str = 'cpu', num_threads: int = 2,
     precision: str = 'fp32',
 ) -> Runtime:
-    """Build a runtime by name; 'auto' is torch on CUDA when a GPU is visible, else litert.
+    """Build a runtime by name; 'auto' picks by device: litert on 'cpu', torch on 'cuda[:N]'.
 
-    precision 'int8' (the derived int8 landmark model) exists for litert only, so 'auto'
-    then always means litert.
+    device 'auto' means a CUDA GPU when torch sees one, else the CPU; so runtime 'auto' with
+    device 'auto' is torch on the GPU where there is one and litert elsewhere. An explicit
+    device is never changed: the CPU stays on litert (faster there than torch) even where a
+    GPU is visible, and a CUDA device is kept as given ('cuda:1' stays 'cuda:1'), failing
+    clearly when no GPU is visible. precision 'int8' (the derived int8 landmark model)
+    exists for litert only.
     """
     if name == 'mediapipe':
         raise ValueError(
@@ -39,17 +34,38 @@ def create_runtime(
         raise ValueError(f'runtime must be one of {RUNTIME_NAMES + ("mediapipe",)}, got {name!r}')
     if precision not in PRECISIONS:
         raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
-    if name == 'auto':
-        if precision == 'fp32' and torch_cuda_available():
-            name, device = 'torch', 'cuda'
-        else:
-            name = 'litert'
+    if device == 'auto':
+        gpu = name in ('auto', 'torch') and precision == 'fp32' and _cuda_visible()
+        device = 'cuda' if gpu else 'cpu'
+    auto = name == 'auto'
+    if auto:
+        name = 'torch' if str(device).startswith('cuda') else 'litert'
     if name == 'litert':
         if device != 'cpu':
             raise ValueError(f"the litert runtime runs on 'cpu' only, got device {device!r}")
         from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
         return LiteRtRuntime(model=model, num_threads=num_threads, precision=precision)
     if precision != 'fp32':
-        raise ValueError(f'precision {precision!r} needs the litert runtime, got {name!r}')
-    from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
+        raise ValueError(f'precision {precision!r} needs the litert runtime on device cpu, '
+                         f'got runtime {name!r} on device {device!r}')
+    try:
+        import torch
+
+        from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
+    except ImportError as exc:
+        raise RuntimeError(
+            f'the torch runtime needs torch and tflite ({exc}): {TORCH_INSTALL}') from exc
+    if auto and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"runtime 'auto' with device {device!r}: torch {torch.__version__} sees no CUDA "
+            "GPU; use device 'cpu' (runtime litert), or a CUDA build of torch on a GPU host")
     return TorchRuntime(model=model, device=device, num_threads=num_threads)
+
+
+def _cuda_visible() -> bool:
+    """Whether torch is installed and sees a CUDA GPU (False without torch)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())

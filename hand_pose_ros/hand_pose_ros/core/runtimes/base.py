@@ -62,45 +62,24 @@ class Runtime(ABC):
         """Release native resources; the default has none."""
 
 
+def warp_u8(
+    image: np.ndarray, transform: np.ndarray, size: int, replicate_border: bool,
+    dst: np.ndarray | None = None,
+) -> np.ndarray:
+    """Bilinear affine warp of an RGB uint8 image into a (size, size, 3) uint8 crop.
+
+    The one CPU implementation of the pipeline's crops (GPU runtimes must match it): zero
+    border for the palm detector, replicated edge for the landmark model. `dst`, a
+    preallocated (size, size, 3) uint8 array, saves an allocation per crop.
+    """
+    border = cv2.BORDER_REPLICATE if replicate_border else cv2.BORDER_CONSTANT
+    return cv2.warpAffine(
+        image, transform.astype(np.float64), (size, size), dst=dst,
+        flags=cv2.INTER_LINEAR, borderMode=border, borderValue=(0, 0, 0))
+
+
 def warp_to_tensor(
     image: np.ndarray, transform: np.ndarray, size: int, replicate_border: bool
 ) -> np.ndarray:
-    """Bilinear affine warp of an RGB uint8 image into a float32 [0, 1] tensor (size, size, 3).
-
-    The one CPU implementation of the pipeline's crops; GPU runtimes must match it.
-    """
-    border = cv2.BORDER_REPLICATE if replicate_border else cv2.BORDER_CONSTANT
-    out = cv2.warpAffine(
-        image, transform.astype(np.float64), (size, size),
-        flags=cv2.INTER_LINEAR, borderMode=border, borderValue=(0, 0, 0),
-    )
-    return out.astype(np.float32) * (1.0 / 255.0)
-
-
-class CpuWarpRuntime(Runtime):
-    """Base for runtimes that take host tensors: warps on the CPU, then calls the networks."""
-
-    def palm_detection(self, images: Sequence[np.ndarray], transforms: np.ndarray) -> PalmOutput:
-        batch = np.stack([
-            warp_to_tensor(img, t, PALM_INPUT_SIZE, replicate_border=False)
-            for img, t in zip(images, transforms)
-        ]) if len(images) else np.zeros((0, PALM_INPUT_SIZE, PALM_INPUT_SIZE, 3), np.float32)
-        return self.run_palm(batch)
-
-    def hand_landmarks(
-        self, images: Sequence[np.ndarray], image_index: np.ndarray, transforms: np.ndarray
-    ) -> LandmarkOutput:
-        batch = np.stack([
-            warp_to_tensor(images[i], t, LANDMARK_INPUT_SIZE, replicate_border=True)
-            for i, t in zip(image_index, transforms)
-        ]) if len(transforms) else np.zeros(
-            (0, LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE, 3), np.float32)
-        return self.run_landmarks(batch)
-
-    @abstractmethod
-    def run_palm(self, batch: np.ndarray) -> PalmOutput:
-        """Run the palm detector on (N, 192, 192, 3) float32 NHWC in [0, 1]."""
-
-    @abstractmethod
-    def run_landmarks(self, batch: np.ndarray) -> LandmarkOutput:
-        """Run the landmark model on (M, 224, 224, 3) float32 NHWC in [0, 1]."""
+    """warp_u8 as the float32 [0, 1] tensor (size, size, 3) the networks take."""
+    return warp_u8(image, transform, size, replicate_border).astype(np.float32) * (1.0 / 255.0)

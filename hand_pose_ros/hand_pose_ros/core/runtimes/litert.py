@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import cv2
 import numpy as np
 
 from hand_pose_ros.core.models import model_path
@@ -13,9 +12,10 @@ from hand_pose_ros.core.runtimes.base import (
     LANDMARK_INPUT_SIZE,
     NUM_ANCHORS,
     PALM_INPUT_SIZE,
-    CpuWarpRuntime,
     LandmarkOutput,
     PalmOutput,
+    Runtime,
+    warp_u8,
 )
 
 _INV_255 = np.float32(1.0 / 255.0)
@@ -41,7 +41,7 @@ class _Model:
     def __init__(self, path: str, num_threads: int, size: int, replicate_border: bool):
         self.interp = _interpreter(path, num_threads)
         self.size = size
-        self.border = cv2.BORDER_REPLICATE if replicate_border else cv2.BORDER_CONSTANT
+        self.replicate_border = replicate_border
         self.input_index = self.interp.get_input_details()[0]['index']
         self.outputs = {d['name']: d['index'] for d in self.interp.get_output_details()}
         self._crop = np.empty((size, size, 3), np.uint8)
@@ -52,10 +52,8 @@ class _Model:
         return self._invoke()
 
     def warped(self, image: np.ndarray, transform: np.ndarray) -> dict[str, np.ndarray]:
-        """Run on `image` sampled with the (2, 3) `transform`, exactly as warp_to_tensor does."""
-        crop = cv2.warpAffine(
-            image, transform.astype(np.float64), (self.size, self.size), dst=self._crop,
-            flags=cv2.INTER_LINEAR, borderMode=self.border, borderValue=(0, 0, 0))
+        """Run on `image` sampled with the (2, 3) `transform` (warp_u8, as the pipeline)."""
+        crop = warp_u8(image, transform, self.size, self.replicate_border, dst=self._crop)
         # The numpy view must be gone before invoke (the interpreter refuses to run while
         # one exists), hence the temporary.
         np.multiply(crop, _INV_255, out=self.interp.tensor(self.input_index)()[0])
@@ -66,7 +64,7 @@ class _Model:
         return {name: self.interp.get_tensor(i) for name, i in self.outputs.items()}
 
 
-class LiteRtRuntime(CpuWarpRuntime):
+class LiteRtRuntime(Runtime):
     """ai-edge-litert Interpreter with XNNPACK; warps on the CPU with OpenCV.
 
     Several hand crops run side by side, one single-threaded interpreter ("lane") per thread,
@@ -79,7 +77,6 @@ class LiteRtRuntime(CpuWarpRuntime):
     """
 
     name = 'litert'
-    batches_efficiently = False
 
     def __init__(self, model: str = 'full', num_threads: int = 2, precision: str = 'fp32'):
         if num_threads < 1:
@@ -110,14 +107,14 @@ class LiteRtRuntime(CpuWarpRuntime):
         m = len(transforms)
         result = _landmark_output(m)
         lanes, pool = len(self._lanes), self._pool
-        parallel = m - m % lanes if m > 1 and lanes and pool is not None else 0
+        parallel = m - m % lanes if m > 1 and pool is not None else 0
 
         def run_lane(lane: int) -> None:
             for k in range(lane, parallel, lanes):
                 i = image_index[k]
                 _store_landmarks(result, k, self._lanes[lane].warped(images[i], transforms[k]))
 
-        if parallel and pool is not None:
+        if parallel:  # implies a pool
             others = [pool.submit(run_lane, lane) for lane in range(1, lanes)]
             run_lane(0)
             for job in others:
@@ -128,12 +125,14 @@ class LiteRtRuntime(CpuWarpRuntime):
         return result
 
     def run_palm(self, batch: np.ndarray) -> PalmOutput:
+        """The detector on (N, 192, 192, 3) float32 NHWC tensors in [0, 1] (tests, tools)."""
         result = _palm_output(len(batch))
         for k in range(len(batch)):
             _store_palm(result, k, self._palm(batch[k]))
         return result
 
     def run_landmarks(self, batch: np.ndarray) -> LandmarkOutput:
+        """The landmark model on (M, 224, 224, 3) float32 NHWC tensors in [0, 1]."""
         result = _landmark_output(len(batch))
         for k in range(len(batch)):
             _store_landmarks(result, k, self._landmark(batch[k]))

@@ -34,7 +34,8 @@ from hand_pose_ros.core.image import to_rgb
 from hand_pose_ros.core.models import MODEL_SHA256, default_model_dir, model_path
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
-from hand_pose_ros.core.types import FrameResult, HandResult
+from hand_pose_ros.core.tracker import _SWAP, attach_camera_frames
+from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
 
 _LOG = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ _DEFAULT_FRAME_MS = 33
 
 # Two hands in consecutive frames are the same track above this ROI overlap.
 _TRACK_MATCH_IOU = 0.3
-
-_SWAP = {'Left': 'Right', 'Right': 'Left'}
 
 _METADATA_NAME = 'TFLITE_METADATA'
 
@@ -179,9 +178,13 @@ class MediaPipeTasksTracker:
         self._next_id = 0
 
     def process(
-        self, image: np.ndarray, pixel_format: str = 'rgb', timestamp_ms: int | None = None
+        self, image: np.ndarray, pixel_format: str = 'rgb',
+        camera: CameraIntrinsics | None = None, depth: np.ndarray | None = None,
+        timestamp: float | None = None,
     ) -> FrameResult:
-        """Hands in one image; in video mode, timestamps must increase (default: 30 frames/s)."""
+        """Hands in one image, as HandTracker.process (camera: metric 3D per hand, with
+        optional registered depth). In video mode timestamps (seconds) must increase;
+        without them frames are 1/30 s apart."""
         rgb = to_rgb(image, pixel_format)
         mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
         height, width = rgb.shape[:2]
@@ -189,14 +192,14 @@ class MediaPipeTasksTracker:
             result = self._task.detect(mp_image)
             detector_ran = True
         else:
-            if timestamp_ms is None:
-                timestamp_ms = self._last_ms + _DEFAULT_FRAME_MS
+            timestamp_ms = (self._last_ms + _DEFAULT_FRAME_MS if timestamp is None
+                            else round(timestamp * 1000.0))
             if timestamp_ms <= self._last_ms:
-                raise ValueError(
-                    f'timestamp_ms must increase: {timestamp_ms} after {self._last_ms}')
+                raise ValueError(f'timestamp must increase: {timestamp_ms} ms after '
+                                 f'{self._last_ms} ms (MediaPipe timestamp_ms must increase)')
             self._last_ms = timestamp_ms
             detector_ran = len(self._previous) < self.options.max_num_hands
-            result = self._task.detect_for_video(mp_image, int(timestamp_ms))
+            result = self._task.detect_for_video(mp_image, timestamp_ms)
         hands = [
             self._hand(lms, world, cats, width, height)
             for lms, world, cats in zip(
@@ -207,6 +210,8 @@ class MediaPipeTasksTracker:
                 hand.id = index
         else:
             self._assign_track_ids(hands)
+        if camera is not None:
+            attach_camera_frames(hands, camera, (width, height), depth, self.options.hand_scale)
         return FrameResult(width=width, height=height, hands=hands,
                            palm_detector_ran=detector_ran)
 

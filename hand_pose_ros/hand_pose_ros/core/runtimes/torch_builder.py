@@ -353,7 +353,6 @@ class TfliteModule(nn.Module):
         self.input_ids = list(graph.inputs)
         self.output_ids = list(graph.outputs)
         self.input_shapes = [graph.tensors[i].shape for i in graph.inputs]
-        self.output_names = [graph.tensors[i].name for i in graph.outputs]
         self.output_nchw = [len(graph.tensors[i].shape) == 4 for i in graph.outputs]
         steps = []
         for op in graph.operators:

@@ -48,11 +48,6 @@ DEFAULT_BUCKETS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16}
 
 
-def cuda_available() -> bool:
-    """True when torch sees a CUDA device (what runtime 'auto' asks)."""
-    return torch.cuda.is_available()
-
-
 @dataclass
 class _Atlas:
     """The images of one call on the device, and where each one sits."""
@@ -116,6 +111,13 @@ class _Uploader:
                     stale.event.synchronize()
         self._layouts[key] = layout  # most recently used last
         return key, layout
+
+    def clear(self) -> None:
+        """Drop every pinned host and device buffer (after any copy from them has finished)."""
+        for layout in self._layouts.values():
+            if layout.event is not None:
+                layout.event.synchronize()
+        self._layouts.clear()
 
     def upload(self, images: Sequence[np.ndarray]) -> _Atlas:
         for img in images:
@@ -327,8 +329,9 @@ class TorchRuntime(Runtime):
         if dtype not in DTYPES:
             raise ValueError(f'dtype must be one of {tuple(DTYPES)}, got {dtype!r}')
         if str(device).startswith('cuda') and not torch.cuda.is_available():
-            raise RuntimeError('runtime torch with device cuda: torch sees no CUDA device '
-                               f'(torch {torch.__version__}); use device cpu or runtime litert')
+            raise RuntimeError(f'runtime torch with device {device!r}: torch sees no CUDA '
+                               f'device (torch {torch.__version__}); use device cpu or runtime '
+                               'litert')
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         self.model = model
@@ -348,19 +351,27 @@ class TorchRuntime(Runtime):
         # The palm call's atlas, handed to the landmark call of the same step (consumed once).
         self._last_upload: tuple[tuple, list[np.ndarray], _Atlas] | None = None
 
-    def _atlas(self, images: Sequence[np.ndarray], keep: bool) -> _Atlas:
+    def _atlas(self, images: Sequence[np.ndarray], from_palm_call: bool) -> _Atlas:
+        """The images on the device; the landmark call may reuse its step's palm upload.
+
+        Only the landmark call that directly follows a palm call of the same images (by
+        object and buffer address) reuses that upload, and the cache is cleared as soon as
+        it is looked at: a caller that refills the same buffer for the next frame (no landmark
+        call when no hand was found) must never get the previous frame's pixels. The palm
+        call always uploads.
+        """
         ident = tuple((id(img), img.__array_interface__['data'][0]) for img in images)
         cached, self._last_upload = self._last_upload, None
-        if cached is not None and cached[0] == ident:
+        if not from_palm_call and cached is not None and cached[0] == ident:
             return cached[2]
         atlas = self._uploader.upload(images)
-        if keep:
+        if from_palm_call:
             self._last_upload = (ident, list(images), atlas)
         return atlas
 
     def palm_tensors(self, images: Sequence[np.ndarray], transforms: np.ndarray) -> torch.Tensor:
         """The detector inputs as the device sees them: (N, 3, 192, 192) float32."""
-        atlas = self._atlas(images, keep=True)
+        atlas = self._atlas(images, from_palm_call=True)
         return warp_on_device(atlas, np.arange(len(images)), transforms, PALM_INPUT_SIZE,
                               replicate_border=False)
 
@@ -368,7 +379,7 @@ class TorchRuntime(Runtime):
         self, images: Sequence[np.ndarray], image_index: np.ndarray, transforms: np.ndarray,
     ) -> torch.Tensor:
         """The landmark inputs as the device sees them: (M, 3, 224, 224) float32."""
-        atlas = self._atlas(images, keep=False)
+        atlas = self._atlas(images, from_palm_call=False)
         return warp_on_device(atlas, np.asarray(image_index), transforms, LANDMARK_INPUT_SIZE,
                               replicate_border=True)
 
@@ -417,6 +428,7 @@ class TorchRuntime(Runtime):
 
     def close(self) -> None:
         self._last_upload = None
+        self._uploader.clear()
         self._palm = self._landmark = None  # type: ignore[assignment]
         if self.device.type == 'cuda':
             torch.cuda.empty_cache()
