@@ -8,10 +8,14 @@ The node's own topics are relative (image_raw, camera_info, depth, hands, hand_m
 hands/image, gestures) and are remapped here to the arguments; `namespace` puts the node and
 its outputs under a namespace. Several cameras in one node: use a config file whose
 `cameras` lists camera namespaces (see config/hands.yaml).
+
+The parameter file is the base; compressed, depth, model, runtime and device override it
+only when given (launch_ros applies later parameter entries over earlier ones, so a default
+value here would silently replace the user's YAML).
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
@@ -23,43 +27,63 @@ ARGUMENTS = (
      '<image>/compressed CompressedImage is used).'),
     ('camera_info', 'camera_info', 'CameraInfo topic of that camera (needed for metric 3D, TF '
      'and markers).'),
-    ('compressed', 'false', 'true: subscribe to <image>/compressed (jpeg/png) instead of raw.'),
-    ('depth', '', "Registered depth image topic (16UC1 mm or 32FC1 m); '' = no depth."),
+    ('compressed', '', "true: subscribe to <image>/compressed (jpeg/png) instead of raw; '' = "
+     'as in the config file.'),
+    ('depth', '', "Registered depth image topic (16UC1 mm or 32FC1 m); '' = as in the config "
+     'file (no depth by default).'),
     ('config', PathJoinSubstitution([FindPackageShare('hand_pose_ros'), 'config', 'hands.yaml']),
      'Parameter file (every parameter documented in config/hands.yaml).'),
-    ('model', 'full', 'Model variant: full or lite.'),
-    ('runtime', 'auto', 'Inference runtime: auto, litert or torch.'),
-    ('device', 'cpu', 'Device: cpu, cuda or cuda:N.'),
+    ('model', '', "Model variant: full or lite; '' = as in the config file."),
+    ('runtime', '', "Inference runtime: auto, litert or torch; '' = as in the config file."),
+    ('device', '', "Device: cpu, cuda or cuda:N; '' = as in the config file."),
     ('namespace', '', 'Namespace of the node and its output topics.'),
     ('rviz', 'false', 'true: also start RViz with config/hands.rviz.'),
 )
 
+# Launch argument -> (node parameter, type): set on the node only when the argument is not ''.
+PARAMETER_ARGUMENTS = {
+    'compressed': ('compressed', bool),
+    'depth': ('depth_topic', str),
+    'model': ('model', str),
+    'runtime': ('runtime', str),
+    'device': ('device', str),
+}
 
-def generate_launch_description() -> LaunchDescription:
-    args = [DeclareLaunchArgument(name, default_value=default, description=desc)
-            for name, default, desc in ARGUMENTS]
+
+def _overrides(context: LaunchContext) -> list[dict]:
+    """[parameters given as launch arguments] ([] when none); '' keeps the config file's value."""
+    out = {}
+    for arg, (param, value_type) in PARAMETER_ARGUMENTS.items():
+        if not LaunchConfiguration(arg).perform(context).strip():
+            continue
+        # The depth argument is a topic remapped onto the node's relative `depth` topic.
+        value = 'depth' if arg == 'depth' else LaunchConfiguration(arg)
+        out[param] = ParameterValue(value, value_type=value_type)
+    return [out] if out else []
+
+
+def _node(context: LaunchContext) -> list:
     cfg = {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS}
-    use_depth = PythonExpression(["'depth' if '", cfg['depth'], "' else ''"])
-    node = Node(
+    return [Node(
         package='hand_pose_ros',
         executable='hand_pose_node',
         name='hand_pose_node',
         namespace=cfg['namespace'],
         output='screen',
-        parameters=[cfg['config'], {
-            'compressed': ParameterValue(cfg['compressed'], value_type=bool),
-            'depth_topic': ParameterValue(use_depth, value_type=str),
-            'model': ParameterValue(cfg['model'], value_type=str),
-            'runtime': ParameterValue(cfg['runtime'], value_type=str),
-            'device': ParameterValue(cfg['device'], value_type=str),
-        }],
+        parameters=[cfg['config'], *_overrides(context)],
         remappings=[
             ('image_raw', cfg['image']),
             ('image_raw/compressed', [cfg['image'], '/compressed']),
             ('camera_info', cfg['camera_info']),
             ('depth', PythonExpression(["'", cfg['depth'], "' or 'depth'"])),
         ],
-    )
+    )]
+
+
+def generate_launch_description() -> LaunchDescription:
+    args = [DeclareLaunchArgument(name, default_value=default, description=desc)
+            for name, default, desc in ARGUMENTS]
+    cfg = {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS}
     rviz = Node(
         package='rviz2',
         executable='rviz2',
@@ -68,4 +92,4 @@ def generate_launch_description() -> LaunchDescription:
             [FindPackageShare('hand_pose_ros'), 'config', 'hands.rviz'])],
         condition=IfCondition(cfg['rviz']),
     )
-    return LaunchDescription([*args, node, rviz])
+    return LaunchDescription([*args, OpaqueFunction(function=_node), rviz])

@@ -4,7 +4,8 @@
   ros2 launch hand_pose_ros replay.launch.py source:=camera:0 fov_deg:=70 rviz:=true
 
 `replay` publishes <namespace>/image_raw and <namespace>/camera_info with the same stamps and
-frame id; hands.launch.py (included) tracks hands on them.
+frame id; hands.launch.py (included) tracks hands on them, with the parameters of `config`
+(model, runtime and device override it only when given).
 """
 
 from launch import LaunchDescription
@@ -27,6 +28,10 @@ ARGUMENTS = (
     ('track', 'true', 'true: also run hands.launch.py on the replayed camera.'),
     ('config', PathJoinSubstitution([FindPackageShare('hand_pose_ros'), 'config', 'hands.yaml']),
      'Parameter file of hand_pose_node.'),
+    ('model', '', "hand_pose_node model variant (full or lite); '' = as in the config file."),
+    ('runtime', '', "hand_pose_node runtime (auto, litert or torch); '' = as in the config "
+     'file.'),
+    ('device', '', "hand_pose_node device (cpu, cuda or cuda:N); '' = as in the config file."),
     ('rviz', 'false', 'true: also start RViz.'),
 )
 
@@ -56,6 +61,9 @@ def generate_launch_description() -> LaunchDescription:
         launch_arguments={
             'namespace': cfg['namespace'],
             'config': cfg['config'],
+            'model': cfg['model'],
+            'runtime': cfg['runtime'],
+            'device': cfg['device'],
             'rviz': cfg['rviz'],
         }.items(),
         condition=IfCondition(cfg['track']),

@@ -11,6 +11,8 @@ files are parsed with `ast` and checked for what a real install would trip over:
 - every parameter a launch file sets is declared by the node it starts (hand_pose_node: the
   parameters table; replay: its declare_parameter calls), and hand_pose_node's remapped
   topic names are the ones it subscribes to by default;
+- hands.launch.py's parameter arguments default to '' and override the parameter file only
+  when given;
 - config/hands.yaml lists exactly the node's parameters, with their defaults.
 Where launch_ros is installed (a ROS 2 workspace), the files are also imported and
 generate_launch_description() is called.
@@ -133,6 +135,33 @@ def test_arguments_are_described_and_declared(path):
         passed = {k.value for k in _kw(inc, 'launch_arguments').func.value.keys}
         included = _arguments(ast.parse((PKG / 'launch' / target).read_text()))
         assert passed <= set(included), passed - set(included)
+
+
+def _argument_defaults(tree: ast.AST) -> dict[str, str]:
+    """Launch arguments from the ARGUMENTS table: name -> default (source text)."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', '') == 'ARGUMENTS':
+            return {e.elts[0].value: ast.unparse(e.elts[1]) for e in node.value.elts}
+    raise AssertionError('launch file has no ARGUMENTS table')
+
+
+def test_hands_launch_overrides_the_config_file_only_when_asked():
+    """launch_ros applies later parameter entries over earlier ones: an argument with a real
+    default placed after the parameter file would always replace the user's YAML value."""
+    tree = ast.parse((PKG / 'launch' / 'hands.launch.py').read_text())
+    table = next(n.value for n in tree.body if isinstance(n, ast.Assign)
+                 and getattr(n.targets[0], 'id', '') == 'PARAMETER_ARGUMENTS')
+    overrides = {k.value: v.elts[0].value for k, v in zip(table.keys, table.values)}
+    defaults = _argument_defaults(tree)
+    assert set(overrides) <= set(defaults), set(overrides) - set(defaults)
+    assert set(overrides.values()) <= set(parameters.SPECS)
+    for arg in overrides:
+        assert defaults[arg] == "''", f'argument {arg} defaults to {defaults[arg]}, not empty'
+    node = [n for n in _calls(tree, 'Node') if _kw(n, 'executable').value == 'hand_pose_node']
+    params = _kw(node[0], 'parameters').elts
+    assert ast.unparse(params[0]) == "cfg['config']", 'the parameter file must come first'
+    assert all(not isinstance(e, ast.Dict) for e in params[1:]), (
+        'a literal dict after the parameter file always overrides it')
 
 
 @pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)

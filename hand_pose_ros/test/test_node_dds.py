@@ -292,8 +292,9 @@ def test_tf_and_markers_agree_with_hand_array(ros):
                 continue
             cam = np.array([[p.x, p.y, p.z] for p in hand.keypoints_camera])
             stamp = conv.stamp_to_ns(arr.header.stamp)
+            # The node tracks cam_a and cam_b: frames carry the camera namespace.
             tf = [t for t in tfs if conv.stamp_to_ns(t.header.stamp) == stamp
-                  and t.child_frame_id.startswith(hand.handedness + '_wrist')]
+                  and t.child_frame_id.startswith('cam_a_' + hand.handedness + '_wrist')]
             assert len(tf) == 1 and tf[0].header.frame_id == FRAME
             tr = tf[0].transform.translation
             np.testing.assert_allclose([tr.x, tr.y, tr.z], cam[0], atol=1e-9)

@@ -7,6 +7,7 @@ Hands are hand-made FrameResults with a known camera-frame pose, so every expect
 
 from __future__ import annotations
 
+import array
 import math
 import threading
 import time
@@ -27,10 +28,12 @@ from hand_pose_ros.core.types import (
     Roi,
 )
 from hand_pose_ros.ros import conversions as conv
-from hand_pose_ros.ros import parameters
+from hand_pose_ros.ros import diagnostics as diag
+from hand_pose_ros.ros import parameters, stamp_match
 from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
 from hand_pose_ros.ros.markers import MarkerTracker
-from hand_pose_ros.ros.tf import hand_transforms, wrist_frame_names
+from hand_pose_ros.ros.stamp_match import StampBuffer
+from hand_pose_ros.ros.tf import camera_tf_prefix, hand_transforms, wrist_frame_names
 
 RNG = np.random.default_rng(7)
 
@@ -79,6 +82,20 @@ def test_colour_encodings_round_trip_with_row_padding(encoding, make):
     for pad in (0, 13):  # a padded step is legal and must be honoured
         out = conv.image_to_rgb(_image_msg(np.ascontiguousarray(make(rgb)), encoding, pad))
         np.testing.assert_array_equal(out, rgb)
+
+
+def test_outgoing_images_use_array_data_and_round_trip():
+    """array('B') skips rosidl's per-byte check of bytes (about 0.1 s per VGA image)."""
+    rgb = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    for enc in ('rgb8', 'bgr8'):
+        msg = conv.rgb_to_image(rgb, _header(), enc)
+        assert isinstance(msg.data, array.array) and msg.data.typecode == 'B'
+        np.testing.assert_array_equal(conv.image_to_rgb(msg), rgb)
+    flat = np.zeros((16, 16, 3), np.uint8)
+    flat[:] = (200, 30, 30)  # one colour: JPEG keeps it within rounding
+    jpeg = conv.rgb_to_compressed(flat, _header(), quality=100)
+    assert isinstance(jpeg.data, array.array) and jpeg.data.typecode == 'B'
+    assert np.abs(conv.compressed_to_rgb(jpeg).astype(int) - flat).max() <= 3
 
 
 def test_mono_and_yuv422_decode_to_rgb():
@@ -223,6 +240,83 @@ def test_two_hands_on_one_side_get_track_id_suffixes():
     assert names == {4: 'p_left_wrist_4', 9: 'p_left_wrist_9', 2: 'p_right_wrist'}
 
 
+def test_several_cameras_get_their_namespace_in_tf_frame_names():
+    result = FrameResult(640, 480, [_hand(1, 'left', np.eye(3), np.array([0, 0, 0.5]))])
+    one = camera_tf_prefix('robot/', 'cam_a', several_cameras=False)
+    a = camera_tf_prefix('robot/', '/cam_a/', several_cameras=True)
+    b = camera_tf_prefix('robot/', 'cam_b', several_cameras=True)
+    assert [t.child_frame_id for t in hand_transforms(result, _header(), one)] == [
+        'robot/left_wrist']
+    names = [t.child_frame_id for p in (a, b)
+             for t in hand_transforms(result, _header(), p, fingertips=True)]
+    assert names[0] == 'robot/cam_a_left_wrist' and 'robot/cam_b_left_index_finger_tip' in names
+    assert len(set(names)) == len(names) == 12  # no frame is shared by the two cameras
+    assert camera_tf_prefix('', '', several_cameras=True) == ''
+
+
+# ------------------------------------------------------------------------ stamp matching
+
+def test_stamp_match_exact_late_and_no_wait_when_a_newer_one_is_there():
+    buf = StampBuffer(5)
+    ms = 1_000_000
+    buf.add(100 * ms, 'a')
+    m = buf.match(105 * ms, 10 * ms, wait_s=5.0)
+    assert (m.item, m.exact, m.waited) == ('a', True, False)
+    # The matching message arrives while the image waits for it.
+    threading.Timer(0.05, buf.add, (200 * ms, 'b')).start()
+    m = buf.match(200 * ms, 10 * ms, wait_s=5.0)
+    assert (m.item, m.exact, m.waited, m.first_mismatch) == ('b', True, True, False)
+    # A message newer than the image is here: the matching one is not coming, no wait
+    # (a 5 s wait would time the test out on the join below).
+    buf.add(400 * ms, 'c')
+    done: list = []
+    t = threading.Thread(target=lambda: done.append(buf.match(330 * ms, 10 * ms, 5.0)))
+    t.start()
+    t.join(2.0)
+    assert done and (done[0].item, done[0].exact, done[0].waited) == ('c', False, False)
+    assert done[0].first_mismatch
+    assert not buf.match(310 * ms, 10 * ms, 0.0).first_mismatch  # reported once per buffer
+    assert buf.latest() == 'c'
+
+
+def test_stamp_match_stops_waiting_for_stamps_that_never_match():
+    """Side-topic stamps always older than the image (another clock): after MAX_MISSES
+    fruitless waits, only every PROBE_EVERY-th frame waits; a match restores waiting."""
+    buf = StampBuffer(5)
+    buf.add(0, 'old')
+    waits = [buf.match(10**9 * (k + 1), 1000, wait_s=0.001).waited for k in range(65)]
+    first = stamp_match.MAX_MISSES
+    assert waits[:first] == [True] * first
+    rest = waits[first:]
+    assert sum(rest) == len(rest) // stamp_match.PROBE_EVERY
+    assert all(w == ((i + 1) % stamp_match.PROBE_EVERY == 0) for i, w in enumerate(rest))
+    assert not buf.match(10**12, 1000, 0.0, startup=True).exact
+    buf.add(10**12, 'now')
+    assert buf.match(10**12, 1000, 0.001).exact
+    assert buf.match(2 * 10**12, 1000, 0.001).waited  # waiting again after a match
+    empty = StampBuffer(5)
+    assert empty.match(0, 1000, 0.001, startup=True).waited
+    assert not empty.match(0, 1000, 0.001, startup=False).waited
+
+
+# ------------------------------------------------------------------------ diagnostics
+
+def test_diagnostic_level_forgets_old_errors_but_counts_stay():
+    stats = diag.CameraStats('cam', dropped=lambda: 2)
+    for k in range(101):  # 10 Hz input for 10 s, one bad frame at 0.5 s
+        stats.on_input(now=k * 0.1)
+    stats.on_error('bad_step', now=0.5)
+    early = stats.snapshot(now=1.0)
+    assert diag.status_level(early) == 1 and 'bad_step x1' in diag.status_message(early)
+    late = stats.snapshot(now=10.0)
+    assert late['errors'] == {'bad_step': 1} and late['dropped'] == 2
+    assert diag.status_level(late) == 0 and 'Hz processed' in diag.status_message(late)
+    stats.on_error('bad_step', now=9.9)
+    again = stats.snapshot(now=10.0)
+    assert diag.status_level(again) == 1 and again['errors'] == {'bad_step': 2}
+    assert diag.status_message(again).endswith('bad_step x1')
+
+
 # ------------------------------------------------------------------------ queue, parameters
 
 def test_slots_keep_only_the_newest_frame_and_count_drops():
@@ -262,3 +356,63 @@ def test_parameter_validation_reasons():
     assert 'bool' in parameters.validate('publish_tf', 1)
     assert 'device' in parameters.validate('device', 'gpu', running=False)
     assert parameters.validate('qos_overrides./image.subscription.depth', 3) is None
+
+
+def test_numbers_need_a_range_which_also_rejects_nan():
+    assert 'outside' in parameters.validate('sync_tolerance_s', math.nan)
+    assert 'outside' in parameters.validate('hand_scale', math.inf)
+    with pytest.raises(ValueError, match='range'):
+        parameters.ParamSpec('unbounded', 1.0, 'A number without a range.')
+    with pytest.raises(ValueError, match='empty'):
+        parameters.ParamSpec('names', [], 'An empty list default.')
+
+
+# ------------------------------------------------------------------------ replay
+
+def _folder(tmp_path, sizes: list[tuple[int, int]], broken: tuple[int, ...] = ()):
+    for k, (w, h) in enumerate(sizes):
+        path = tmp_path / f'{k:03d}.png'
+        if k in broken:
+            path.write_bytes(b'not a png')
+        else:
+            cv2.imwrite(str(path), np.full((h, w, 3), k * 20, np.uint8))
+    return tmp_path
+
+
+def test_replay_source_skips_unreadable_files(tmp_path):
+    from hand_pose_ros.ros.replay import FrameSource
+    src = FrameSource(str(_folder(tmp_path, [(8, 6)] * 4, broken=(1, 2))), loop=True)
+    values = [int(src.next()[0, 0, 0]) for _ in range(4)]
+    assert values == [0, 60, 0, 60]  # frames 1 and 2 skipped on every pass
+    assert [p.name for p in src.unreadable] == ['001.png', '002.png'] * 2
+    once = FrameSource(str(tmp_path), loop=False)
+    assert [int(once.next()[0, 0, 0]), int(once.next()[0, 0, 0])] == [0, 60]
+    assert once.next() is None
+
+
+def test_replay_rejects_bad_rate_and_camera_info_size_at_start_up(tmp_path):
+    import rclpy
+
+    from hand_pose_ros.ros.replay import _node_class
+    (tmp_path / 'frames').mkdir()
+    folder = _folder(tmp_path / 'frames', [(8, 6)] * 2)
+    calib = tmp_path / 'cam.yaml'
+    calib.write_text('image_width: 640\nimage_height: 480\ncamera_matrix:\n  data: '
+                     '[500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]\n')
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        node_class = _node_class()
+
+        def make(**params):
+            overrides = [rclpy.parameter.Parameter(k, value=v) for k, v in params.items()]
+            return node_class(context=ctx, parameter_overrides=overrides)
+        with pytest.raises(ValueError, match='rate_hz must be > 0'):
+            make(source=str(folder), rate_hz=0.0)
+        with pytest.raises(ValueError, match='640x480, the frames are 8x6'):
+            make(source=str(folder), camera_info_file=str(calib))
+        node = make(source=str(folder), camera_info_file=str(calib), width=640, height=480)
+        assert node.first_size == (640, 480)
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=ctx)

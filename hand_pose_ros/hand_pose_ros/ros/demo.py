@@ -29,6 +29,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SOURCE = REPO_ROOT.parent / 'shared' / 'data' / 'motion'
 SHEET_FRAMES = 12
+SAMPLE_LIMIT = 4 * SHEET_FRAMES  # frames kept in memory for the contact sheet
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,10 +48,49 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+class FrameRecorder:
+    """Writes annotated frames to a video as they arrive and keeps an evenly spaced sample
+    (at most SAMPLE_LIMIT frames: every stride-th, the stride doubling when the sample is
+    full) for the contact sheet, so memory stays bounded however long the demo runs."""
+
+    def __init__(self, video: Path, rate: float):
+        self.video, self.rate = video, rate
+        self.writer = None
+        self.count = 0
+        self.stride = 1
+        self.sample: list[np.ndarray] = []
+
+    def add(self, rgb: np.ndarray) -> None:
+        if self.writer is None:
+            self.video.parent.mkdir(parents=True, exist_ok=True)
+            h, w = rgb.shape[:2]
+            self.writer = cv2.VideoWriter(
+                str(self.video), cv2.VideoWriter_fourcc(*'mp4v'), self.rate, (w, h))
+            self.size = (w, h)
+        if (rgb.shape[1], rgb.shape[0]) != self.size:
+            rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
+        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if self.count % self.stride == 0:
+            self.sample.append(rgb)
+            if len(self.sample) >= SAMPLE_LIMIT:
+                self.sample = self.sample[::2]
+                self.stride *= 2
+        self.count += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+
+    def sheet_frames(self) -> list[np.ndarray]:
+        picks = np.linspace(0, len(self.sample) - 1, min(SHEET_FRAMES, len(self.sample)))
+        return [self.sample[i] for i in picks.round().astype(int)]
+
+
 class Monitor:
     """Collects the node's outputs and prints the live line."""
 
-    def __init__(self, node):
+    def __init__(self, node, recorder: FrameRecorder):
         from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import Image
 
@@ -58,7 +98,7 @@ class Monitor:
         self.lock = threading.Lock()
         self.arrays: list = []
         self.latency_ms: list[float] = []
-        self.images: dict[int, np.ndarray] = {}
+        self.recorder = recorder
         self.diag: dict[str, str] = {}
         self.node = node
         node.create_subscription(HandArray, 'hands', self.on_hands, 50)
@@ -73,9 +113,10 @@ class Monitor:
             self.latency_ms.append((now - stamp_to_ns(msg.header.stamp)) * 1e-6)
 
     def on_image(self, msg) -> None:
-        from hand_pose_ros.ros.conversions import image_to_rgb, stamp_to_ns
+        from hand_pose_ros.ros.conversions import image_to_rgb
+        rgb = image_to_rgb(msg)
         with self.lock:
-            self.images[stamp_to_ns(msg.header.stamp)] = image_to_rgb(msg)
+            self.recorder.add(rgb)
 
     def on_diag(self, msg) -> None:
         from hand_pose_ros.ros.diagnostics import diagnostic_values
@@ -104,25 +145,19 @@ def _spawn(module: str, ros_args: list[str], env: dict, log: Path) -> subprocess
                             stdout=open(log, 'w'), stderr=subprocess.STDOUT, env=env)
 
 
-def _write_outputs(mon: Monitor, out: Path, sheet_copy: str, rate: float) -> None:
+def _write_outputs(mon: Monitor, out: Path, sheet_copy: str) -> None:
     from hand_pose_ros.ros.annotate import contact_sheet
     with mon.lock:
-        frames = [mon.images[k] for k in sorted(mon.images)]
+        rec = mon.recorder
+        rec.close()
+        frames = rec.sheet_frames() if rec.count else []
     if not frames:
         print('no annotated frames received: nothing written')
         return
-    out.mkdir(parents=True, exist_ok=True)
-    h, w = frames[0].shape[:2]
-    video = out / 'demo.mp4'
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'mp4v'), rate, (w, h))
-    for f in frames:
-        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    writer.release()
-    picks = np.linspace(0, len(frames) - 1, min(SHEET_FRAMES, len(frames))).round().astype(int)
-    sheet = contact_sheet([frames[i] for i in picks], columns=4, width=1280)
+    sheet = contact_sheet(frames, columns=4, width=1280)
     sheet_path = out / 'demo_contact_sheet.png'
     cv2.imwrite(str(sheet_path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    print(f'wrote {video} ({len(frames)} frames) and {sheet_path}')
+    print(f'wrote {rec.video} ({rec.count} frames) and {sheet_path}')
     if sheet_copy:
         Path(sheet_copy).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sheet_path, sheet_copy)
@@ -153,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     replay_proc = None
     rclpy.init()
     node = rclpy.create_node('hand_pose_demo')
-    mon = Monitor(node)
+    mon = Monitor(node, FrameRecorder(out / 'demo.mp4', a.rate))
     ex = SingleThreadedExecutor()
     ex.add_node(node)
     spin = threading.Thread(target=ex.spin, daemon=True)
@@ -183,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         if lat.size:
             print(f'summary: {n} HandArrays, latency image stamp -> received p50 '
                   f'{np.percentile(lat, 50):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms')
-        _write_outputs(mon, out, a.sheet_copy, a.rate)
+        ex.shutdown()  # no callback writes to the video any more
+        _write_outputs(mon, out, a.sheet_copy)
         return 0
     finally:
         for p in (replay_proc, node_proc):

@@ -3,6 +3,8 @@
 What an operator needs to see when a hand is not tracked: is the camera publishing (input
 rate), does the node keep up (processed rate, dropped frames), how late are the results
 (latency from the image stamp to publishing, p50/p95) and which inputs were rejected, why.
+Counts in the key/values are totals since start-up; the level and message only look at the
+last RATE_WINDOW_S, so a bad frame at start-up does not leave the camera in WARN for good.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,21 +24,23 @@ LATENCY_WINDOW = 300
 class CameraStats:
     """Counters for one camera; written by callbacks and the worker, read by the timer."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, dropped: Callable[[], int] = lambda: 0):
+        """`dropped`: frames replaced before processing, counted where that happens."""
         self.name = name
+        self._dropped = dropped
         self._lock = threading.Lock()
         self._inputs: collections.deque[float] = collections.deque()
         self._processed: collections.deque[float] = collections.deque()
+        self._recent_errors: collections.deque[tuple[float, str]] = collections.deque()
         self._latency_ms: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
         self.received_total = 0
         self.processed_total = 0
-        self.dropped_total = 0
         self.errors: collections.Counter[str] = collections.Counter()
         self.last_hands = 0
 
     @staticmethod
-    def _trim(q: collections.deque[float], now: float) -> None:
-        while q and now - q[0] > RATE_WINDOW_S:
+    def _trim(q: collections.deque, now: float, key: Callable[[Any], float] = float) -> None:
+        while q and now - key(q[0]) > RATE_WINDOW_S:
             q.popleft()
 
     def on_input(self, now: float | None = None) -> None:
@@ -54,14 +59,13 @@ class CameraStats:
             self._trim(self._processed, now)
             self._latency_ms.append(float(latency_ms))
 
-    def on_dropped(self) -> None:
-        with self._lock:
-            self.dropped_total += 1
-
-    def on_error(self, cause: str) -> int:
+    def on_error(self, cause: str, now: float | None = None) -> int:
         """Count one rejected input; returns how many of this cause so far (1 = first)."""
+        now = time.monotonic() if now is None else now
         with self._lock:
             self.errors[cause] += 1
+            self._recent_errors.append((now, cause))
+            self._trim(self._recent_errors, now, key=lambda e: e[0])
             return self.errors[cause]
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
@@ -69,6 +73,8 @@ class CameraStats:
         with self._lock:
             self._trim(self._inputs, now)
             self._trim(self._processed, now)
+            self._trim(self._recent_errors, now, key=lambda e: e[0])
+            recent = collections.Counter(cause for _, cause in self._recent_errors)
             lat = np.asarray(self._latency_ms, dtype=np.float64)
             return {
                 'input_hz': _rate(self._inputs, now),
@@ -77,9 +83,10 @@ class CameraStats:
                 'latency_p95_ms': float(np.percentile(lat, 95)) if lat.size else float('nan'),
                 'received': self.received_total,
                 'processed': self.processed_total,
-                'dropped': self.dropped_total,
+                'dropped': int(self._dropped()),
                 'hands': self.last_hands,
                 'errors': dict(self.errors),
+                'recent_errors': dict(recent),
             }
 
 
@@ -92,8 +99,9 @@ def _rate(q: collections.deque[float], now: float) -> float:
 
 
 def status_level(snap: dict[str, Any]) -> int:
-    """0 OK, 1 WARN (no input, or errors, or dropping more than half), as DiagnosticStatus."""
-    if snap['input_hz'] == 0.0 or snap['errors']:
+    """0 OK, 1 WARN (no input, errors in the last RATE_WINDOW_S, or dropping more than half),
+    as DiagnosticStatus."""
+    if snap['input_hz'] == 0.0 or snap['recent_errors']:
         return 1
     if snap['received'] and snap['dropped'] > 0.5 * snap['received']:
         return 1
@@ -103,9 +111,10 @@ def status_level(snap: dict[str, Any]) -> int:
 def status_message(snap: dict[str, Any]) -> str:
     if snap['input_hz'] == 0.0:
         return 'no input images'
-    if snap['errors']:
-        causes = sorted(snap['errors'].items())
-        return 'rejected input: ' + ', '.join(f'{k} x{v}' for k, v in causes)
+    if snap['recent_errors']:
+        causes = sorted(snap['recent_errors'].items())
+        return (f'rejected input in the last {RATE_WINDOW_S:g} s: '
+                + ', '.join(f'{k} x{v}' for k, v in causes))
     return f'{snap["processed_hz"]:.1f} Hz processed, {snap["hands"]} hand(s)'
 
 

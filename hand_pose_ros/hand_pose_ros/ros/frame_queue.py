@@ -24,8 +24,7 @@ class LatestFrameSlots(Generic[T]):
     def __init__(self, cameras: list[str] | tuple[str, ...]):
         self._cond = threading.Condition()
         self._pending: dict[str, T] = {}
-        self._dropped: dict[str, int] = dict.fromkeys(cameras, 0)
-        self._received: dict[str, int] = dict.fromkeys(cameras, 0)
+        self._dropped: dict[str, int] = dict.fromkeys(cameras, 0)  # the node's drop count
         self._closed = False
 
     def put(self, camera: str, item: T) -> bool:
@@ -33,7 +32,6 @@ class LatestFrameSlots(Generic[T]):
         with self._cond:
             replaced = camera in self._pending
             self._pending[camera] = item
-            self._received[camera] = self._received.get(camera, 0) + 1
             if replaced:
                 self._dropped[camera] = self._dropped.get(camera, 0) + 1
             self._cond.notify()
@@ -50,10 +48,6 @@ class LatestFrameSlots(Generic[T]):
     def dropped(self, camera: str) -> int:
         with self._cond:
             return self._dropped.get(camera, 0)
-
-    def received(self, camera: str) -> int:
-        with self._cond:
-            return self._received.get(camera, 0)
 
     def close(self) -> None:
         with self._cond:

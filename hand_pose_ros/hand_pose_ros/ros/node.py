@@ -5,15 +5,16 @@ Threading: subscription callbacks (executor thread) only store the newest messag
 camera; one worker thread decodes, runs the tracker and publishes, so the executor never
 blocks on inference and no backlog can form (see frame_queue). Everything a camera needs is
 kept in its CameraIO; bad input is rejected per camera and cause, logged once (then at 10,
-100, ... occurrences) and counted in /diagnostics, and never stops the other cameras.
+100, ... occurrences) and counted in /diagnostics, and never stops the other cameras. An
+unexpected exception while processing one camera's frame is handled the same way (cause
+`internal_error`, the first one logged with its traceback) and only affects that camera.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import threading
-import time
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +37,14 @@ from hand_pose_ros.ros.diagnostics import CameraStats, build_diagnostic_array
 from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.spin import spin_node
-from hand_pose_ros.ros.tf import TfBroadcaster, hand_transforms
+from hand_pose_ros.ros.stamp_match import StampBuffer
+from hand_pose_ros.ros.tf import TfBroadcaster, camera_tf_prefix, hand_transforms
 
 INFO_BUFFER = 30
 MATCH_WAIT_S = 0.1
 STARTUP_FRAMES = 30
 DEPTH_BUFFER = 10
+LOGGED_COUNTS = (1, 10, 100, 1000, 10000, 100000)
 OUTPUT_QOS = QoSProfile(depth=10)
 IMAGE_OUT_QOS = QoSProfile(depth=2)
 
@@ -62,20 +65,23 @@ def _join(ns: str, topic: str) -> str:
     return f'{ns.strip("/")}/{topic}' if ns.strip('/') else topic
 
 
+def _should_log(count: int) -> bool:
+    """Log the 1st, 10th, 100th, ... occurrence: a persistent fault cannot flood the log."""
+    return count in LOGGED_COUNTS
+
+
 class CameraIO:
     """One camera's subscriptions, publishers, buffers, stats and tracker state."""
 
-    def __init__(self, node: HandPoseNode, name: str):
+    def __init__(self, node: HandPoseNode, name: str, several: bool):
         self.node = node
         self.name = name or '/'
-        self.ns = name
+        self.tf_camera = name if several else ''
         v = node.values
-        self.stats = CameraStats(self.name)
+        self.stats = CameraStats(self.name, dropped=lambda: node.slots.dropped(self.name))
         self.markers = MarkerTracker()
-        self.infos: collections.deque[tuple[int, CameraIntrinsics | conv.InputError]] = (
-            collections.deque(maxlen=INFO_BUFFER))
-        self.depths: collections.deque[tuple[int, Any]] = collections.deque(maxlen=DEPTH_BUFFER)
-        self.lock = threading.Condition()
+        self.infos = StampBuffer(INFO_BUFFER)  # CameraIntrinsics or the InputError it raised
+        self.depths = StampBuffer(DEPTH_BUFFER)  # depth Image messages
         qos_opts = QoSOverridingOptions.with_default_policies()
         topic = _join(name, v['image_topic'])
         if v['compressed']:
@@ -112,57 +118,56 @@ class CameraIO:
             except conv.InputError as exc:
                 self.reject(exc)
                 return
-        if self.node.slots.put(self.name, PendingFrame(msg, compressed)):
-            self.stats.on_dropped()
+        self.node.slots.put(self.name, PendingFrame(msg, compressed))
 
     def on_info(self, msg: CameraInfo) -> None:
         try:
             item: CameraIntrinsics | conv.InputError = conv.camera_info_to_intrinsics(msg)
         except conv.InputError as exc:
             item = exc
-        with self.lock:
-            self.infos.append((conv.stamp_to_ns(msg.header.stamp), item))
-            self.lock.notify_all()
+        self.infos.add(conv.stamp_to_ns(msg.header.stamp), item)
 
     def on_depth(self, msg: Image) -> None:
-        with self.lock:
-            self.depths.append((conv.stamp_to_ns(msg.header.stamp), msg))
-            self.lock.notify_all()
+        self.depths.add(conv.stamp_to_ns(msg.header.stamp), msg)
 
-    # ------------------------------------------------------------ worker thread
+    # ------------------------------------------------------------ rejected input, errors
     def reject(self, exc: conv.InputError) -> None:
+        """Count one rejected input; log it the 1st, 10th, 100th, ... time (any thread)."""
         count = self.stats.on_error(exc.cause)
-        if count == 1 or count in (10, 100, 1000, 10000, 100000):
+        if _should_log(count):
             again = '' if count == 1 else f' ({count} times so far)'
             self.node.get_logger().warning(
                 f'camera {self.name}: rejected input, {exc.cause}: {exc.detail}{again}')
 
-    def _match(self, buf: collections.deque, stamp_ns: int, tol_ns: int) -> tuple[Any, bool]:
-        """Entry closest in stamp to the image: (entry, within tolerance), or (None, False).
+    def internal_error(self, exc: BaseException) -> None:
+        """An unexpected exception in this camera's step: counted here, logged as reject()."""
+        count = self.stats.on_error('internal_error')
+        if not _should_log(count):
+            return
+        msg = f'camera {self.name}: frame processing failed: {type(exc).__name__}: {exc}'
+        if count == 1:
+            msg += '\n' + ''.join(traceback.format_exception(exc)).rstrip()
+        else:
+            msg += f' ({count} times so far)'
+        self.node.get_logger().error(msg)
 
-        CameraInfo and depth are separate topics, so they may arrive just after the image.
-        When the camera is known to publish them (one arrived before), or during its first
-        frames, this waits up to MATCH_WAIT_S for the matching one, as a synchronizer would.
-        """
-        deadline = time.monotonic() + (
-            MATCH_WAIT_S if buf or self.stats.processed_total < STARTUP_FRAMES else 0.0)
-        with self.lock:
-            while True:
-                best = min(buf, key=lambda e: abs(e[0] - stamp_ns)) if buf else None
-                if best is not None and abs(best[0] - stamp_ns) <= tol_ns:
-                    return best[1], True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return (None, False) if best is None else (best[1], False)
-                self.lock.wait(left)
+    # ------------------------------------------------------------ worker thread
+    def _match(self, buf: StampBuffer, what: str, fallback: str, stamp_ns: int) -> Any:
+        """The buffered item matched to the image stamp (see stamp_match), or None."""
+        tol = int(self.node.values['sync_tolerance_s'] * 1e9)
+        m = buf.match(stamp_ns, tol, MATCH_WAIT_S,
+                      startup=self.stats.processed_total < STARTUP_FRAMES)
+        if m.first_mismatch:
+            self.node.get_logger().warning(
+                f'camera {self.name}: no {what} stamped within sync_tolerance_s of the image '
+                f'({tol * 1e-9:g} s); {fallback}. Logged once per camera.')
+        return m.item if m.exact else None
 
     def intrinsics_for(self, stamp_ns: int) -> CameraIntrinsics | None:
         """CameraInfo matched by stamp; the latest one when none is within tolerance."""
-        tol = int(self.node.values['sync_tolerance_s'] * 1e9)
-        item, exact = self._match(self.infos, stamp_ns, tol)
-        if item is not None and not exact:
-            with self.lock:
-                item = self.infos[-1][1]
+        item = self._match(self.infos, 'CameraInfo', 'using the latest CameraInfo', stamp_ns)
+        if item is None:
+            item = self.infos.latest()
         if isinstance(item, conv.InputError):
             self.reject(item)
             return None
@@ -171,15 +176,27 @@ class CameraIO:
     def depth_for(self, stamp_ns: int, shape: tuple[int, int]) -> np.ndarray | None:
         if not self.node.values['depth_topic']:
             return None
-        tol = int(self.node.values['sync_tolerance_s'] * 1e9)
-        msg, exact = self._match(self.depths, stamp_ns, tol)
-        if msg is None or not exact:
+        msg = self._match(self.depths, 'depth image', 'depth is not used for such frames',
+                          stamp_ns)
+        if msg is None:
             return None
         try:
             return conv.depth_to_metres(msg, expected_shape=shape)
         except conv.InputError as exc:
             self.reject(exc)
             return None
+
+    def prepare(self, frame: PendingFrame, state: Any) -> tuple[Any, np.ndarray, Any] | None:
+        """(header, rgb, FrameInput) of a pending frame, or None when it was rejected."""
+        from hand_pose_ros.core.tracker import FrameInput
+        rgb = self.decode(frame)
+        if rgb is None:
+            return None
+        header = frame.msg.header
+        stamp_ns = conv.stamp_to_ns(header.stamp)
+        return header, rgb, FrameInput(
+            rgb, state, 'rgb', self.intrinsics_for(stamp_ns),
+            self.depth_for(stamp_ns, rgb.shape[:2]), timestamp=stamp_ns * 1e-9)
 
     def decode(self, frame: PendingFrame) -> np.ndarray | None:
         try:
@@ -194,8 +211,9 @@ class CameraIO:
         v = self.node.values
         self.pub_hands.publish(conv.frame_result_to_msg(result, header))
         if v['publish_tf']:
+            prefix = camera_tf_prefix(v['tf_prefix'], self.tf_camera, bool(self.tf_camera))
             self.node.tf.send(hand_transforms(
-                result, header, v['tf_prefix'], v['publish_fingertip_tf']))
+                result, header, prefix, v['publish_fingertip_tf']))
         if v['publish_markers']:
             arr = self.markers.update(result, header)
             if arr.markers:
@@ -231,7 +249,8 @@ class HandPoseNode(Node):
         self.slots: LatestFrameSlots[PendingFrame] = LatestFrameSlots([c or '/' for c in cams])
         self._make_tracker(cams)
         self.tf = TfBroadcaster(self)
-        self.cameras = {c or '/': CameraIO(self, c) for c in cams}
+        self.cameras = {c or '/': CameraIO(self, c, len(cams) > 1) for c in cams}
+        self._worker_errors = 0
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', OUTPUT_QOS)
         self.create_timer(self.values['diagnostics_period_s'], self.publish_diagnostics)
         self.add_on_set_parameters_callback(self.on_set_parameters)
@@ -271,41 +290,56 @@ class HandPoseNode(Node):
 
         With a runtime that batches efficiently all cameras' frames go through one
         process_batch call; otherwise each camera is processed and published in turn, so
-        the first camera's latency does not include the others' inference.
+        the first camera's latency does not include the others' inference. Every camera's
+        step is isolated: an exception counts and logs on that camera only.
         """
-        from hand_pose_ros.core.tracker import FrameInput
-        jobs = []
         # Rotate which camera goes first, so no camera always waits for the others.
         names = list(self.cameras)
         self._turn = (self._turn + 1) % len(names)
         order = names[self._turn:] + names[:self._turn]
-        for cam, frame in sorted(batch.items(), key=lambda kv: order.index(kv[0])):
+        jobs = []
+        for cam in [c for c in order if c in batch]:
             io = self.cameras[cam]
-            rgb = io.decode(frame)
-            if rgb is None:
+            try:
+                job = io.prepare(batch[cam], self.states[cam])
+            except Exception as exc:  # noqa: BLE001 - one camera must not stop the others
+                io.internal_error(exc)
                 continue
-            header = frame.msg.header
-            stamp_ns = conv.stamp_to_ns(header.stamp)
-            fin = FrameInput(rgb, self.states[cam], 'rgb', io.intrinsics_for(stamp_ns),
-                             io.depth_for(stamp_ns, rgb.shape[:2]), timestamp=stamp_ns * 1e-9)
-            jobs.append((io, header, rgb, fin))
-        if not jobs:
-            return
+            if job is not None:
+                jobs.append((io, *job))
         if len(jobs) > 1 and getattr(self.tracker.runtime, 'batches_efficiently', False):
-            with self.options_lock:
-                results = self.tracker.process_batch([j[3] for j in jobs])
-            for (io, header, rgb, _), result in zip(jobs, results):
-                io.publish(header, rgb, result)
-            return
+            try:
+                with self.options_lock:
+                    results = self.tracker.process_batch([j[3] for j in jobs])
+            except Exception:  # noqa: BLE001 - find the camera at fault: one by one below
+                results = None
+            if results is not None:
+                for (io, header, rgb, _), result in zip(jobs, results):
+                    self._publish(io, header, rgb, result)
+                return
         for io, header, rgb, fin in jobs:
-            with self.options_lock:
-                result = self.tracker.process_batch([fin])[0]
+            try:
+                with self.options_lock:
+                    result = self.tracker.process_batch([fin])[0]
+            except Exception as exc:  # noqa: BLE001
+                io.internal_error(exc)
+                continue
+            self._publish(io, header, rgb, result)
+
+    @staticmethod
+    def _publish(io: CameraIO, header: Any, rgb: np.ndarray, result: FrameResult) -> None:
+        try:
             io.publish(header, rgb, result)
+        except Exception as exc:  # noqa: BLE001
+            io.internal_error(exc)
 
     def on_worker_error(self, exc: BaseException) -> None:
-        self.get_logger().error(f'frame processing failed: {type(exc).__name__}: {exc}')
-        for io in self.cameras.values():
-            io.stats.on_error('internal_error')
+        """An exception outside any camera's step (none expected): logged, throttled."""
+        self._worker_errors += 1
+        if _should_log(self._worker_errors):
+            detail = ''.join(traceback.format_exception(exc)).rstrip()
+            self.get_logger().error(
+                f'frame batch failed ({self._worker_errors} times so far): {detail}')
 
     # ------------------------------------------------------------ parameters, diagnostics
     def on_set_parameters(self, params: list[Any]) -> SetParametersResult:

@@ -4,12 +4,15 @@ The table is the single source for declaring the parameters (with descriptors th
 `ros2 param describe` shows), for validating live changes (rejected with a reason), and for
 config/hands.yaml (a test checks that the YAML lists exactly these names and defaults).
 Parameters marked `live=False` shape subscriptions or load models: changing them at run
-time is rejected with a reason that says a restart is needed.
+time is rejected with a reason that says a restart is needed. (They are not declared
+read_only: rclpy checks read_only before any on-set callback and answers "Trying to set a
+read-only parameter", which does not tell the user what to do.) rclpy itself enforces each
+descriptor's type and range at run time; validate() states the same rules for start-up
+values, config/hands.yaml and the choices/device rules descriptors cannot express.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,15 @@ class ParamSpec:
     low: float | None = None  # inclusive range for numbers
     high: float | None = None
     choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # validate() relies on these: a range also rules out NaN/inf, and rclpy cannot infer
+        # the type of an empty list default.
+        number = isinstance(self.default, (int, float)) and not isinstance(self.default, bool)
+        if number and (self.low is None or self.high is None):
+            raise ValueError(f'parameter {self.name}: a number needs a range')
+        if isinstance(self.default, list) and not self.default:
+            raise ValueError(f'parameter {self.name}: a list default must not be empty')
 
     def constraints(self) -> str:
         parts = []
@@ -89,7 +101,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               low=0.5, high=2.0),
     # ---- outputs (live)
     ParamSpec('publish_tf', True, 'Broadcast wrist frames on /tf.'),
-    ParamSpec('tf_prefix', '', 'Prefix of TF frame names: <prefix>left_wrist.'),
+    ParamSpec('tf_prefix', '', 'Prefix of TF frame names: <prefix>left_wrist; with several '
+              'cameras <prefix><camera>_left_wrist.'),
     ParamSpec('publish_fingertip_tf', False, 'Also broadcast fingertip frames.'),
     ParamSpec('publish_markers', True, 'Publish RViz markers on hand_markers.'),
     ParamSpec('publish_annotated_image', True, 'Publish hands/image (only drawn while '
@@ -117,9 +130,7 @@ def validate(name: str, value: Any, running: bool = True) -> str | None:
             return f'{name} must be a number'
         if isinstance(spec.default, int) and not isinstance(value, int):
             return f'{name} must be an integer'
-        if not math.isfinite(value):
-            return f'{name} must be finite'
-        if spec.low is not None and not spec.low <= value <= spec.high:
+        if not spec.low <= value <= spec.high:  # False for NaN too
             return f'{name}={value} is outside [{spec.low}, {spec.high}]'
         return None
     if isinstance(spec.default, str):
@@ -138,7 +149,6 @@ def validate(name: str, value: Any, running: bool = True) -> str | None:
 def declare_all(node: Any) -> dict[str, Any]:
     """Declare every parameter with its descriptor; returns {name: value} after overrides."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-    from rclpy.parameter import Parameter
     values = {}
     for spec in PARAMS:
         desc = ParameterDescriptor(
@@ -152,10 +162,7 @@ def declare_all(node: Any) -> dict[str, Any]:
         elif spec.low is not None and isinstance(spec.default, int):
             desc.integer_range = [IntegerRange(
                 from_value=int(spec.low), to_value=int(spec.high), step=1)]
-        default = spec.default
-        if isinstance(default, list):
-            default = Parameter.Type.STRING_ARRAY if not default else default
-        param = node.declare_parameter(spec.name, default, desc)
+        param = node.declare_parameter(spec.name, spec.default, desc)
         values[spec.name] = param.value
         reason = validate(spec.name, param.value, running=False)
         if reason:

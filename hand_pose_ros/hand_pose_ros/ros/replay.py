@@ -5,7 +5,9 @@ when `compressed` is true) plus sensor_msgs/CameraInfo on `camera_info`, at a se
 looping. Image and CameraInfo of one frame carry the same header (stamp = publish time,
 frame_id = `frame_id`), as a camera driver does, so anything downstream can be tested
 without a camera. Intrinsics come from a camera_calibration YAML (`camera_info_file`) or are
-estimated from a horizontal field of view (`fov_deg`).
+estimated from a horizontal field of view (`fov_deg`). Unreadable image files are skipped
+with a warning (logged once, then at 10, 100, ... skips); a camera_info_file whose size does
+not match the frames, or rate_hz <= 0, stops the node at start-up with the reason.
 
   ros2 run hand_pose_ros replay --ros-args -p source:=/path/to/frames -p rate_hz:=30
   ros2 run hand_pose_ros replay --ros-args -p source:=camera:0      # webcam 0
@@ -25,6 +27,7 @@ from hand_pose_ros.core.types import CameraIntrinsics
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 FRAME_CACHE_LIMIT = 600  # decoded folder frames kept in memory (a 640x480 frame is 0.9 MB)
+LOGGED_COUNTS = (1, 10, 100, 1000, 10000)
 
 
 def intrinsics_from_fov(width: int, height: int, fov_deg: float) -> CameraIntrinsics:
@@ -54,6 +57,7 @@ class FrameSource:
         self.files: list[Path] = []
         self.cache: dict[int, np.ndarray] = {}
         self.index = 0
+        self.unreadable: list[Path] = []  # files skipped by next(), in order
         self.cap: Any = None
         path = Path(source)
         if source.startswith('camera:'):
@@ -82,23 +86,19 @@ class FrameSource:
         return rgb
 
     def next(self) -> np.ndarray | None:
-        """The next frame, or None at the end (never None while looping a readable source)."""
+        """The next frame, or None at the end (never None while looping a readable source).
+
+        Unreadable files are skipped and listed in `unreadable`; a folder where none can be
+        read ends like a finished one.
+        """
         if self.files:
-            if self.index >= len(self.files):
-                if not self.loop:
-                    return None
-                self.index = 0
-            i = self.index
-            self.index += 1
-            if i not in self.cache:
-                bgr = cv2.imread(str(self.files[i]))
-                if bgr is None:
-                    raise ValueError(f'cannot read {self.files[i]}')
-                rgb = self._resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-                if len(self.cache) >= FRAME_CACHE_LIMIT:
+            for _ in range(len(self.files)):
+                rgb = self._next_file()
+                if rgb is not None:
                     return rgb
-                self.cache[i] = rgb
-            return self.cache[i]
+                if self.index >= len(self.files) and not self.loop:
+                    return None
+            return None
         ok, bgr = self.cap.read()
         if not ok and self.loop:
             self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
@@ -106,6 +106,24 @@ class FrameSource:
         if not ok:
             return None
         return self._resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+    def _next_file(self) -> np.ndarray | None:
+        if self.index >= len(self.files):
+            if not self.loop:
+                return None
+            self.index = 0
+        i = self.index
+        self.index += 1
+        if i not in self.cache:
+            bgr = cv2.imread(str(self.files[i]))
+            if bgr is None:
+                self.unreadable.append(self.files[i])
+                return None
+            rgb = self._resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            if len(self.cache) >= FRAME_CACHE_LIMIT:
+                return rgb
+            self.cache[i] = rgb
+        return self.cache[i]
 
     def close(self) -> None:
         if self.cap is not None:
@@ -139,9 +157,12 @@ def _node_class():
             }
             if not p['source']:
                 raise ValueError('parameter source is required (folder, video file or camera:N)')
+            if not p['rate_hz'] > 0.0:
+                raise ValueError(f"rate_hz must be > 0, got {p['rate_hz']}")
             if p['encoding'] not in ('bgr8', 'rgb8'):
                 raise ValueError(f"encoding must be 'bgr8' or 'rgb8', got {p['encoding']!r}")
             self.p = p
+            self.skipped = 0
             size = (p['width'], p['height']) if p['width'] > 0 and p['height'] > 0 else None
             self.source = FrameSource(p['source'], p['loop'], size)
             self.intr: CameraIntrinsics | None = None
@@ -149,6 +170,12 @@ def _node_class():
             if p['camera_info_file']:
                 self.intr, w, h = load_camera_info_yaml(p['camera_info_file'])
                 self.info_size = (w, h) if w and h else None
+            self.first = self._first_frame()
+            if self.info_size and self.info_size != self.first_size:
+                raise ValueError(f"camera_info_file {p['camera_info_file']} is for "
+                                 f'{self.info_size[0]}x{self.info_size[1]}, the frames are '
+                                 f'{self.first_size[0]}x{self.first_size[1]} (set width/height '
+                                 'to resize them)')
             self.pub_image = self.create_publisher(Image, 'image_raw', 10)
             self.pub_jpeg = (self.create_publisher(CompressedImage, 'image_raw/compressed', 10)
                              if p['compressed'] else None)
@@ -159,20 +186,40 @@ def _node_class():
                 f"replaying {p['source']} ({len(self.source)} frames) at {p['rate_hz']} Hz "
                 f"as {p['frame_id']}")
 
+        def _first_frame(self) -> np.ndarray:
+            """The first readable frame, read now so that sizes are checked at start-up."""
+            rgb = self.source.next()
+            self._warn_unreadable()
+            if rgb is None:
+                raise ValueError(f"no readable frame in {self.p['source']}")
+            self.first_size = (rgb.shape[1], rgb.shape[0])
+            return rgb
+
+        def _warn_unreadable(self) -> None:
+            while self.source.unreadable:
+                path = self.source.unreadable.pop(0)
+                self.skipped += 1
+                if self.skipped in LOGGED_COUNTS:
+                    again = '' if self.skipped == 1 else f' ({self.skipped} skipped so far)'
+                    self.get_logger().warning(f'skipping unreadable image {path}{again}')
+
         def tick(self) -> None:
             if self.p['max_frames'] and self.sent >= self.p['max_frames']:
                 self.timer.cancel()
                 return
-            rgb = self.source.next()
+            rgb = self.first if self.first is not None else self.source.next()
+            self.first = None
+            self._warn_unreadable()
             if rgb is None:
                 self.get_logger().info('end of source')
                 self.timer.cancel()
                 return
             h, w = rgb.shape[:2]
+            if (w, h) != self.first_size:  # a folder of mixed sizes: resize to the first
+                rgb = cv2.resize(rgb, self.first_size, interpolation=cv2.INTER_AREA)
+                h, w = rgb.shape[:2]
             if self.intr is None:
                 self.intr = intrinsics_from_fov(w, h, self.p['fov_deg'])
-            if self.info_size and self.info_size != (w, h):
-                raise ValueError(f'camera_info_file is for {self.info_size}, frames are {(w, h)}')
             header = Header(frame_id=self.p['frame_id'])
             header.stamp = self.get_clock().now().to_msg()
             self.pub_info.publish(conv.intrinsics_to_camera_info(self.intr, w, h, header))

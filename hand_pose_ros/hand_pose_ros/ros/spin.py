@@ -13,12 +13,17 @@ def spin_node(make_node: Callable[[], Node], args: list[str] | None = None) -> N
     """Run one node until Ctrl-C or shutdown.
 
     rclpy.init() with try/finally rather than the context-manager form, which needs Kilted:
-    the package supports Humble.
+    the package supports Humble. A ValueError while making the node (the nodes' way to reject
+    parameters) ends the process with exit status 1 and the reason, not a traceback.
     """
     rclpy.init(args=args)
     node = None
     try:
-        node = make_node()
+        try:
+            node = make_node()
+        except ValueError as exc:  # a bad parameter: say which, without a traceback
+            rclpy.logging.get_logger('hand_pose_ros').fatal(str(exc))
+            raise SystemExit(1) from None
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

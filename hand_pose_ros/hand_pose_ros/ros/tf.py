@@ -1,5 +1,8 @@
 """Wrist (and optional fingertip) TF frames for hands with camera-frame 3D.
 
+Names: `<tf_prefix>left_wrist` (`_<id>` appended when two hands share a side); when one node
+tracks several cameras, `<tf_prefix><camera>_left_wrist`, so cameras never share a frame.
+
 tf2_ros is not on PyPI, so the broadcaster falls back to publishing tf2_msgs/TFMessage on
 /tf itself with the QoS tf2_ros's TransformBroadcaster uses (reliable, volatile, keep last
 100); listeners cannot tell the difference.
@@ -17,6 +20,19 @@ from hand_pose_ros.ros.conversions import camera_valid, rotation_to_quaternion
 
 FINGERTIPS = (4, 8, 12, 16, 20)
 TF_QOS_DEPTH = 100
+
+
+def camera_tf_prefix(tf_prefix: str, camera: str, several_cameras: bool) -> str:
+    """Frame name prefix of one camera's hands: `<tf_prefix><camera>_` when one node tracks
+    several cameras, else `<tf_prefix>`.
+
+    Each camera broadcasts its hands relative to its own optical frame; with one shared
+    prefix two cameras would both publish `left_wrist` with different parents, which tf2
+    reports as a conflict and resolves by whichever came last. A camera that is the node
+    namespace itself ('') adds nothing: no other camera can produce its names.
+    """
+    camera = camera.strip('/')
+    return f'{tf_prefix}{camera}_' if several_cameras and camera else tf_prefix
 
 
 def _frame_parts(result: FrameResult, prefix: str) -> dict[int, tuple[str, str]]:
