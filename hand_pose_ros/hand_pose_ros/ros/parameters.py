@@ -69,7 +69,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec('model', 'full', 'Model variant.', live=False, choices=('full', 'lite')),
     ParamSpec('runtime', 'auto', "Inference runtime ('auto' = torch on CUDA when a GPU is "
               'visible, else litert).', live=False, choices=RUNTIMES),
-    ParamSpec('device', 'cpu', "Device: 'cpu', 'cuda' or 'cuda:N'.", live=False),
+    ParamSpec('device', 'auto', "Device: 'auto' (a CUDA GPU when torch sees one, else the "
+              "CPU), 'cpu', 'cuda' or 'cuda:N'.", live=False),
     ParamSpec('num_threads', 2, 'CPU threads of the litert runtime.', live=False,
               low=1, high=64),
     ParamSpec('precision', 'fp32', "Landmark model precision: 'int8' = int8 conv weights, "
@@ -138,8 +139,9 @@ def validate(name: str, value: Any, running: bool = True) -> str | None:
             return f'{name} must be a string'
         if spec.choices and value not in spec.choices:
             return f'{name}={value!r} is not one of {", ".join(spec.choices)}'
-        if name == 'device' and value not in ('cpu', 'cuda') and not value.startswith('cuda:'):
-            return f"device must be 'cpu', 'cuda' or 'cuda:N', got {value!r}"
+        if (name == 'device' and value not in ('auto', 'cpu', 'cuda')
+                and not value.startswith('cuda:')):
+            return f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}"
         return None
     if isinstance(spec.default, list) and not all(isinstance(v, str) for v in value):
         return f'{name} must be a list of strings'
