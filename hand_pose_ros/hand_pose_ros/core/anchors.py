@@ -10,8 +10,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from hand_pose_ros.core.runtimes.base import PALM_INPUT_SIZE
+
 PALM_STRIDES = (8, 16, 16, 16)
-PALM_INPUT_SIZE = 192
 ANCHOR_OFFSET = 0.5
 ASPECT_RATIOS = (1.0,)
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-LOG = logging.getLogger(__name__)
-
-# Wrist, thumb CMC and the four finger MCPs: the rigid part of the hand, which stays inside
+# The palm polygon: the rigid joints (wrist, thumb CMC, four finger MCPs), which stay inside
 # the silhouette whatever the fingers do.
-PALM_POLYGON_JOINTS = (0, 1, 5, 9, 13, 17)
+from hand_pose_ros.core.hand_signals import PALM_JOINTS
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def palm_depth(
     and flying pixels while keeping the whole palm surface, even when it is tilted.
     """
     h, w = depth_m.shape
-    polygon = np.asarray(keypoints_2d, dtype=np.float64)[list(PALM_POLYGON_JOINTS), :2]
+    polygon = np.asarray(keypoints_2d, dtype=np.float64)[list(PALM_JOINTS), :2]
     # Rasterise in a mask covering only the polygon's (clipped) bounding box: a full-image
     # mask per hand per frame costs milliseconds at HD resolutions.
     x0 = int(np.clip(np.floor(polygon[:, 0].min()) - 1, 0, w))
@@ -118,7 +118,7 @@ def palm_model_depth(points_cam: np.ndarray, rays: np.ndarray) -> float | None:
     model's palm is the least-squares plane through its palm joints. Comparing like with like
     (median over the same pixels) keeps a tilted palm from biasing the scale.
     """
-    palm = np.asarray(points_cam, dtype=np.float64)[list(PALM_POLYGON_JOINTS)]
+    palm = np.asarray(points_cam, dtype=np.float64)[list(PALM_JOINTS)]
     centre = palm.mean(axis=0)
     normal = np.linalg.svd(palm - centre)[2][2]
     denom = rays @ normal

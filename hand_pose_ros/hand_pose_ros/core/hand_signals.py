@@ -21,6 +21,8 @@ FINGER_JOINTS: tuple[tuple[int, int, int, int], ...] = (
     (1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
 WRIST = 0
 FINGER_MCPS = (5, 9, 13, 17)
+# The rigid part of the hand: wrist, thumb CMC and the four finger MCPs.
+PALM_JOINTS = (0, 1, 5, 9, 13, 17)
 
 # Flexion (MCP + PIP + DIP, degrees) that counts as a fully curled finger. Anatomical maxima
 # sum to ~260 deg, but MediaPipe's world landmarks of a tight fist reach ~200 deg and its

@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 
+from hand_pose_ros.core.runtimes.base import LANDMARK_INPUT_SIZE
 from hand_pose_ros.core.types import Roi
 
-LANDMARK_INPUT_SIZE = 224
 # The model's z is in crop pixels but flatter than x/y; MediaPipe rescales it by 1/0.4.
 NORMALIZE_Z = 0.4
 

@@ -41,7 +41,7 @@ from hand_pose_ros.core.depth import (
     palm_depth,
     palm_model_depth,
 )
-from hand_pose_ros.core.hand_signals import WRIST, handedness_sign, palm_size
+from hand_pose_ros.core.hand_signals import PALM_JOINTS, WRIST, handedness_sign, palm_size
 from hand_pose_ros.core.types import NUM_KEYPOINTS, CameraFrame3D, CameraIntrinsics, Method3D
 
 LOG = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ INDEX_MCP = 5
 MIDDLE_MCP = 9
 PINKY_MCP = 17
 # Rigid joints of the hand: wrist, thumb CMC and the four finger MCPs.
-PALM_JOINTS = (0, 1, 5, 9, 13, 17)
 # Mean wrist-to-finger-MCP joint-centre distance of an average adult hand, metres. Palm length
 # (wrist crease to the base of the middle finger) is about 10.5 cm in adult anthropometric
 # surveys (ANSUR II); MCP joint centres lie about 2 cm proximal to that crease, and the index

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -112,7 +112,6 @@ class FrameInput:
     camera: CameraIntrinsics | None = None
     depth: np.ndarray | None = None
     timestamp: float | None = None  # seconds; None = frame_index / default_fps
-    rgb: np.ndarray | None = field(default=None, repr=False)
 
 
 def associate(candidates: list[Candidate], similarity: float) -> list[Candidate]:
@@ -176,34 +175,33 @@ class HandTracker:
         states = [id(f.state) for f in frames]
         if len(set(states)) != len(states):
             raise ValueError('each frame of a batch needs its own TrackerState')
-        for f in frames:
-            f.rgb = to_rgb(f.image, f.pixel_format)
-        candidates = self._candidates(frames)
-        hands = self._landmarks(frames, candidates)
-        results = []
-        for f, frame_hands in zip(frames, hands):
-            results.append(self._finish(f, frame_hands))
-            f.rgb = None
-        return results
+        rgbs = [to_rgb(f.image, f.pixel_format) for f in frames]
+        detected = [f.state.should_detect() for f in frames]
+        candidates = self._candidates(frames, rgbs, detected)
+        hands = self._landmarks(rgbs, candidates)
+        # Stream states advance only here, once every runtime call has succeeded.
+        return [self._finish(f, rgb.shape, frame_hands, ran)
+                for f, rgb, frame_hands, ran in zip(frames, rgbs, hands, detected)]
 
-    def _candidates(self, frames: Sequence[FrameInput]) -> list[list[Candidate]]:
+    def _candidates(self, frames: Sequence[FrameInput], rgbs: list[np.ndarray],
+                    detected: list[bool]) -> list[list[Candidate]]:
         """Per frame, the ROIs to read landmarks from: new detections merged with tracks."""
         opts = self.options
-        detect = [f for f in frames if f.state.should_detect()]
+        detect = [k for k, ran in enumerate(detected) if ran]
         detections: dict[int, list] = {}
         if detect:
             transforms = np.stack([
-                roi_affine(full_image_roi(f.rgb.shape[1], f.rgb.shape[0]), PALM_INPUT_SIZE)[0]
-                for f in detect])
-            out = self.runtime.palm_detection([f.rgb for f in detect], transforms)
-            for k, f in enumerate(detect):
-                detections[id(f)] = detect_palms(
-                    out.boxes[k], out.scores[k], transforms[k],
+                roi_affine(full_image_roi(rgbs[k].shape[1], rgbs[k].shape[0]),
+                           PALM_INPUT_SIZE)[0]
+                for k in detect])
+            out = self.runtime.palm_detection([rgbs[k] for k in detect], transforms)
+            for row, k in enumerate(detect):
+                detections[k] = detect_palms(
+                    out.boxes[row], out.scores[row], transforms[row],
                     opts.min_detection_confidence, opts.max_num_hands)
-                f.state.last_detection_frame = f.state.frame_index
         per_frame = []
-        for f in frames:
-            cands = [Candidate(roi_from_detection(d), None) for d in detections.get(id(f), [])]
+        for k, f in enumerate(frames):
+            cands = [Candidate(roi_from_detection(d), None) for d in detections.get(k, [])]
             if opts.tracking:
                 cands += [Candidate(t.roi, t.id) for t in f.state.tracks]
             # Also in static mode: MediaPipe merges overlapping detection ROIs (the later,
@@ -213,18 +211,18 @@ class HandTracker:
         return per_frame
 
     def _landmarks(
-        self, frames: Sequence[FrameInput], candidates: list[list[Candidate]]
+        self, rgbs: list[np.ndarray], candidates: list[list[Candidate]]
     ) -> list[list[tuple[HandResult, Roi]]]:
         """Run every ROI of every frame through the landmark model in one call."""
         image_index = np.array(
             [k for k, cands in enumerate(candidates) for _ in cands], dtype=np.int64)
         flat = [c for cands in candidates for c in cands]
-        hands: list[list[tuple[HandResult, Roi]]] = [[] for _ in frames]
+        hands: list[list[tuple[HandResult, Roi]]] = [[] for _ in rgbs]
         if not flat:
             return hands
         samplings = [roi_affine(c.roi, LANDMARK_INPUT_SIZE) for c in flat]
         affines = np.stack([affine for affine, _ in samplings])
-        out = self.runtime.hand_landmarks([f.rgb for f in frames], image_index, affines)
+        out = self.runtime.hand_landmarks(rgbs, image_index, affines)
         tracking = self.options.tracking
         for k, (cand, frame_k) in enumerate(zip(flat, image_index)):
             # A non-finite output (a broken runtime or model) drops that crop, not the batch.
@@ -252,9 +250,12 @@ class HandTracker:
             keypoints=project_landmarks(raw, cand.roi, padding),
             world=rotate_world(world, cand.roi.rotation), roi=cand.roi)
 
-    def _finish(self, f: FrameInput, found: list[tuple[HandResult, Roi]]) -> FrameResult:
+    def _finish(self, f: FrameInput, shape: tuple[int, ...],
+                found: list[tuple[HandResult, Roi]], detected: bool) -> FrameResult:
         """Ids, duplicate suppression, next ROIs, smoothing, metric 3D and gestures."""
         opts, state = self.options, f.state
+        if detected:
+            state.last_detection_frame = state.frame_index
         if opts.static_image_mode:
             for index, (hand, _) in enumerate(found):
                 hand.id = index
@@ -271,13 +272,13 @@ class HandTracker:
         t = f.timestamp if f.timestamp is not None else state.frame_index / opts.default_fps
         if opts.smoothing_enabled:
             self._smooth(state, hands, t)
-        height, width = f.rgb.shape[:2]
+        height, width = shape[:2]
         if f.camera is not None:
             attach_camera_frames(hands, f.camera, (width, height), f.depth, opts.hand_scale)
         changes = state.gestures.update(hands, opts.tracking) if state.gestures else []
         state.frame_index += 1
         return FrameResult(width=width, height=height, hands=hands,
-                           palm_detector_ran=state.last_detection_frame == state.frame_index - 1,
+                           palm_detector_ran=detected,
                            gesture_changes=changes)
 
     def _smooth(self, state: TrackerState, hands: list[HandResult], t: float) -> None:
