@@ -351,6 +351,23 @@ def _bad_image(kind: str, rgb: np.ndarray, header: Header) -> Image:
 
 
 def test_bad_input_is_logged_once_counted_and_isolated(ros, reference):
+    """Each bad input is logged once per camera and cause, counted, and isolated.
+
+    On failure the nodes' log tails are attached: this test has failed rarely (about 1 run in
+    20, cause not yet seen) and the logs are what tells why.
+    """
+    logs = ros[2]
+    try:
+        _check_bad_input(ros, reference)
+    except AssertionError as exc:
+        tails = '\n'.join(
+            f'--- {name} ---\n' + '\n'.join(
+                (logs / name).read_text(errors='replace').splitlines()[-40:])
+            for name in ('raw.log', 'jpeg.log') if (logs / name).exists())
+        raise AssertionError(f'{exc}\n{tails}') from exc
+
+
+def _check_bad_input(ros, reference):
     client, procs, logs = ros
     good = _frames('seq0', 12)[8:]  # continues cam_a's sequence from the first test
     rgb_b = _frames('seq1', 1)[0]
