@@ -108,7 +108,8 @@ def test_int8_outputs_do_not_depend_on_thread_count() -> None:
 @pytest.mark.parametrize('model', ['lite', 'full'])
 def test_int8_static_parity(model: str, golden_static: dict) -> None:
     tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True,
-                                         enable_gestures=False, precision='int8'))
+                                         enable_gestures=False, precision='int8',
+                                         detection_tiles=0))
     # Issue tolerances as for fp32; the handedness score moves up to 0.042 (full) in int8.
     worst = assert_static_parity(tracker, golden_static, model, score_tolerance=0.05)
     tracker.close()

@@ -36,6 +36,7 @@ from hand_pose_ros.core.runtimes.torch_builder import (
     same_padding,
 )
 from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime, warp_on_device
+from hand_pose_ros.core.tiles import detection_tiles
 from hand_pose_ros.core.tracker import FrameInput, HandTracker
 from hand_pose_ros.core.types import Roi
 
@@ -151,6 +152,31 @@ def test_runtime_interface_matches_litert(runtimes, palm_inputs, landmark_inputs
     assert confident.sum() >= len(confident) // 2
     for name in ('landmarks', 'presence', 'handedness', 'world'):
         assert _rel(getattr(got, name), getattr(ref, name)) < RAW_RTOL, name
+
+
+def test_palm_detection_of_tiles_matches_litert(runtimes, photos) -> None:
+    """Several detector windows per image (detection tiles) through image_index: each image
+    is uploaded once, and every window equals LiteRT's."""
+    torch_rt, litert_rt = runtimes
+    images = [img for img, _ in photos if img.shape[1] != img.shape[0]][:3]
+    index, transforms = [], []
+    for k, img in enumerate(images):
+        for tile in detection_tiles(img.shape[1], img.shape[0], 2):
+            index.append(k)
+            transforms.append(roi_affine(tile, PALM_INPUT_SIZE)[0])
+    index, transforms = np.array(index), np.stack(transforms)
+    assert len(set(index.tolist())) == len(images) and len(index) > len(images)
+    got = torch_rt.palm_detection(images, transforms, index)
+    ref = litert_rt.palm_detection(images, transforms, index)
+    assert got.scores.shape == (len(index), 2016)
+    assert _rel(got.boxes, ref.boxes) < RAW_RTOL
+    assert _rel(got.scores, ref.scores) < RAW_RTOL
+    # Window k of image i is what a single-image call with that window gives.
+    k = len(index) - 1
+    alone = litert_rt.palm_detection([images[index[k]]], transforms[k:k + 1])
+    np.testing.assert_array_equal(ref.scores[k], alone.scores[0])
+    with pytest.raises(ValueError, match='one entry per transform'):
+        litert_rt.palm_detection(images, transforms, index[:-1])
 
 
 def _random_rois(images: list[np.ndarray], per_image: int, seed: int) -> tuple:
@@ -290,7 +316,8 @@ def test_fp16_weights_are_dequantised_at_load() -> None:
 def test_tracker_static_golden_parity_with_torch(model: str, golden_static: dict) -> None:
     """The core issue's static tolerances, end to end, with runtime='torch' (CPU here)."""
     tracker = HandTracker(TrackerOptions(model=model, runtime='torch', device='cpu',
-                                         static_image_mode=True, enable_gestures=False))
+                                         static_image_mode=True, enable_gestures=False,
+                                         detection_tiles=0))
     assert tracker.runtime.name == 'torch'
     worst = assert_static_parity(tracker, golden_static, model)
     tracker.close()

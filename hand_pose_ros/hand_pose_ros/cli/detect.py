@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--detect-every', type=int, default=1, metavar='N',
                         help='tracking mode: palm detector every N frames while a hand is '
                              'tracked (default 1 = MediaPipe)')
+    parser.add_argument('--tiles', type=int, default=None, metavar='LEVELS',
+                        help='detector tile levels for small hands (0 = MediaPipe single '
+                             'view; default 2 for images, 0 with --video; not with the '
+                             'mediapipe runtime)')
     parser.add_argument('--smoothing', action='store_true',
                         help='One Euro smoothing of landmarks (tracking mode only)')
     parser.add_argument('--min-detection-confidence', type=float, default=0.5)
@@ -232,7 +236,7 @@ def run(args: argparse.Namespace) -> dict:
         min_detection_confidence=args.min_detection_confidence,
         min_tracking_confidence=args.min_tracking_confidence,
         static_image_mode=not args.video, detect_every_n_frames=args.detect_every,
-        smoothing=bool(args.smoothing and args.video))
+        smoothing=bool(args.smoothing and args.video), detection_tiles=args.tiles)
     sources = collect_sources(args.paths)
     depth = DepthLookup(args.depth if args.camera is not None else None)
     tracker = _make_tracker(args, options)

@@ -47,6 +47,7 @@ from hand_pose_ros.core.runtimes.base import (
     Runtime,
 )
 from hand_pose_ros.core.smoothing import LandmarkSmoother, OneEuroParams
+from hand_pose_ros.core.tiles import detection_tiles, new_palms
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult, Roi
 
 _LOG = logging.getLogger(__name__)
@@ -208,7 +209,50 @@ class HandTracker:
             # lower-scored one wins), and parity with it needs the same choice.
             cands = associate(cands, opts.roi_similarity)
             per_frame.append(cands)
+        if opts.tile_levels:
+            self._add_tile_candidates(rgbs, detect, detections, per_frame)
         return per_frame
+
+    def _add_tile_candidates(self, rgbs: list[np.ndarray], detect: list[int],
+                             detections: dict[int, list], per_frame: list[list[Candidate]],
+                             ) -> None:
+        """Look in detection tiles for the hands the whole-image view missed (core/tiles.py).
+
+        Only frames with fewer than max_num_hands candidates are tiled, all their tiles in
+        one detector call. New candidates go after the others, so tracked hands and the
+        single view's detections win every overlap and keep their ids. Up to max_num_hands
+        of them are kept (a tile's false palm is then rejected by the landmark model's
+        presence score without costing a real hand its place); the cap on hands is applied
+        after the landmark model.
+        """
+        opts = self.options
+        jobs = []
+        for k in detect:
+            if len(per_frame[k]) < opts.max_num_hands:
+                tiles = detection_tiles(rgbs[k].shape[1], rgbs[k].shape[0], opts.tile_levels)
+                if tiles:
+                    jobs.append((k, tiles))
+        if not jobs:
+            return
+        index = np.array([j for j, (_, tiles) in enumerate(jobs) for _ in tiles])
+        transforms = np.stack([roi_affine(tile, PALM_INPUT_SIZE)[0]
+                               for _, tiles in jobs for tile in tiles])
+        out = self.runtime.palm_detection([rgbs[k] for k, _ in jobs], transforms, index)
+        row = 0
+        for k, tiles in jobs:
+            per_tile = [detect_palms(out.boxes[row + i], out.scores[row + i],
+                                     transforms[row + i], opts.min_detection_confidence,
+                                     opts.max_num_hands)
+                        for i in range(len(tiles))]
+            row += len(tiles)
+            height, width = rgbs[k].shape[:2]
+            added: list[Candidate] = []
+            for palm in new_palms(detections.get(k, []), per_tile, tiles, width, height):
+                roi = roi_from_detection(palm)
+                if all(roi_iou(roi, c.roi) <= opts.roi_similarity
+                       for c in per_frame[k] + added):
+                    added.append(Candidate(roi, None))
+            per_frame[k] += added[:opts.max_num_hands]
 
     def _landmarks(
         self, rgbs: list[np.ndarray], candidates: list[list[Candidate]]
@@ -257,6 +301,13 @@ class HandTracker:
         if detected:
             state.last_detection_frame = state.frame_index
         if opts.static_image_mode:
+            if opts.tile_levels:
+                # Tile hands come last: one that duplicates an earlier hand (judged by the
+                # landmarks' ROIs, as in tracking) or exceeds max_num_hands is dropped.
+                found = [(hand, roi_from_landmarks(hand.keypoints)) for hand, _ in found]
+                for index, (hand, _) in enumerate(found):
+                    hand.id = index
+                found = _drop_duplicates(found, opts.roi_similarity)[:opts.max_num_hands]
             for index, (hand, _) in enumerate(found):
                 hand.id = index
         else:

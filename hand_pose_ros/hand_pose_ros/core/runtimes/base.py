@@ -46,8 +46,15 @@ class Runtime(ABC):
     batches_efficiently: bool = False
 
     @abstractmethod
-    def palm_detection(self, images: Sequence[np.ndarray], transforms: np.ndarray) -> PalmOutput:
-        """Sample each RGB uint8 image with its (2, 3) transform into 192x192 (zero border)."""
+    def palm_detection(
+        self, images: Sequence[np.ndarray], transforms: np.ndarray,
+        image_index: np.ndarray | None = None,
+    ) -> PalmOutput:
+        """Sample input k from images[image_index[k]] with transforms[k] into 192x192.
+
+        Zero border. image_index None means one transform per image, in order; several
+        transforms of one image (detection tiles) share its upload.
+        """
 
     @abstractmethod
     def hand_landmarks(
@@ -76,6 +83,19 @@ def warp_u8(
     return cv2.warpAffine(
         image, transform.astype(np.float64), (size, size), dst=dst,
         flags=cv2.INTER_LINEAR, borderMode=border, borderValue=(0, 0, 0))
+
+
+def palm_image_index(images: Sequence[np.ndarray], transforms: np.ndarray,
+                     image_index: np.ndarray | None) -> np.ndarray:
+    """palm_detection's image_index, with None meaning one transform per image."""
+    if image_index is None:
+        if len(images) != len(transforms):
+            raise ValueError(f'{len(images)} images but {len(transforms)} transforms')
+        return np.arange(len(images))
+    index = np.asarray(image_index, dtype=np.int64)
+    if index.shape != (len(transforms),):
+        raise ValueError(f'image_index must have one entry per transform, got {index.shape}')
+    return index
 
 
 def warp_to_tensor(

@@ -15,6 +15,7 @@ from hand_pose_ros.core.runtimes.base import (
     LandmarkOutput,
     PalmOutput,
     Runtime,
+    palm_image_index,
     warp_u8,
 )
 
@@ -95,10 +96,14 @@ class LiteRtRuntime(Runtime):
         self._pool = ThreadPoolExecutor(
             num_threads - 1, thread_name_prefix='litert-lane') if self._lanes else None
 
-    def palm_detection(self, images: Sequence[np.ndarray], transforms: np.ndarray) -> PalmOutput:
-        result = _palm_output(len(images))
-        for k, (image, transform) in enumerate(zip(images, transforms)):
-            _store_palm(result, k, self._palm.warped(image, transform))
+    def palm_detection(
+        self, images: Sequence[np.ndarray], transforms: np.ndarray,
+        image_index: np.ndarray | None = None,
+    ) -> PalmOutput:
+        index = palm_image_index(images, transforms, image_index)
+        result = _palm_output(len(transforms))
+        for k, (i, transform) in enumerate(zip(index, transforms)):
+            _store_palm(result, k, self._palm.warped(images[i], transform))
         return result
 
     def hand_landmarks(

@@ -38,6 +38,7 @@ from hand_pose_ros.core.runtimes.base import (
     LandmarkOutput,
     PalmOutput,
     Runtime,
+    palm_image_index,
 )
 from hand_pose_ros.core.runtimes.tflite_graph import load_graph
 from hand_pose_ros.core.runtimes.torch_builder import TfliteModule, build_module
@@ -369,10 +370,12 @@ class TorchRuntime(Runtime):
             self._last_upload = (ident, list(images), atlas)
         return atlas
 
-    def palm_tensors(self, images: Sequence[np.ndarray], transforms: np.ndarray) -> torch.Tensor:
+    def palm_tensors(self, images: Sequence[np.ndarray], transforms: np.ndarray,
+                     image_index: np.ndarray | None = None) -> torch.Tensor:
         """The detector inputs as the device sees them: (N, 3, 192, 192) float32."""
+        index = palm_image_index(images, transforms, image_index)
         atlas = self._atlas(images, from_palm_call=True)
-        return warp_on_device(atlas, np.arange(len(images)), transforms, PALM_INPUT_SIZE,
+        return warp_on_device(atlas, index, transforms, PALM_INPUT_SIZE,
                               replicate_border=False)
 
     def landmark_tensors(
@@ -384,12 +387,15 @@ class TorchRuntime(Runtime):
                               replicate_border=True)
 
     @torch.no_grad()
-    def palm_detection(self, images: Sequence[np.ndarray], transforms: np.ndarray) -> PalmOutput:
-        n = len(images)
+    def palm_detection(
+        self, images: Sequence[np.ndarray], transforms: np.ndarray,
+        image_index: np.ndarray | None = None,
+    ) -> PalmOutput:
+        n = len(transforms)
         if n == 0:
             return PalmOutput(np.zeros((0, NUM_ANCHORS, 18), np.float32),
                               np.zeros((0, NUM_ANCHORS), np.float32))
-        flat = self._run(self._palm, self.palm_tensors(images, transforms))
+        flat = self._run(self._palm, self.palm_tensors(images, transforms, image_index))
         return PalmOutput(boxes=flat[:, :NUM_ANCHORS * 18].reshape(n, NUM_ANCHORS, 18),
                           scores=flat[:, NUM_ANCHORS * 18:].reshape(n, NUM_ANCHORS))
 
