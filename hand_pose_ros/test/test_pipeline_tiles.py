@@ -15,7 +15,13 @@ from test_pipeline_tracking import CountingRuntime
 
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
-from hand_pose_ros.core.tiles import MIN_OVERLAP, MIN_TILE_SIDE, detection_tiles, is_cut
+from hand_pose_ros.core.tiles import (
+    MIN_OVERLAP,
+    MIN_TILE_SIDE,
+    ZOOM_OUT,
+    detection_tiles,
+    is_cut,
+)
 from hand_pose_ros.core.tracker import HandTracker
 from hand_pose_ros.core.types import PalmDetection, Roi
 
@@ -49,7 +55,9 @@ def _found(result, truth: np.ndarray, side: float) -> bool:
 @pytest.mark.parametrize('levels', [1, 2, 3])
 def test_tiles_are_square_inside_and_overlap(size: tuple[int, int], levels: int) -> None:
     width, height = size
-    tiles = detection_tiles(width, height, levels)
+    zoomed, *tiles = detection_tiles(width, height, levels)
+    assert (zoomed.cx, zoomed.cy) == (width / 2, height / 2)
+    assert zoomed.width == zoomed.height == ZOOM_OUT * max(width, height)
     assert tiles, 'every non-square image of these sizes gets level-1 windows'
     for side in sorted({t.width for t in tiles}):
         level = [t for t in tiles if t.width == side]
@@ -67,11 +75,12 @@ def test_tiles_are_square_inside_and_overlap(size: tuple[int, int], levels: int)
         assert len(level) == len({(t.cx, t.cy) for t in level})
 
 
-def test_no_tiles_where_they_add_nothing() -> None:
-    assert detection_tiles(224, 224, 3) == []  # square and small: the single view is it
-    assert len(detection_tiles(640, 480, 0)) == 0
+def test_no_windows_where_they_add_nothing() -> None:
+    # Square and small: only the zoomed-out view (a window would be the image or upsample).
+    assert [t.width for t in detection_tiles(224, 224, 3)] == [448.0]
+    assert detection_tiles(640, 480, 0) == []
     # A square image has no level-1 window (it would be the image) but finer ones.
-    assert {t.width for t in detection_tiles(1000, 1000, 2)} == {500.0}
+    assert {t.width for t in detection_tiles(1000, 1000, 2)} == {2000.0, 500.0}
 
 
 def test_a_palm_at_an_inner_window_edge_is_cut() -> None:
@@ -182,9 +191,32 @@ def test_tiles_in_tracking_mode(annotations: dict) -> None:
                                          enable_gestures=False), runtime=runtime)
     ids = [sorted(h.id for h in tracker.process(image, 'bgr').hands) for _ in range(4)]
     assert ids == [[0, 1]] * 4
-    # Frame 0: the single view (1 input), then its 3 level-1 windows; then no detector.
-    assert runtime.palm_calls == [1, 3]
+    # Frame 0: the single view (1 input), then the zoomed-out view and the 3 level-1
+    # windows; then no detector.
+    assert runtime.palm_calls == [1, 4]
     plain = HandTracker(TrackerOptions(model='full', smoothing=False, enable_gestures=False))
     assert len(plain.process(image, 'bgr').hands) == 1
     tracker.close()
     plain.close()
+
+
+def test_hands_filling_the_frame(trackers, annotations: dict) -> None:
+    """SYNTHETIC: each shared hand cropped so that it spans the whole 480x480 frame (a hand
+    close to the camera), where the detector's anchors are too small for it.
+
+    Measured (full): 7/19 with the single view, 13/19 with the zoomed-out view.
+    """
+    counts = {0: 0, 2: 0}
+    for image, truth, side in _annotated(annotations):
+        centre = (truth[:, :2].min(axis=0) + truth[:, :2].max(axis=0)) / 2
+        scale = 480.0 / side
+        affine = np.array([[scale, 0.0, 240.0 - scale * centre[0]],
+                           [0.0, scale, 240.0 - scale * centre[1]]])
+        frame = cv2.warpAffine(image, affine, (480, 480), borderMode=cv2.BORDER_REPLICATE)
+        moved = truth.copy()
+        moved[:, :2] = truth[:, :2] * scale + affine[:, 2]
+        for levels, tracker in trackers.items():
+            counts[levels] += _found(tracker.process(frame, 'bgr'), moved, 480.0)
+    print(f'\nhands filling the frame: single view {counts[0]}/19, tiles {counts[2]}/19')
+    assert counts[0] <= 9
+    assert counts[2] >= counts[0] + 4

@@ -71,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='tracking mode: palm detector every N frames while a hand is '
                              'tracked (default 1 = MediaPipe)')
     parser.add_argument('--tiles', type=int, default=None, metavar='LEVELS',
-                        help='detector tile levels for small hands (0 = MediaPipe single '
-                             'view; default 2 for images, 0 with --video; not with the '
-                             'mediapipe runtime)')
+                        help='levels of extra detector views for small and frame-filling '
+                             'hands (0 = MediaPipe single view; default 2 for images, 0 '
+                             'with --video; not with the mediapipe runtime)')
     parser.add_argument('--smoothing', action='store_true',
                         help='One Euro smoothing of landmarks (tracking mode only)')
     parser.add_argument('--min-detection-confidence', type=float, default=0.5)

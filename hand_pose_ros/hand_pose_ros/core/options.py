@@ -36,13 +36,14 @@ class TrackerOptions:
         runtime 'auto' then resolves to litert (with device 'cpu' or 'auto').
     device: 'auto' (a CUDA GPU when torch sees one, else the CPU), 'cpu', 'cuda' or 'cuda:N';
         runtime 'auto' picks torch on CUDA devices and litert on the CPU.
-    detection_tiles: levels of square detector windows (core/tiles.py), run only when the
-        whole-image view finds fewer than max_num_hands hands, to find small hands: 0 is
-        MediaPipe's single view; 1 adds windows of the image's short side (16:9 -> 1.8x the
-        resolution); 2 adds windows half that size; 3 a quarter (1080p and up). None = 2 in
-        static mode (photos; up to 18 more detector calls on a 720p image, ~60 ms on 2 CPU
-        cores) and 0 in tracking mode (where the detector runs on most frames). Tiles only
-        add hands: the hands the single view finds, and their landmarks, are unchanged.
+    detection_tiles: levels of extra detector views (core/tiles.py), run only when the
+        whole-image view finds fewer than max_num_hands hands: 0 is MediaPipe's single view;
+        1 adds a zoomed-out view (hands filling the frame) and windows of the image's short
+        side (small hands; 16:9 -> 1.8x the resolution); 2 adds windows half that size; 3 a
+        quarter (1080p and up). None = 2 in static mode (photos; up to 19 more detector calls
+        on a 720p image, ~30 ms on 2 CPU cores) and 0 in tracking mode (where the detector
+        runs on most frames). The views only add hands: the hands the single view finds,
+        and their landmarks, are unchanged.
     """
 
     model: str = 'full'

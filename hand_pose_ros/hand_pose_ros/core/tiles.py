@@ -1,10 +1,13 @@
-"""Detection tiles: extra palm-detector views so that small hands are found.
+"""Detection tiles: extra palm-detector views so that small, and very large, hands are found.
 
 The palm detector sees the whole image letterboxed into 192x192. A 1280x720 frame is shrunk
 6.7x (and 44% of the input is padding), so a hand 80 px long becomes a 6 px palm, below what
 the detector finds. Tiles are square windows of the image, each sampled into its own
 192x192 input: level 1 uses windows as tall as the image's short side (no letterbox waste;
-1.8x the resolution for 16:9), each further level halves the window. The tracker runs them
+1.8x the resolution for 16:9), each further level halves the window. Level 1 also adds one
+zoomed-out view (the whole image at half the single view's scale, zero border): a hand that
+fills the frame, as one close to a robot's camera does, is too large for the detector's
+anchors and is found there. The tracker runs them
 only for frames where the whole-image view found fewer than max_num_hands hands, and a
 tile's detection only adds a hand: one that overlaps a hand already found is dropped, so
 the hands MediaPipe's single view finds are left exactly as they are.
@@ -25,6 +28,8 @@ from hand_pose_ros.core.runtimes.base import PALM_INPUT_SIZE
 from hand_pose_ros.core.types import PalmDetection, Roi
 
 MIN_OVERLAP = 0.25
+# The zoomed-out view's side, in units of the image's long side.
+ZOOM_OUT = 2.0
 # A window narrower than the detector's input would only add interpolated pixels.
 MIN_TILE_SIDE = PALM_INPUT_SIZE
 # Level 1 is skipped when the image is this close to square: its one window is the image.
@@ -44,9 +49,12 @@ def _centres(extent: float, side: float) -> np.ndarray:
 
 
 def detection_tiles(width: int, height: int, levels: int) -> list[Roi]:
-    """The square windows of `levels` tile levels for a width x height image, coarse first."""
-    tiles: list[Roi] = []
+    """The views of `levels` tile levels for a width x height image: zoomed out, then windows
+    coarse to fine."""
     short, long = min(width, height), max(width, height)
+    if levels < 1:
+        return []
+    tiles = [Roi(width / 2.0, height / 2.0, ZOOM_OUT * long, ZOOM_OUT * long, 0.0)]
     for level in range(1, levels + 1):
         side = short / 2 ** (level - 1)
         if side < MIN_TILE_SIDE:

@@ -86,10 +86,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec('detect_every_n_frames', 1, 'While some but fewer than max_num_hands hands are '
               "tracked, run the palm detector only every N frames (1 = MediaPipe's rule).",
               low=1, high=1000),
-    ParamSpec('detection_tiles', 0, 'Palm detector tile levels for small/far hands, run '
+    ParamSpec('detection_tiles', 0, 'Extra palm detector views for far and near hands, run '
               "while fewer than max_num_hands hands are tracked (0 = MediaPipe's single "
-              'view; 1 = windows of the image height, +2 detector calls at 640x480; 2 = also '
-              'half-height windows, +14).', low=0, high=3),
+              'view; 1 = a zoomed-out view and windows of the image height, +3 detector '
+              'calls at 640x480; 2 = also half-height windows, +15).', low=0, high=3),
     ParamSpec('mirrored', False, 'The image is mirrored (selfie view); handedness is then '
               'taken as the model reports it.'),
     ParamSpec('smoothing', True, 'One Euro filtering of keypoints and wrist pose per track.'),
