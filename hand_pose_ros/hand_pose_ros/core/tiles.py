@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from hand_pose_ros.core.palm import NMS_IOU_THRESHOLD
 from hand_pose_ros.core.roi import box_iou
 from hand_pose_ros.core.runtimes.base import PALM_INPUT_SIZE
 from hand_pose_ros.core.types import PalmDetection, Roi
@@ -36,8 +37,6 @@ MIN_TILE_SIDE = PALM_INPUT_SIZE
 MIN_ASPECT_FOR_LEVEL_1 = 1.1
 # Palm boxes within this fraction of the window's side of an inner window edge are cut.
 EDGE_MARGIN = 0.01
-# Two palms are the same when their boxes overlap this much (the detector's own NMS value).
-SAME_PALM_IOU = 0.3
 
 
 def _centres(extent: float, side: float) -> np.ndarray:
@@ -84,6 +83,7 @@ def new_palms(found: list[PalmDetection], per_tile: list[list[PalmDetection]],
              if not is_cut(d, tile, width, height)]
     kept: list[PalmDetection] = []
     for det in sorted(whole, key=lambda d: -d.score):
-        if all(box_iou(det.box, other.box) <= SAME_PALM_IOU for other in found + kept):
+        # Two palms are the same when they overlap as much as the detector's own NMS merges.
+        if all(box_iou(det.box, other.box) <= NMS_IOU_THRESHOLD for other in found + kept):
             kept.append(det)
     return kept
