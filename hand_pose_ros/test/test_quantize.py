@@ -109,7 +109,7 @@ def test_int8_outputs_do_not_depend_on_thread_count() -> None:
 def test_int8_static_parity(model: str, golden_static: dict) -> None:
     tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True,
                                          enable_gestures=False, precision='int8',
-                                         detection_tiles=0))
+                                         detection_tiles=0, landmark_refinement=0))
     # Issue tolerances as for fp32; the handedness score moves up to 0.042 (full) in int8.
     worst = assert_static_parity(tracker, golden_static, model, score_tolerance=0.05)
     tracker.close()

@@ -317,7 +317,7 @@ def test_tracker_static_golden_parity_with_torch(model: str, golden_static: dict
     """The core issue's static tolerances, end to end, with runtime='torch' (CPU here)."""
     tracker = HandTracker(TrackerOptions(model=model, runtime='torch', device='cpu',
                                          static_image_mode=True, enable_gestures=False,
-                                         detection_tiles=0))
+                                         detection_tiles=0, landmark_refinement=0))
     assert tracker.runtime.name == 'torch'
     worst = assert_static_parity(tracker, golden_static, model)
     tracker.close()

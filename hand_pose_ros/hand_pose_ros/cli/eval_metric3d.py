@@ -7,7 +7,8 @@ Prints (1) the synthetic noise curve (a real hand shape at known poses in a virt
 (2) the wrist and mean joint errors on the RHD hands with ground truth from PnP alone, with the
 official baseline (MediaPipe world landmarks + plain SQPnP) beside ours, (3) the same with
 depth fusion on SYNTHETIC depth images built from the ground truth (test/synthetic_depth.py),
-and with --tracker (4) the same numbers with this project's own HandTracker outputs.
+and with --tracker (4) the same numbers with this project's own HandTracker outputs (static
+mode, with MediaPipe's single landmark pass and with the default landmark refinement).
 """
 
 from __future__ import annotations
@@ -213,11 +214,14 @@ def evaluate_rhd(cases: list[RhdCase], label: str, depth_seeds: int = 3) -> None
     _print_rhd('ours + SYNTHETIC depth (RHD 2D)', depth_gt2d)
 
 
-def tracker_cases(annotations: dict, shared: Path, model: str) -> list[RhdCase]:
-    """The RHD hands with this project's own pipeline outputs (HandTracker, static mode)."""
+def tracker_cases(annotations: dict, shared: Path, model: str,
+                  landmark_refinement: int | None = None) -> list[RhdCase]:
+    """The RHD hands with this project's own pipeline outputs (HandTracker, static mode;
+    landmark_refinement None = the static default, 0 = MediaPipe's single landmark pass)."""
     from hand_pose_ros.core.tracker import HandTracker, TrackerOptions
 
-    tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True))
+    tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True,
+                                         landmark_refinement=landmark_refinement))
     cases = []
     try:
         for image in _rhd_images(annotations):
@@ -259,9 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_rhd(rhd_cases(annotations, golden, model), f'official MediaPipe {model}')
     if args.tracker:
         for model in ('full', 'lite'):
-            cases = tracker_cases(annotations, args.shared, model)
-            if cases:
-                evaluate_rhd(cases, f'hand_pose_ros HandTracker {model}')
+            for refinement, label in ((0, 'one landmark pass'), (None, 'default refinement')):
+                cases = tracker_cases(annotations, args.shared, model, refinement)
+                if cases:
+                    evaluate_rhd(cases, f'hand_pose_ros HandTracker {model}, {label}')
     if args.plot:
         _plot(curves, args.plot)
     return 0

@@ -11,12 +11,14 @@ from hand_pose_ros.core.models import PRECISIONS
 # Level 3 windows are a quarter of the short side: 270 px on 1080p, 180 px on 720p (below
 # tiles.MIN_TILE_SIDE, so none there); finer levels would only upsample.
 MAX_TILE_LEVELS = 3
+# The ROI stops moving after 2-3 passes on a still image; more only costs time.
+MAX_REFINEMENT_PASSES = 5
 
 
 @dataclass
 class TrackerOptions:
     """Options of HandTracker; defaults are MediaPipe's (except `mirrored` and, in static
-    mode, `detection_tiles`; see below).
+    mode, `detection_tiles` and `landmark_refinement`; see below).
 
     mirrored: MediaPipe's handedness assumes a selfie (mirrored) image. Robot cameras are not
         mirrored, so by default the label is swapped to give the anatomical hand.
@@ -44,6 +46,14 @@ class TrackerOptions:
         on a 720p image, ~30 ms on 2 CPU cores) and 0 in tracking mode (where the detector
         runs on most frames). The views only add hands: the hands the single view finds,
         and their landmarks, are unchanged.
+    landmark_refinement: extra landmark-model passes per hand and image, each on the ROI
+        derived from the previous pass's landmarks (the ROI tracking mode uses on the next
+        frame). The landmark model was trained on such ROIs; the palm detector's ROI is
+        rotated and centred less well, so the first pass on a photo is the least accurate.
+        None = 2 in static mode (on the annotated photos: PCK@0.2 0.81 -> 0.86 and the wrist
+        error -23 % with the full model, at one ~4 ms landmark call per hand and pass) and 0
+        in tracking mode (consecutive frames converge the same way). A pass whose presence
+        score falls below min_tracking_confidence keeps the previous pass's hand.
     """
 
     model: str = 'full'
@@ -68,6 +78,7 @@ class TrackerOptions:
     hand_scale: float = 1.0
     precision: str = 'fp32'
     detection_tiles: int | None = None
+    landmark_refinement: int | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -81,6 +92,12 @@ class TrackerOptions:
         if self.detection_tiles is None:
             return 2 if self.static_image_mode else 0
         return self.detection_tiles
+
+    @property
+    def refinement_passes(self) -> int:
+        if self.landmark_refinement is None:
+            return 2 if self.static_image_mode else 0
+        return self.landmark_refinement
 
     @property
     def smoothing_enabled(self) -> bool:
@@ -121,6 +138,11 @@ class TrackerOptions:
             if self.detection_tiles > MAX_TILE_LEVELS:
                 raise ValueError(f'detection_tiles must be <= {MAX_TILE_LEVELS}, '
                                  f'got {self.detection_tiles}')
+        if self.landmark_refinement is not None:
+            _int_at_least('landmark_refinement', self.landmark_refinement, 0)
+            if self.landmark_refinement > MAX_REFINEMENT_PASSES:
+                raise ValueError(f'landmark_refinement must be <= {MAX_REFINEMENT_PASSES}, '
+                                 f'got {self.landmark_refinement}')
         if self.smoothing is not None and not isinstance(self.smoothing, bool):
             raise ValueError(f'smoothing must be a bool or None, got {self.smoothing!r}')
 

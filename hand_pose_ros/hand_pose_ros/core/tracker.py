@@ -257,27 +257,51 @@ class HandTracker:
     def _landmarks(
         self, rgbs: list[np.ndarray], candidates: list[list[Candidate]]
     ) -> list[list[tuple[HandResult, Roi]]]:
-        """Run every ROI of every frame through the landmark model in one call."""
-        image_index = np.array(
-            [k for k, cands in enumerate(candidates) for _ in cands], dtype=np.int64)
-        flat = [c for cands in candidates for c in cands]
+        """Every ROI of every frame through the landmark model in one call, then each
+        refinement pass (options.landmark_refinement) in one more call."""
+        flat = [(k, c) for k, cands in enumerate(candidates) for c in cands]
+        found = self._read_hands(rgbs, flat)
+        active = [i for i, hand in enumerate(found) if hand is not None]
+        for _ in range(self.options.refinement_passes):
+            if not active:
+                break
+            refined = self._read_hands(rgbs, [
+                (flat[i][0], Candidate(roi_from_landmarks(found[i].keypoints), flat[i][1].id))
+                for i in active])
+            # A pass that loses the hand (e.g. a crop pushed past the image edge) keeps the
+            # previous pass and stops refining that hand.
+            for i, hand in zip(active, refined):
+                if hand is not None:
+                    found[i] = hand
+            active = [i for i, hand in zip(active, refined) if hand is not None]
         hands: list[list[tuple[HandResult, Roi]]] = [[] for _ in rgbs]
-        if not flat:
-            return hands
-        samplings = [roi_affine(c.roi, LANDMARK_INPUT_SIZE) for c in flat]
+        tracking = self.options.tracking
+        for (frame_k, _), hand in zip(flat, found):
+            if hand is not None:
+                next_roi = roi_from_landmarks(hand.keypoints) if tracking else hand.roi
+                hands[frame_k].append((hand, next_roi))
+        return hands
+
+    def _read_hands(self, rgbs: list[np.ndarray], items: list[tuple[int, Candidate]]
+                    ) -> list[HandResult | None]:
+        """One landmark-model call over (frame index, ROI) items; None where no hand is."""
+        if not items:
+            return []
+        image_index = np.array([k for k, _ in items], dtype=np.int64)
+        samplings = [roi_affine(c.roi, LANDMARK_INPUT_SIZE) for _, c in items]
         affines = np.stack([affine for affine, _ in samplings])
         out = self.runtime.hand_landmarks(rgbs, image_index, affines)
-        tracking = self.options.tracking
-        for k, (cand, frame_k) in enumerate(zip(flat, image_index)):
+        hands: list[HandResult | None] = []
+        for k, (_, cand) in enumerate(items):
             # A non-finite output (a broken runtime or model) drops that crop, not the batch.
             if not (out.presence[k] >= self.options.min_tracking_confidence
                     and np.isfinite(out.landmarks[k]).all()
                     and np.isfinite(out.world[k]).all()):
+                hands.append(None)
                 continue
-            hand = self._hand(cand, out.landmarks[k], out.world[k], float(out.presence[k]),
-                              float(out.handedness[k]), samplings[k][1])
-            next_roi = roi_from_landmarks(hand.keypoints) if tracking else cand.roi
-            hands[frame_k].append((hand, next_roi))
+            hands.append(self._hand(cand, out.landmarks[k], out.world[k],
+                                    float(out.presence[k]), float(out.handedness[k]),
+                                    samplings[k][1]))
         return hands
 
     def _hand(self, cand: Candidate, raw: np.ndarray, world: np.ndarray, presence: float,
@@ -301,9 +325,10 @@ class HandTracker:
         if detected:
             state.last_detection_frame = state.frame_index
         if opts.static_image_mode:
-            if opts.tile_levels:
+            if opts.tile_levels or opts.refinement_passes:
                 # Tile hands come last: one that duplicates an earlier hand (judged by the
-                # landmarks' ROIs, as in tracking) or exceeds max_num_hands is dropped.
+                # landmarks' ROIs, as in tracking) or exceeds max_num_hands is dropped. The
+                # same check catches two refined ROIs that converged on one hand.
                 found = [(hand, roi_from_landmarks(hand.keypoints)) for hand, _ in found]
                 for index, (hand, _) in enumerate(found):
                     hand.id = index
