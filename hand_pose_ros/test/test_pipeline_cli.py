@@ -62,6 +62,27 @@ def test_detect_folder_and_image(tmp_path: Path, annotations: dict) -> None:
     assert entries[-1]['hands'][0]['handedness'] == 'left'
 
 
+def test_detect_refine_and_tiles_zero_give_mediapipe_single_pass(
+        tmp_path: Path, golden_static: dict) -> None:
+    """`--refine 0 --tiles 0` is official MediaPipe's static output (within the parity
+    tolerance); the default refines the landmarks, moving them off it."""
+    rhd = shared_path('hands', 'rhd', '01111.png')
+    gold = next(e for e in golden_static['models']['full'] if e['file'] == 'rhd/01111.png')
+    width, height = cv2.imread(str(rhd)).shape[1::-1]
+    ref = np.asarray(gold['hands'][0]['landmarks_norm'])[:, :2] * (width, height)
+    size = np.ptp(ref, axis=0).max()
+    diffs = {}
+    for name, extra in (('single', ['--refine', '0', '--tiles', '0']), ('default', [])):
+        out = tmp_path / f'{name}.json'
+        assert main(['detect', '--json', str(out), str(rhd), '--no-progress', *extra]) == 0
+        hands = json.loads(out.read_text())['images'][0]['hands']
+        assert len(hands) == 1
+        ours = np.asarray(hands[0]['keypoints_2d'])
+        diffs[name] = np.linalg.norm(ours - ref, axis=1).mean() / size
+    assert diffs['single'] <= 0.01
+    assert diffs['default'] > 0.01
+
+
 def test_detect_video_tracking(tmp_path: Path) -> None:
     files = sorted(shared_path('motion', 'seq2').glob('*.jpg'))[:12]
     first = cv2.imread(str(files[0]))

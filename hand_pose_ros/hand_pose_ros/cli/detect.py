@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='levels of extra detector views for small and frame-filling '
                              'hands (0 = MediaPipe single view; default 2 for images, 0 '
                              'with --video; not with the mediapipe runtime)')
+    parser.add_argument('--refine', type=int, default=None, metavar='PASSES',
+                        help='extra landmark passes per hand, each on the ROI of the last '
+                             'landmarks (0 = MediaPipe; default 2 for images, 0 with --video; '
+                             'not with the mediapipe runtime)')
     parser.add_argument('--smoothing', action='store_true',
                         help='One Euro smoothing of landmarks (tracking mode only)')
     parser.add_argument('--min-detection-confidence', type=float, default=0.5)
@@ -236,7 +240,8 @@ def run(args: argparse.Namespace) -> dict:
         min_detection_confidence=args.min_detection_confidence,
         min_tracking_confidence=args.min_tracking_confidence,
         static_image_mode=not args.video, detect_every_n_frames=args.detect_every,
-        smoothing=bool(args.smoothing and args.video), detection_tiles=args.tiles)
+        smoothing=bool(args.smoothing and args.video), detection_tiles=args.tiles,
+        landmark_refinement=args.refine)
     sources = collect_sources(args.paths)
     depth = DepthLookup(args.depth if args.camera is not None else None)
     tracker = _make_tracker(args, options)
