@@ -109,10 +109,15 @@ def test_options_resolve_and_validate_tile_levels() -> None:
 
 
 @pytest.fixture(scope='module')
-def trackers() -> dict[int, HandTracker]:
+def trackers() -> dict[int | str, HandTracker]:
+    """0: single view; 2: tiles (lite detector in the tiles, the default); 'full': tiles
+    with the full detector."""
     made = {levels: HandTracker(TrackerOptions(model='full', static_image_mode=True,
                                                enable_gestures=False, detection_tiles=levels))
             for levels in (0, 2)}
+    made['full'] = HandTracker(TrackerOptions(model='full', static_image_mode=True,
+                                              enable_gestures=False, detection_tiles=2,
+                                              tile_detector='full'))
     yield made
     for tracker in made.values():
         tracker.close()
@@ -155,12 +160,13 @@ def test_tiles_find_the_small_hand_mediapipe_misses(trackers, annotations: dict)
 def test_small_hands_in_a_large_frame(trackers, annotations: dict) -> None:
     """SYNTHETIC: each shared hand scaled to 45 and 90 px in a 1280x720 frame.
 
-    Found = mean keypoint error under 0.2 x the hand's size. Measured (full): 45 px 0/19
-    with the single view, 10/19 with tiles; 90 px 3/17 and 17/17.
+    Found = mean keypoint error under 0.2 x the hand's size. Measured (full landmarks):
+    45 px 0/19 with the single view, 10/19 with tiles run by the full detector, 18/19 with
+    the lite detector in the tiles (the default); 90 px 3/17, 17/17 and 17/17.
     """
     rng = np.random.default_rng(0)
-    for target, single_max, tiled_min in ((45, 0.1, 0.45), (90, 0.3, 0.9)):
-        counts = {0: 0, 2: 0}
+    for target, single_max, tiled_min in ((45, 0.1, 0.8), (90, 0.3, 0.9)):
+        counts = dict.fromkeys(trackers, 0)
         n = 0
         for image, truth, side in _annotated(annotations):
             scale = target / side
@@ -174,12 +180,32 @@ def test_small_hands_in_a_large_frame(trackers, annotations: dict) -> None:
             moved = truth.copy()
             moved[:, :2] = truth[:, :2] * scale + (x0, y0)
             n += 1
-            for levels, tracker in trackers.items():
-                counts[levels] += _found(tracker.process(frame, 'bgr'), moved, target)
-        print(f'\n{target} px hands in 1280x720: single view {counts[0]}/{n}, '
-              f'tiles {counts[2]}/{n}')
+            for key, tracker in trackers.items():
+                counts[key] += _found(tracker.process(frame, 'bgr'), moved, target)
+        print(f'\n{target} px hands in 1280x720: single view {counts[0]}/{n}, tiles '
+              f'{counts[2]}/{n} (full detector in the tiles {counts["full"]}/{n})')
         assert counts[0] <= single_max * n
         assert counts[2] >= tiled_min * n
+        assert counts[2] >= counts['full']
+    assert counts['full'] >= tiled_min * n  # at 90 px both detectors find nearly all
+
+
+def test_palm_variant_runs_the_other_detector(annotations: dict) -> None:
+    """A full runtime's palm_detection(variant='lite') is the lite model's output."""
+    from hand_pose_ros.core.roi import full_image_roi, roi_affine
+    from hand_pose_ros.core.runtimes.base import PALM_INPUT_SIZE
+    from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
+
+    image = cv2.imread(str(shared_path('hands', PANOPTIC)))[:, :, ::-1].copy()
+    transform = roi_affine(full_image_roi(image.shape[1], image.shape[0]), PALM_INPUT_SIZE)[0]
+    full, lite = LiteRtRuntime('full'), LiteRtRuntime('lite')
+    own = full.palm_detection([image], transform[None])
+    other = full.palm_detection([image], transform[None], variant='lite')
+    alone = lite.palm_detection([image], transform[None])
+    np.testing.assert_array_equal(other.scores, alone.scores)
+    assert not np.array_equal(own.scores, other.scores)
+    full.close()
+    lite.close()
 
 
 def test_tiles_in_tracking_mode(annotations: dict) -> None:
@@ -204,9 +230,10 @@ def test_hands_filling_the_frame(trackers, annotations: dict) -> None:
     """SYNTHETIC: each shared hand cropped so that it spans the whole 480x480 frame (a hand
     close to the camera), where the detector's anchors are too small for it.
 
-    Measured (full): 7/19 with the single view, 13/19 with the zoomed-out view.
+    Measured (full landmarks): 7/19 with the single view, 12/19 with the zoomed-out view
+    through the lite detector (the default), 13/19 through the full one.
     """
-    counts = {0: 0, 2: 0}
+    counts = dict.fromkeys(trackers, 0)
     for image, truth, side in _annotated(annotations):
         centre = (truth[:, :2].min(axis=0) + truth[:, :2].max(axis=0)) / 2
         scale = 480.0 / side
@@ -217,6 +244,7 @@ def test_hands_filling_the_frame(trackers, annotations: dict) -> None:
         moved[:, :2] = truth[:, :2] * scale + affine[:, 2]
         for levels, tracker in trackers.items():
             counts[levels] += _found(tracker.process(frame, 'bgr'), moved, 480.0)
-    print(f'\nhands filling the frame: single view {counts[0]}/19, tiles {counts[2]}/19')
+    print(f'\nhands filling the frame: single view {counts[0]}/19, tiles {counts[2]}/19 '
+          f'(full detector in the tiles {counts["full"]}/19)')
     assert counts[0] <= 9
     assert counts[2] >= counts[0] + 4

@@ -110,9 +110,9 @@ class CountingRuntime(LiteRtRuntime):
         self.landmark_calls: list[int] = []
         self.palm_calls: list[int] = []
 
-    def palm_detection(self, images, transforms, image_index=None):
+    def palm_detection(self, images, transforms, image_index=None, variant=None):
         self.palm_calls.append(len(transforms))
-        return super().palm_detection(images, transforms, image_index)
+        return super().palm_detection(images, transforms, image_index, variant)
 
     def hand_landmarks(self, images, image_index, transforms):
         self.landmark_calls.append(len(transforms))

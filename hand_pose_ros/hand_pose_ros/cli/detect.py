@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='levels of extra detector views for small and frame-filling '
                              'hands (0 = MediaPipe single view; default 2 for images, 0 '
                              'with --video; not with the mediapipe runtime)')
+    parser.add_argument('--tile-detector', choices=('lite', 'full'), default='lite',
+                        help='palm detector of the tile views (default lite: finds small '
+                             'hands better)')
     parser.add_argument('--refine', type=int, default=None, metavar='PASSES',
                         help='extra landmark passes per hand, each on the ROI of the last '
                              'landmarks (0 = MediaPipe; default 2 for images, 0 with --video; '
@@ -240,7 +243,7 @@ def run(args: argparse.Namespace) -> dict:
         min_detection_confidence=args.min_detection_confidence,
         min_tracking_confidence=args.min_tracking_confidence,
         static_image_mode=not args.video, detect_every_n_frames=args.detect_every,
-        smoothing=bool(args.smoothing and args.video), detection_tiles=args.tiles,
+        smoothing=bool(args.smoothing and args.video), detection_tiles=args.tiles, tile_detector=args.tile_detector,
         landmark_refinement=args.refine)
     sources = collect_sources(args.paths)
     depth = DepthLookup(args.depth if args.camera is not None else None)

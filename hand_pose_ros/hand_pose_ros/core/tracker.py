@@ -237,7 +237,8 @@ class HandTracker:
         index = np.array([j for j, (_, tiles) in enumerate(jobs) for _ in tiles])
         transforms = np.stack([roi_affine(tile, PALM_INPUT_SIZE)[0]
                                for _, tiles in jobs for tile in tiles])
-        out = self.runtime.palm_detection([rgbs[k] for k, _ in jobs], transforms, index)
+        out = self.runtime.palm_detection([rgbs[k] for k, _ in jobs], transforms, index,
+                                          variant=opts.tile_detector)
         row = 0
         for k, tiles in jobs:
             per_tile = [detect_palms(out.boxes[row + i], out.scores[row + i],

@@ -90,6 +90,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               "while fewer than max_num_hands hands are tracked (0 = MediaPipe's single "
               'view; 1 = a zoomed-out view and windows of the image height, +3 detector '
               'calls at 640x480; 2 = also half-height windows, +15).', low=0, high=3),
+    ParamSpec('tile_detector', 'lite', "Palm detector of the detection_tiles views ('lite' "
+              'finds small hands better; the whole-image view always runs model).',
+              choices=('lite', 'full')),
     ParamSpec('landmark_refinement', 0, 'Extra landmark model passes per hand and frame, '
               "each on the ROI of the previous pass's landmarks (tracking already does this "
               "from frame to frame; a pass sharpens a track's first frame and fast motion, "

@@ -48,12 +48,14 @@ class Runtime(ABC):
     @abstractmethod
     def palm_detection(
         self, images: Sequence[np.ndarray], transforms: np.ndarray,
-        image_index: np.ndarray | None = None,
+        image_index: np.ndarray | None = None, variant: str | None = None,
     ) -> PalmOutput:
         """Sample input k from images[image_index[k]] with transforms[k] into 192x192.
 
         Zero border. image_index None means one transform per image, in order; several
-        transforms of one image (detection tiles) share its upload.
+        transforms of one image (detection tiles) share its upload. variant picks the
+        detector ('lite' or 'full'; None = the runtime's model): detection tiles use the
+        lite one, which finds small hands better (core/tiles.py).
         """
 
     @abstractmethod

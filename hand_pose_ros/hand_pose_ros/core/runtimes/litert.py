@@ -85,8 +85,8 @@ class LiteRtRuntime(Runtime):
         self.model = model
         self.num_threads = num_threads
         self.precision = precision
-        self._palm = _Model(str(model_path('palm_detection', model)), num_threads,
-                            PALM_INPUT_SIZE, replicate_border=False)
+        self._palms = {model: self._load_palm(model)}
+        self._palm = self._palms[model]
         # precision 'int8': only the landmark model (quantize.py says why not the detector).
         landmark_path = str(model_path('hand_landmark', model, precision=precision))
         self._landmark = _Model(landmark_path, num_threads, LANDMARK_INPUT_SIZE,
@@ -96,14 +96,22 @@ class LiteRtRuntime(Runtime):
         self._pool = ThreadPoolExecutor(
             num_threads - 1, thread_name_prefix='litert-lane') if self._lanes else None
 
+    def _load_palm(self, variant: str) -> _Model:
+        return _Model(str(model_path('palm_detection', variant)), self.num_threads,
+                      PALM_INPUT_SIZE, replicate_border=False)
+
     def palm_detection(
         self, images: Sequence[np.ndarray], transforms: np.ndarray,
-        image_index: np.ndarray | None = None,
+        image_index: np.ndarray | None = None, variant: str | None = None,
     ) -> PalmOutput:
         index = palm_image_index(images, transforms, image_index)
+        variant = variant or self.model
+        if variant not in self._palms:  # the other detector, loaded on first use
+            self._palms[variant] = self._load_palm(variant)
+        palm = self._palms[variant]
         result = _palm_output(len(transforms))
         for k, (i, transform) in enumerate(zip(index, transforms)):
-            _store_palm(result, k, self._palm.warped(images[i], transform))
+            _store_palm(result, k, palm.warped(images[i], transform))
         return result
 
     def hand_landmarks(
@@ -148,6 +156,7 @@ class LiteRtRuntime(Runtime):
             self._pool.shutdown()
             self._pool = None
         self._palm = self._landmark = None  # type: ignore[assignment]
+        self._palms = {}
         self._lanes = []
 
 

@@ -341,16 +341,21 @@ class TorchRuntime(Runtime):
         torch_dtype = DTYPES[dtype]
         if channels_last is None:
             channels_last = self.device.type == 'cuda'
-        nets = {}
-        with torch.no_grad():
-            for kind in ('palm_detection', 'hand_landmark'):
-                module = build_module(load_graph(model_path(kind, model, model_dir)))
-                nets[kind] = _Network(module, self.device, torch_dtype, buckets, cuda_graphs,
-                                      compile, channels_last, allow_tf32)
-        self._palm, self._landmark = nets['palm_detection'], nets['hand_landmark']
+        self._network_args = (model_dir, torch_dtype, buckets, cuda_graphs, compile,
+                              channels_last, allow_tf32)
+        self._palms = {model: self._build('palm_detection', model)}
+        self._palm = self._palms[model]
+        self._landmark = self._build('hand_landmark', model)
         self._uploader = _Uploader(self.device)
         # The palm call's atlas, handed to the landmark call of the same step (consumed once).
         self._last_upload: tuple[tuple, list[np.ndarray], _Atlas] | None = None
+
+    @torch.no_grad()
+    def _build(self, kind: str, variant: str) -> _Network:
+        model_dir, dtype, buckets, graphs, compile_, channels_last, tf32 = self._network_args
+        module = build_module(load_graph(model_path(kind, variant, model_dir)))
+        return _Network(module, self.device, dtype, buckets, graphs, compile_, channels_last,
+                        tf32)
 
     def _atlas(self, images: Sequence[np.ndarray], from_palm_call: bool) -> _Atlas:
         """The images on the device; the landmark call may reuse its step's palm upload.
@@ -389,13 +394,17 @@ class TorchRuntime(Runtime):
     @torch.no_grad()
     def palm_detection(
         self, images: Sequence[np.ndarray], transforms: np.ndarray,
-        image_index: np.ndarray | None = None,
+        image_index: np.ndarray | None = None, variant: str | None = None,
     ) -> PalmOutput:
         n = len(transforms)
         if n == 0:
             return PalmOutput(np.zeros((0, NUM_ANCHORS, 18), np.float32),
                               np.zeros((0, NUM_ANCHORS), np.float32))
-        flat = self._run(self._palm, self.palm_tensors(images, transforms, image_index))
+        variant = variant or self.model
+        if variant not in self._palms:  # the other detector, built on first use
+            self._palms[variant] = self._build('palm_detection', variant)
+        net = self._palms[variant]
+        flat = self._run(net, self.palm_tensors(images, transforms, image_index))
         return PalmOutput(boxes=flat[:, :NUM_ANCHORS * 18].reshape(n, NUM_ANCHORS, 18),
                           scores=flat[:, NUM_ANCHORS * 18:].reshape(n, NUM_ANCHORS))
 
@@ -436,5 +445,6 @@ class TorchRuntime(Runtime):
         self._last_upload = None
         self._uploader.clear()
         self._palm = self._landmark = None  # type: ignore[assignment]
+        self._palms = {}
         if self.device.type == 'cuda':
             torch.cuda.empty_cache()
