@@ -243,8 +243,8 @@ def run(args: argparse.Namespace) -> dict:
         min_detection_confidence=args.min_detection_confidence,
         min_tracking_confidence=args.min_tracking_confidence,
         static_image_mode=not args.video, detect_every_n_frames=args.detect_every,
-        smoothing=bool(args.smoothing and args.video), detection_tiles=args.tiles, tile_detector=args.tile_detector,
-        landmark_refinement=args.refine)
+        smoothing=bool(args.smoothing and args.video), detection_tiles=args.tiles,
+        tile_detector=args.tile_detector, landmark_refinement=args.refine)
     sources = collect_sources(args.paths)
     depth = DepthLookup(args.depth if args.camera is not None else None)
     tracker = _make_tracker(args, options)

@@ -14,6 +14,11 @@ detector's share of the frame time), at the price of a second hand entering the 
 picked up up to N-1 frames later. Tracking of hands already found is unaffected, and with
 no hand tracked the detector still runs on every frame, so the first hand is found as fast.
 
+Landmark refinement (``landmark_refinement``, 2 passes by default in static mode): each hand
+is read again from the ROI of its own landmarks, the ROI tracking would use on the next
+frame and the kind the landmark model is trained on, so a photo gets the accuracy a tracked
+hand has. Every pass is one more batched landmark call.
+
 Batching: all ROIs of a frame, and of every frame given to process_batch (one per camera
 or stream, each with its own TrackerState), go through the landmark model in one runtime
 call, and all palm detector inputs in another, so a GPU runtime can batch across cameras.

@@ -144,9 +144,9 @@ class MediaPipeTasksTracker:
 
     `options` is the core TrackerOptions (already validated); it uses model,
     static_image_mode, max_num_hands, min_detection_confidence, min_tracking_confidence and
-    mirrored; smoothing, detect_every_n_frames, detection_tiles, tile_detector, landmark_refinement and
-    the runtime knobs do not apply (it is the official pipeline, single detector view and
-    single landmark pass included). Static
+    mirrored; smoothing, detect_every_n_frames, detection_tiles, tile_detector,
+    landmark_refinement and the runtime knobs do not apply (it is the official pipeline,
+    single detector view and single landmark pass included). Static
     mode runs the task in IMAGE mode (detector on every image), otherwise VIDEO mode
     (MediaPipe's own tracking).
     """
