@@ -138,19 +138,12 @@ class TrackerOptions:
         if self.precision == 'int8' and self.runtime not in ('litert', 'auto'):
             raise ValueError(
                 f"precision 'int8' needs runtime 'litert' (or 'auto'), got {self.runtime!r}")
-        if self.detection_tiles is not None:
-            _int_at_least('detection_tiles', self.detection_tiles, 0)
-            if self.detection_tiles > MAX_TILE_LEVELS:
-                raise ValueError(f'detection_tiles must be <= {MAX_TILE_LEVELS}, '
-                                 f'got {self.detection_tiles}')
+        _optional_int_in('detection_tiles', self.detection_tiles, 0, MAX_TILE_LEVELS)
         if self.tile_detector not in MODELS:
             raise ValueError(
                 f'tile_detector must be one of {MODELS}, got {self.tile_detector!r}')
-        if self.landmark_refinement is not None:
-            _int_at_least('landmark_refinement', self.landmark_refinement, 0)
-            if self.landmark_refinement > MAX_REFINEMENT_PASSES:
-                raise ValueError(f'landmark_refinement must be <= {MAX_REFINEMENT_PASSES}, '
-                                 f'got {self.landmark_refinement}')
+        _optional_int_in('landmark_refinement', self.landmark_refinement, 0,
+                         MAX_REFINEMENT_PASSES)
         if self.smoothing is not None and not isinstance(self.smoothing, bool):
             raise ValueError(f'smoothing must be a bool or None, got {self.smoothing!r}')
 
@@ -160,6 +153,15 @@ def _number(name: str, value: object) -> None:
         raise ValueError(f'{name} must be a number, got {value!r}')  # noqa: TRY004
     if math.isnan(value):  # type: ignore[arg-type]
         raise ValueError(f'{name} must not be NaN')
+
+
+def _optional_int_in(name: str, value: object, low: int, high: int) -> None:
+    """None (the mode's default) or an integer in [low, high]."""
+    if value is None:
+        return
+    _int_at_least(name, value, low)
+    if value > high:  # type: ignore[operator]
+        raise ValueError(f'{name} must be <= {high}, got {value}')
 
 
 def _int_at_least(name: str, value: object, low: int) -> None:
