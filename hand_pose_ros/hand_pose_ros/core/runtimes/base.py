@@ -9,11 +9,14 @@ the warps on the device and batch many inputs per call.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
+
+T = TypeVar('T')
 
 PALM_INPUT_SIZE = 192
 LANDMARK_INPUT_SIZE = 224
@@ -85,6 +88,16 @@ def warp_u8(
     return cv2.warpAffine(
         image, transform.astype(np.float64), (size, size), dst=dst,
         flags=cv2.INTER_LINEAR, borderMode=border, borderValue=(0, 0, 0))
+
+
+def palm_variant(cache: dict[str, T], variant: str | None, default: str,
+                 load: Callable[[str], T]) -> T:
+    """palm_detection's detector for `variant` (None = `default`), loaded into `cache` on
+    first use: a runtime pays for the second detector only when detection tiles ask for it."""
+    name = variant or default
+    if name not in cache:
+        cache[name] = load(name)
+    return cache[name]
 
 
 def palm_image_index(images: Sequence[np.ndarray], transforms: np.ndarray,

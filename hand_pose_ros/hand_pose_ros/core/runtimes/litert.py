@@ -16,6 +16,7 @@ from hand_pose_ros.core.runtimes.base import (
     PalmOutput,
     Runtime,
     palm_image_index,
+    palm_variant,
     warp_u8,
 )
 
@@ -105,10 +106,7 @@ class LiteRtRuntime(Runtime):
         image_index: np.ndarray | None = None, variant: str | None = None,
     ) -> PalmOutput:
         index = palm_image_index(images, transforms, image_index)
-        variant = variant or self.model
-        if variant not in self._palms:  # the other detector, loaded on first use
-            self._palms[variant] = self._load_palm(variant)
-        palm = self._palms[variant]
+        palm = palm_variant(self._palms, variant, self.model, self._load_palm)
         result = _palm_output(len(transforms))
         for k, (i, transform) in enumerate(zip(index, transforms)):
             _store_palm(result, k, palm.warped(images[i], transform))

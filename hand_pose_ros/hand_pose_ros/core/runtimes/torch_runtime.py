@@ -39,6 +39,7 @@ from hand_pose_ros.core.runtimes.base import (
     PalmOutput,
     Runtime,
     palm_image_index,
+    palm_variant,
 )
 from hand_pose_ros.core.runtimes.tflite_graph import load_graph
 from hand_pose_ros.core.runtimes.torch_builder import TfliteModule, build_module
@@ -400,10 +401,8 @@ class TorchRuntime(Runtime):
         if n == 0:
             return PalmOutput(np.zeros((0, NUM_ANCHORS, 18), np.float32),
                               np.zeros((0, NUM_ANCHORS), np.float32))
-        variant = variant or self.model
-        if variant not in self._palms:  # the other detector, built on first use
-            self._palms[variant] = self._build('palm_detection', variant)
-        net = self._palms[variant]
+        net = palm_variant(self._palms, variant, self.model,
+                           lambda name: self._build('palm_detection', name))
         flat = self._run(net, self.palm_tensors(images, transforms, image_index))
         return PalmOutput(boxes=flat[:, :NUM_ANCHORS * 18].reshape(n, NUM_ANCHORS, 18),
                           scores=flat[:, NUM_ANCHORS * 18:].reshape(n, NUM_ANCHORS))
