@@ -44,10 +44,10 @@ g.register_gesture('stop', flat_hand_facing_camera, priority=2)
 def main() -> None:
     import cv2
 
-    from hand_pose_ros.core.options import TrackerOptions
+    from hand_pose_ros.core.options import RunningMode, TrackerOptions
     from hand_pose_ros.core.tracker import HandTracker
 
-    tracker = HandTracker(TrackerOptions(static_image_mode=True))
+    tracker = HandTracker(TrackerOptions(running_mode=RunningMode.IMAGE))
     try:
         for path in sys.argv[1:]:
             bgr = cv2.imread(path)

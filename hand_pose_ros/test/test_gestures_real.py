@@ -78,10 +78,10 @@ def test_photo_signals(golden_static):
 
 @pytest.fixture(scope='module', params=['lite', 'full'])
 def static_tracker(request):
-    from hand_pose_ros.core.options import TrackerOptions
+    from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
     from hand_pose_ros.core.tracker import HandTracker
-    tracker = HandTracker(TrackerOptions(static_image_mode=True, model=request.param,
-                                         num_threads=1))
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model=request.param, num_threads=1),
+                                         running_mode=RunningMode.IMAGE))
     yield request.param, tracker
     tracker.close()
 

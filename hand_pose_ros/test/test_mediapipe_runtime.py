@@ -23,7 +23,7 @@ import pytest
 from conftest import shared_path
 
 from hand_pose_ros.core.models import MODEL_SHA256, default_model_dir
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.runtimes import mediapipe_tasks
 from hand_pose_ros.core.types import CameraIntrinsics
 
@@ -59,8 +59,8 @@ def _match(gt: dict, hands: list) -> object | None:
 
 def _run(model: str, annotations: dict) -> list[tuple[dict, dict, object | None]]:
     """(image entry, ground-truth hand, matched predicted hand) for every annotated hand."""
-    options = TrackerOptions(model=model, runtime='mediapipe', static_image_mode=True,
-                             max_num_hands=2)
+    options = TrackerOptions(base=BaseOptions(model=model),
+                             running_mode=RunningMode.IMAGE, max_num_hands=2)
     rows = []
     with mediapipe_tasks.MediaPipeTasksTracker(options) as tracker:
         for entry in annotations['images']:
@@ -124,7 +124,8 @@ def test_mirrored_swaps_handedness(annotations):
     rgb = cv2.cvtColor(cv2.imread(str(shared_path('hands', entry['file']))), cv2.COLOR_BGR2RGB)
     labels = []
     for mirrored in (False, True):
-        options = TrackerOptions(model='full', static_image_mode=True, mirrored=mirrored)
+        options = TrackerOptions(base=BaseOptions(model='full'), running_mode=RunningMode.IMAGE,
+                                 mirrored=mirrored)
         with mediapipe_tasks.MediaPipeTasksTracker(options) as tracker:
             labels.append([h.handedness for h in tracker.process(rgb).hands])
     assert labels == [['left'], ['right']]
@@ -136,7 +137,7 @@ def test_camera_gives_metric_3d_like_the_core_tracker(annotations):
     entry = next(e for e in annotations['images'] if e['file'] == 'rhd/00111.png')
     rgb = cv2.cvtColor(cv2.imread(str(shared_path('hands', entry['file']))), cv2.COLOR_BGR2RGB)
     camera = CameraIntrinsics(320.0, 320.0, entry['width'] / 2, entry['height'] / 2)
-    options = TrackerOptions(model='full', static_image_mode=True)
+    options = TrackerOptions(base=BaseOptions(model='full'), running_mode=RunningMode.IMAGE)
     with mediapipe_tasks.MediaPipeTasksTracker(options) as tracker:
         hands = tracker.process(rgb, camera=camera).hands
         assert all(h.camera is None for h in tracker.process(rgb).hands)
@@ -152,7 +153,8 @@ def test_camera_gives_metric_3d_like_the_core_tracker(annotations):
 def test_video_mode_tracks_a_motion_sequence(golden_video):
     """VIDEO mode on data/motion/seq0: the official hand counts, and ids that persist."""
     golden = golden_video['sequences']['seq0']['frames']
-    options = TrackerOptions(model='full', static_image_mode=False, max_num_hands=2)
+    options = TrackerOptions(base=BaseOptions(model='full'), running_mode=RunningMode.VIDEO,
+                             max_num_hands=2)
     frames = []
     with mediapipe_tasks.MediaPipeTasksTracker(options) as tracker:
         for entry in golden:
@@ -166,7 +168,7 @@ def test_video_mode_tracks_a_motion_sequence(golden_video):
 
 
 def test_video_mode_rejects_non_increasing_timestamps():
-    options = TrackerOptions(model='lite', static_image_mode=False)
+    options = TrackerOptions(base=BaseOptions(model='lite'), running_mode=RunningMode.VIDEO)
     image = np.zeros((120, 160, 3), np.uint8)
     with mediapipe_tasks.MediaPipeTasksTracker(options) as tracker:
         tracker.process(image, timestamp=0.1)
@@ -177,7 +179,7 @@ def test_video_mode_rejects_non_increasing_timestamps():
 @pytest.mark.parametrize('bad', [None, np.zeros((0, 0, 3), np.uint8),
                                  np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 2), np.uint8)])
 def test_rejects_bad_input(bad):
-    options = TrackerOptions(model='lite', static_image_mode=True)
+    options = TrackerOptions(base=BaseOptions(model='lite'), running_mode=RunningMode.IMAGE)
     with mediapipe_tasks.MediaPipeTasksTracker(options) as tracker, pytest.raises(ValueError):
         tracker.process(bad)
 

@@ -34,7 +34,7 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from hand_pose_msgs.msg import HandArray
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import RunningMode, TrackerOptions
 from hand_pose_ros.core.tracker import HandTracker
 from hand_pose_ros.core.types import CameraIntrinsics
 from hand_pose_ros.ros import conversions as conv
@@ -243,7 +243,7 @@ def ros(tmp_path_factory):
 @pytest.fixture(scope='module')
 def reference():
     """Core trackers fed exactly what each camera is fed, for comparison."""
-    tracker = HandTracker(TrackerOptions())
+    tracker = HandTracker(TrackerOptions(running_mode=RunningMode.VIDEO))
     states = {'cam_a': tracker.new_state(), 'cam_c': tracker.new_state()}
     from hand_pose_ros.core.tracker import FrameInput
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.tracker import HandTracker
 
 OFFICIAL = {'full': (0.842, 0.762), 'lite': (0.632, 0.598)}  # recall, PCK@0.2
@@ -60,7 +60,7 @@ def assert_accuracy_at_least_official(options: TrackerOptions, annotations: dict
         predictions[image['file']] = [h.keypoints for h in result.hands]
     tracker.close()
     recall, pck = evaluate(predictions, annotations)
-    official_recall, official_pck = OFFICIAL[options.model]
+    official_recall, official_pck = OFFICIAL[options.base.model]
     summary = (f'recall {recall:.3f} (official {official_recall}), PCK@0.2 {pck:.3f} '
                f'(official {official_pck})')
     assert recall >= official_recall - 1e-3, summary
@@ -71,15 +71,18 @@ def assert_accuracy_at_least_official(options: TrackerOptions, annotations: dict
 @pytest.mark.parametrize('model', ['full', 'lite'])
 def test_accuracy_at_least_official(model: str, annotations: dict) -> None:
     summary = assert_accuracy_at_least_official(
-        TrackerOptions(model=model, static_image_mode=True, enable_gestures=False), annotations)
+        TrackerOptions(base=BaseOptions(model=model), running_mode=RunningMode.IMAGE,
+                       enable_gestures=False), annotations)
     print(f'\naccuracy {model}: {summary}')
 
 
 @pytest.mark.parametrize('model', ['full', 'lite'])
 def test_rhd_handedness_anatomical(model: str, annotations: dict) -> None:
-    tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True, mirrored=False,
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model=model),
+                                         running_mode=RunningMode.IMAGE, mirrored=False,
                                          enable_gestures=False))
-    mirrored = HandTracker(TrackerOptions(model=model, static_image_mode=True, mirrored=True,
+    mirrored = HandTracker(TrackerOptions(base=BaseOptions(model=model),
+                                          running_mode=RunningMode.IMAGE, mirrored=True,
                                           enable_gestures=False))
     rhd = [im for im in annotations['images'] if im['hands'][0]['handedness']]
     assert len(rhd) == 3

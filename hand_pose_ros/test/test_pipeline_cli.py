@@ -64,15 +64,16 @@ def test_detect_folder_and_image(tmp_path: Path, annotations: dict) -> None:
 
 def test_detect_refine_and_tiles_zero_give_mediapipe_single_pass(
         tmp_path: Path, golden_static: dict) -> None:
-    """`--refine 0 --tiles 0` is official MediaPipe's static output (within the parity
-    tolerance); the default refines the landmarks, moving them off it."""
+    """`--landmark-refinement 0 --detection-tiles 0` is official MediaPipe's static output
+    (within the parity tolerance); the default refines the landmarks, moving them off it."""
     rhd = shared_path('hands', 'rhd', '01111.png')
     gold = next(e for e in golden_static['models']['full'] if e['file'] == 'rhd/01111.png')
     width, height = cv2.imread(str(rhd)).shape[1::-1]
     ref = np.asarray(gold['hands'][0]['landmarks_norm'])[:, :2] * (width, height)
     size = np.ptp(ref, axis=0).max()
     diffs = {}
-    for name, extra in (('single', ['--refine', '0', '--tiles', '0']), ('default', [])):
+    single = ['--landmark-refinement', '0', '--detection-tiles', '0']
+    for name, extra in (('single', single), ('default', [])):
         out = tmp_path / f'{name}.json'
         assert main(['detect', '--json', str(out), str(rhd), '--no-progress', *extra]) == 0
         hands = json.loads(out.read_text())['images'][0]['hands']
@@ -93,7 +94,8 @@ def test_detect_video_tracking(tmp_path: Path) -> None:
         writer.write(cv2.imread(str(f)))
     writer.release()
     out = tmp_path / 'video.json'
-    assert main(['detect', '--video', '--json', str(out), str(video), '--no-progress']) == 0
+    assert main(['detect', '--running-mode', 'video', '--json', str(out), str(video),
+                 '--no-progress']) == 0
     entries = json.loads(out.read_text())['images']
     assert [e['frame'] for e in entries] == list(range(12))
     assert all(e['file'] == str(video) for e in entries)

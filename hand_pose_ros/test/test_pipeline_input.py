@@ -8,14 +8,14 @@ import pytest
 from conftest import shared_path
 
 from hand_pose_ros.core.image import to_rgb
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions, tracker_options
 from hand_pose_ros.core.tracker import HandTracker
 
 
 @pytest.fixture(scope='module')
 def tracker() -> HandTracker:
-    return HandTracker(TrackerOptions(model='lite', static_image_mode=True,
-                                      enable_gestures=False))
+    return HandTracker(TrackerOptions(base=BaseOptions(model='lite'),
+                                      running_mode=RunningMode.IMAGE, enable_gestures=False))
 
 
 @pytest.fixture(scope='module')
@@ -85,9 +85,9 @@ def test_odd_sizes(tracker: HandTracker) -> None:
     ('min_tracking_confidence', float('nan')), ('min_tracking_confidence', '0.5'),
     ('detect_every_n_frames', 0), ('roi_similarity', 2.0), ('one_euro_min_cutoff', 0.0),
     ('one_euro_beta', -1.0), ('one_euro_d_cutoff', float('inf')), ('default_fps', 0),
-    ('hand_scale', -1.0), ('mirrored', 'no'), ('static_image_mode', 1),
+    ('hand_scale', -1.0), ('mirrored', 'no'), ('running_mode', 1),
     ('smoothing', 'yes'), ('enable_gestures', None), ('gesture_hold_frames', 0),
 ])
 def test_bad_options_rejected(field: str, value) -> None:
     with pytest.raises(ValueError, match=field):
-        TrackerOptions(**{field: value})
+        tracker_options({'running_mode': RunningMode.VIDEO, field: value})

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.tracker import HandTracker
 
 
@@ -40,9 +40,9 @@ def assert_static_parity(tracker: HandTracker, golden_static: dict, model: str,
     """
     # Golden parity is with MediaPipe's single detector view; tiles add the small hands it
     # misses (test_pipeline_tiles.py checks that they leave its hands unchanged).
-    assert tracker.options.tile_levels == 0, 'parity needs detection_tiles=0'
+    assert tracker.options.detection_tiles == 0, 'parity needs detection_tiles=0'
     # Likewise MediaPipe reads each hand once, from the palm detector's ROI.
-    assert tracker.options.refinement_passes == 0, 'parity needs landmark_refinement=0'
+    assert tracker.options.landmark_refinement == 0, 'parity needs landmark_refinement=0'
     worst = np.zeros(4)
     for entry in golden_static['models'][model]:
         image = cv2.imread(str(shared_path('hands', entry['file'])))
@@ -68,9 +68,9 @@ def assert_static_parity(tracker: HandTracker, golden_static: dict, model: str,
 
 @pytest.mark.parametrize('model', ['lite', 'full'])
 def test_static_parity(model: str, golden_static: dict) -> None:
-    tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True,
-                                         enable_gestures=False, detection_tiles=0,
-                                         landmark_refinement=0))
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model=model),
+                                         running_mode=RunningMode.IMAGE, enable_gestures=False,
+                                         detection_tiles=0, landmark_refinement=0))
     worst = assert_static_parity(tracker, golden_static, model)
     print(f'\nstatic parity {model}: {int(worst[3])} hands, worst mean 2D {worst[0]:.3%}, '
           f'worst max 2D {worst[1]:.3%} of hand size, worst world {worst[2] * 1000:.3f} mm')
@@ -80,7 +80,8 @@ def test_video_parity(golden_video: dict) -> None:
     frames = same = 0
     diffs = []
     for sequence in golden_video['sequences'].values():
-        tracker = HandTracker(TrackerOptions(model='full', smoothing=False,
+        tracker = HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                             running_mode=RunningMode.VIDEO, smoothing=False,
                                              enable_gestures=False))
         for entry in sequence['frames']:
             image = cv2.imread(str(shared_path('motion', entry['file'])))

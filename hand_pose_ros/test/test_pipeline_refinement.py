@@ -13,7 +13,12 @@ from conftest import shared_path
 from test_pipeline_accuracy import evaluate
 from test_pipeline_tracking import CountingRuntime
 
-from hand_pose_ros.core.options import MAX_REFINEMENT_PASSES, TrackerOptions
+from hand_pose_ros.core.options import (
+    MAX_REFINEMENT_PASSES,
+    BaseOptions,
+    RunningMode,
+    TrackerOptions,
+)
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
 from hand_pose_ros.core.tracker import HandTracker
 
@@ -50,9 +55,9 @@ def test_refinement_improves_accuracy_on_photos(model: str, annotations: dict) -
     images = _photos(annotations)
     results = {}
     for passes in (0, 2):
-        tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True,
-                                             enable_gestures=False, detection_tiles=0,
-                                             landmark_refinement=passes))
+        tracker = HandTracker(TrackerOptions(base=BaseOptions(model=model),
+                                             running_mode=RunningMode.IMAGE, enable_gestures=False,
+                                             detection_tiles=0, landmark_refinement=passes))
         results[passes] = {name: [h.keypoints for h in tracker.process(image, 'bgr').hands]
                            for name, image in images.items()}
         tracker.close()
@@ -76,8 +81,9 @@ def test_each_pass_is_one_batched_call_and_a_lost_hand_keeps_its_last_pass(
     0's hands, unchanged, and is not asked again."""
     image = _photos(annotations)['panoptic/005880453_01_r.jpg']
     runtime = CountingRuntime()
-    tracker = HandTracker(TrackerOptions(model='full', static_image_mode=True,
-                                         enable_gestures=False, landmark_refinement=2),
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                         running_mode=RunningMode.IMAGE, enable_gestures=False,
+                                         landmark_refinement=2),
                           runtime=runtime)
     refined = tracker.process(image, 'bgr').hands
     assert len(refined) == 2
@@ -95,12 +101,14 @@ def test_each_pass_is_one_batched_call_and_a_lost_hand_keeps_its_last_pass(
             return out
 
     losing = LosingRuntime()
-    tracker = HandTracker(TrackerOptions(model='full', static_image_mode=True,
-                                         enable_gestures=False, landmark_refinement=2),
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                         running_mode=RunningMode.IMAGE, enable_gestures=False,
+                                         landmark_refinement=2),
                           runtime=losing)
     kept = tracker.process(image, 'bgr').hands
-    single = HandTracker(TrackerOptions(model='full', static_image_mode=True,
-                                        enable_gestures=False, landmark_refinement=0),
+    single = HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                        running_mode=RunningMode.IMAGE, enable_gestures=False,
+                                        landmark_refinement=0),
                          runtime=CountingRuntime()).process(image, 'bgr').hands
     assert len(losing.landmark_calls) == 2
     assert len(kept) == len(single) == 2
@@ -109,10 +117,11 @@ def test_each_pass_is_one_batched_call_and_a_lost_hand_keeps_its_last_pass(
 
 
 def test_refinement_option_defaults_and_validation() -> None:
-    assert TrackerOptions(static_image_mode=True).refinement_passes == 2
-    assert TrackerOptions().refinement_passes == 0
-    assert TrackerOptions(landmark_refinement=1).refinement_passes == 1
-    assert TrackerOptions(static_image_mode=True, landmark_refinement=0).refinement_passes == 0
+    assert TrackerOptions(running_mode=RunningMode.IMAGE).landmark_refinement == 2
+    assert TrackerOptions(running_mode=RunningMode.VIDEO).landmark_refinement == 0
+    video, image = RunningMode.VIDEO, RunningMode.IMAGE
+    assert TrackerOptions(running_mode=video, landmark_refinement=1).landmark_refinement == 1
+    assert TrackerOptions(running_mode=image, landmark_refinement=0).landmark_refinement == 0
     for bad in (-1, MAX_REFINEMENT_PASSES + 1, 1.5, True, '2'):
         with pytest.raises(ValueError, match='landmark_refinement'):
-            TrackerOptions(landmark_refinement=bad)
+            TrackerOptions(running_mode=RunningMode.VIDEO, landmark_refinement=bad)

@@ -13,7 +13,7 @@ import pytest
 from conftest import shared_path
 from test_pipeline_tracking import CountingRuntime
 
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
 from hand_pose_ros.core.tiles import (
     MIN_OVERLAP,
@@ -99,23 +99,25 @@ def test_a_palm_at_an_inner_window_edge_is_cut() -> None:
 
 
 def test_options_resolve_and_validate_tile_levels() -> None:
-    assert TrackerOptions(static_image_mode=True).tile_levels == 2
-    assert TrackerOptions().tile_levels == 0
-    assert TrackerOptions(detection_tiles=1).tile_levels == 1
-    assert TrackerOptions(static_image_mode=True, detection_tiles=0).tile_levels == 0
+    assert TrackerOptions(running_mode=RunningMode.IMAGE).detection_tiles == 2
+    assert TrackerOptions(running_mode=RunningMode.VIDEO).detection_tiles == 0
+    assert TrackerOptions(running_mode=RunningMode.VIDEO, detection_tiles=1).detection_tiles == 1
+    assert TrackerOptions(running_mode=RunningMode.IMAGE, detection_tiles=0).detection_tiles == 0
     for bad in (-1, 4, 1.5, True, '2'):
         with pytest.raises(ValueError, match='detection_tiles'):
-            TrackerOptions(detection_tiles=bad)
+            TrackerOptions(running_mode=RunningMode.VIDEO, detection_tiles=bad)
 
 
 @pytest.fixture(scope='module')
 def trackers() -> dict[int | str, HandTracker]:
     """0: single view; 2: tiles (lite detector in the tiles, the default); 'full': tiles
     with the full detector."""
-    made = {levels: HandTracker(TrackerOptions(model='full', static_image_mode=True,
+    made = {levels: HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                               running_mode=RunningMode.IMAGE,
                                                enable_gestures=False, detection_tiles=levels))
             for levels in (0, 2)}
-    made['full'] = HandTracker(TrackerOptions(model='full', static_image_mode=True,
+    made['full'] = HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                              running_mode=RunningMode.IMAGE,
                                               enable_gestures=False, detection_tiles=2,
                                               tile_detector='full'))
     yield made
@@ -213,14 +215,17 @@ def test_tiles_in_tracking_mode(annotations: dict) -> None:
     with stable ids, and once both are tracked the detector (tiles included) stops."""
     image = cv2.imread(str(shared_path('hands', PANOPTIC)))
     runtime = CountingRuntime()
-    tracker = HandTracker(TrackerOptions(model='full', detection_tiles=1, smoothing=False,
-                                         enable_gestures=False), runtime=runtime)
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                         running_mode=RunningMode.VIDEO, detection_tiles=1,
+                                         smoothing=False, enable_gestures=False), runtime=runtime)
     ids = [sorted(h.id for h in tracker.process(image, 'bgr').hands) for _ in range(4)]
     assert ids == [[0, 1]] * 4
     # Frame 0: the single view (1 input), then the zoomed-out view and the 3 level-1
     # windows; then no detector.
     assert runtime.palm_calls == [1, 4]
-    plain = HandTracker(TrackerOptions(model='full', smoothing=False, enable_gestures=False))
+    plain = HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                       running_mode=RunningMode.VIDEO, smoothing=False,
+                                       enable_gestures=False))
     assert len(plain.process(image, 'bgr').hands) == 1
     tracker.close()
     plain.close()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
 from hand_pose_ros.core.smoothing import OneEuroFilter, OneEuroParams, shape_jitter
 from hand_pose_ros.core.tracker import FrameInput, HandTracker
@@ -25,7 +25,9 @@ def frames() -> dict[str, list[np.ndarray]]:
 
 
 def _run(frames: list[np.ndarray], **options) -> list:
-    tracker = HandTracker(TrackerOptions(model='full', enable_gestures=False, **options))
+    options.setdefault('running_mode', RunningMode.VIDEO)
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model='full'), enable_gestures=False,
+                                         **options))
     return [tracker.process(f, 'bgr', timestamp=k / 30.0) for k, f in enumerate(frames)]
 
 
@@ -85,8 +87,8 @@ def test_one_euro_follows_fast_motion_and_smooths_rest() -> None:
 
 
 def test_smoothing_off_by_default_in_static_mode() -> None:
-    assert not TrackerOptions(static_image_mode=True).smoothing_enabled
-    assert TrackerOptions(static_image_mode=False).smoothing_enabled
+    assert not TrackerOptions(running_mode=RunningMode.IMAGE).smoothing
+    assert TrackerOptions(running_mode=RunningMode.VIDEO).smoothing
 
 
 def test_detect_every_n_frames(frames) -> None:
@@ -121,7 +123,8 @@ class CountingRuntime(LiteRtRuntime):
 
 def test_process_batch_matches_streams_and_batches_calls(frames) -> None:
     runtime = CountingRuntime()
-    tracker = HandTracker(TrackerOptions(model='full', smoothing=False,
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                         running_mode=RunningMode.VIDEO, smoothing=False,
                                          enable_gestures=False), runtime=runtime)
     states = [tracker.new_state() for _ in SEQUENCES]
     count = 12
@@ -144,6 +147,6 @@ def test_process_batch_matches_streams_and_batches_calls(frames) -> None:
 
 
 def test_static_mode_carries_nothing(frames) -> None:
-    results = _run(frames['seq0'][:5], static_image_mode=True)
+    results = _run(frames['seq0'][:5], running_mode=RunningMode.IMAGE)
     assert all(r.palm_detector_ran for r in results)
     assert all([h.id for h in r.hands] == list(range(len(r.hands))) for r in results)

@@ -25,7 +25,7 @@ from hand_pose_ros.core.models import (
     fetch_models,
     model_path,
 )
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.runtimes import create_runtime
 from hand_pose_ros.core.tracker import HandTracker
 from hand_pose_ros.ros import parameters
@@ -107,8 +107,8 @@ def test_int8_outputs_do_not_depend_on_thread_count() -> None:
 
 @pytest.mark.parametrize('model', ['lite', 'full'])
 def test_int8_static_parity(model: str, golden_static: dict) -> None:
-    tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True,
-                                         enable_gestures=False, precision='int8',
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model=model, precision='int8'),
+                                         running_mode=RunningMode.IMAGE, enable_gestures=False,
                                          detection_tiles=0, landmark_refinement=0))
     # Issue tolerances as for fp32; the handedness score moves up to 0.042 (full) in int8.
     worst = assert_static_parity(tracker, golden_static, model, score_tolerance=0.05)
@@ -120,16 +120,17 @@ def test_int8_static_parity(model: str, golden_static: dict) -> None:
 @pytest.mark.parametrize('model', ['full', 'lite'])
 def test_int8_accuracy_at_least_official(model: str, annotations: dict) -> None:
     summary = assert_accuracy_at_least_official(
-        TrackerOptions(model=model, static_image_mode=True, enable_gestures=False,
-                       precision='int8'), annotations)
+        TrackerOptions(base=BaseOptions(model=model, precision='int8'),
+                       running_mode=RunningMode.IMAGE, enable_gestures=False), annotations)
     print(f'\nint8 accuracy {model}: {summary}')
 
 
 def test_precision_option_validation() -> None:
     with pytest.raises(ValueError, match='precision must be one of'):
-        TrackerOptions(precision='int4')
+        TrackerOptions(base=BaseOptions(precision='int4'), running_mode=RunningMode.VIDEO)
     with pytest.raises(ValueError, match="needs runtime 'litert'"):
-        TrackerOptions(precision='int8', runtime='torch')
+        TrackerOptions(base=BaseOptions(precision='int8', runtime='torch'),
+                       running_mode=RunningMode.VIDEO)
     with pytest.raises(ValueError, match='needs the litert runtime'):
         create_runtime('torch', 'lite', precision='int8')
     with pytest.raises(ValueError, match='precision must be one of'):

@@ -20,7 +20,7 @@ from test_pipeline_parity import _gold_px, _match, assert_static_parity
 
 from hand_pose_ros.cli import bench_multicam
 from hand_pose_ros.core.models import model_path
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.roi import full_image_roi, roi_affine, roi_from_landmarks
 from hand_pose_ros.core.runtimes import create_runtime
 from hand_pose_ros.core.runtimes.base import (
@@ -322,9 +322,10 @@ def test_fp16_weights_are_dequantised_at_load() -> None:
 @pytest.mark.parametrize('model', VARIANTS)
 def test_tracker_static_golden_parity_with_torch(model: str, golden_static: dict) -> None:
     """The core issue's static tolerances, end to end, with runtime='torch' (CPU here)."""
-    tracker = HandTracker(TrackerOptions(model=model, runtime='torch', device='cpu',
-                                         static_image_mode=True, enable_gestures=False,
-                                         detection_tiles=0, landmark_refinement=0))
+    tracker = HandTracker(TrackerOptions(
+        base=BaseOptions(model=model, runtime='torch', device='cpu'),
+        running_mode=RunningMode.IMAGE, enable_gestures=False,
+        detection_tiles=0, landmark_refinement=0))
     assert tracker.runtime.name == 'torch'
     worst = assert_static_parity(tracker, golden_static, model)
     tracker.close()
@@ -340,8 +341,10 @@ def torch_video_run(golden_video: dict) -> tuple[int, int, list[float]]:
     each, which is how the node batches cameras. Returns (frames with the golden hand count,
     frames, per matched hand the mean 2D difference / hand size).
     """
-    tracker = HandTracker(TrackerOptions(model='full', runtime='torch', device='cpu',
-                                         smoothing=False, enable_gestures=False))
+    tracker = HandTracker(TrackerOptions(
+        base=BaseOptions(model='full', runtime='torch', device='cpu'),
+        running_mode=RunningMode.VIDEO, smoothing=False,
+        enable_gestures=False))
     sequences = list(golden_video['sequences'].values())
     states = [tracker.new_state() for _ in sequences]
     frames = same = 0
@@ -402,8 +405,9 @@ def test_reused_buffer_after_a_frame_without_hands_is_uploaded_again(photos) -> 
     """A caller refilling one buffer per frame: a blank frame (no landmark call) and then a
     hand photo in the same buffer must show the detector the photo, not the blank frame."""
     rgb = next(img for img, hands in photos if hands)
-    tracker = HandTracker(TrackerOptions(model='lite', runtime='torch', device='cpu',
-                                         static_image_mode=True, enable_gestures=False))
+    tracker = HandTracker(TrackerOptions(
+        base=BaseOptions(model='lite', runtime='torch', device='cpu'),
+        running_mode=RunningMode.IMAGE, enable_gestures=False))
     try:
         expected = len(tracker.process(rgb.copy()).hands)
         assert expected >= 1

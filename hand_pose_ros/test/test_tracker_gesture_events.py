@@ -5,15 +5,15 @@ from __future__ import annotations
 import cv2
 from conftest import shared_path
 
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.tracker import HandTracker
 
 
 def test_gesture_change_events_follow_the_debounced_gestures() -> None:
     """Over a real tracked sequence, each event is exactly one change of a track's gesture."""
     frames = sorted(shared_path('motion', 'seq1').glob('*.jpg'))
-    tracker = HandTracker(TrackerOptions(model='lite', static_image_mode=False,
-                                         gesture_hold_frames=2))
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model='lite'),
+                                         running_mode=RunningMode.VIDEO, gesture_hold_frames=2))
     last: dict[int, str] = {}
     n_events = 0
     for path in frames:
@@ -33,7 +33,8 @@ def test_gesture_change_events_follow_the_debounced_gestures() -> None:
 
 def test_static_mode_reports_no_gesture_events() -> None:
     image = cv2.imread(str(shared_path('hands', 'onehand10k', '1402.jpg')))
-    tracker = HandTracker(TrackerOptions(model='full', static_image_mode=True))
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                         running_mode=RunningMode.IMAGE))
     for _ in range(3):
         result = tracker.process(image, 'bgr')
         assert result.hands and result.hands[0].gesture is not None

@@ -8,7 +8,7 @@ import pytest
 from conftest import shared_path
 
 from hand_pose_ros.core.metric3d import solve_camera_frame
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.runtimes.base import LandmarkOutput
 from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
 from hand_pose_ros.core.tracker import HandTracker
@@ -25,9 +25,9 @@ def _motion_frames() -> list[np.ndarray]:
 def test_max_num_hands_bounds_every_frame_in_tracking_mode(max_hands: int) -> None:
     """MediaPipe's graph can report a third hand for a frame (seq1's last frame with 2);
     robot code gets at most max_num_hands, the tracked (older) hands first."""
-    tracker = HandTracker(TrackerOptions(model='full', static_image_mode=False,
-                                         max_num_hands=max_hands, smoothing=False,
-                                         enable_gestures=False))
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                         running_mode=RunningMode.VIDEO, max_num_hands=max_hands,
+                                         smoothing=False, enable_gestures=False))
     counts = [len(tracker.process(f, 'bgr').hands) for f in _motion_frames()]
     assert max(counts) == max_hands, counts
 
@@ -43,10 +43,11 @@ class _NanFirstCrop(LiteRtRuntime):
 
 def test_non_finite_landmarks_drop_one_crop_not_the_frame() -> None:
     frame = cv2.imread(str(shared_path('motion', 'seq0', '0000.jpg')))
-    options = TrackerOptions(model='full', static_image_mode=True)
+    options = TrackerOptions(base=BaseOptions(model='full'), running_mode=RunningMode.IMAGE)
     clean = HandTracker(options).process(frame, 'bgr')
     assert len(clean.hands) == 2, 'this frame shows two hands'
-    broken = HandTracker(TrackerOptions(model='full', static_image_mode=True),
+    broken = HandTracker(TrackerOptions(base=BaseOptions(model='full'),
+                                        running_mode=RunningMode.IMAGE),
                          runtime=_NanFirstCrop(model='full'))
     result = broken.process(frame, 'bgr')
     assert len(result.hands) == 1
@@ -70,4 +71,4 @@ def test_device_auto_uses_a_gpu_only_where_torch_sees_one() -> None:
     finally:
         runtime.close()
     with pytest.raises(ValueError, match='device'):
-        TrackerOptions(device='gpu').validate()
+        TrackerOptions(base=BaseOptions(device='gpu'), running_mode=RunningMode.VIDEO).validate()

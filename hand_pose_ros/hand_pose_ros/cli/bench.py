@@ -153,14 +153,15 @@ def _configs(args: argparse.Namespace) -> list[Config]:
 
 
 def _our_tracker(cfg: Config, args: argparse.Namespace):
-    from hand_pose_ros.core.options import TrackerOptions
+    from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
     from hand_pose_ros.core.tracker import HandTracker
 
+    mode = RunningMode.IMAGE if cfg.static else RunningMode.VIDEO
     return HandTracker(TrackerOptions(
-        model=cfg.model, runtime=args.runtime, num_threads=args.threads,
-        precision=args.precision,
-        static_image_mode=cfg.static, max_num_hands=args.max_hands,
-        detect_every_n_frames=cfg.detect_every, smoothing=args.smoothing,
+        base=BaseOptions(model=cfg.model, runtime=args.runtime, num_threads=args.threads,
+                         precision=args.precision),
+        running_mode=mode, max_num_hands=args.max_hands,
+        detect_every_n_frames=cfg.detect_every, smoothing=args.smoothing and mode.tracking,
         enable_gestures=args.smoothing))
 
 

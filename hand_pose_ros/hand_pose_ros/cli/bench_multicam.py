@@ -103,11 +103,13 @@ def _camera_frames(seqs: list[np.ndarray], cameras: int, step: int) -> list[np.n
 
 
 def _make_tracker(runtime: str, args: argparse.Namespace):
-    from hand_pose_ros.core.options import TrackerOptions
+    from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
     from hand_pose_ros.core.tracker import HandTracker
 
-    opts = TrackerOptions(model=args.model, runtime='litert', max_num_hands=args.hands,
-                          static_image_mode=args.static, num_threads=args.threads)
+    opts = TrackerOptions(
+        base=BaseOptions(model=args.model, runtime='litert', num_threads=args.threads),
+        max_num_hands=args.hands,
+        running_mode=RunningMode.IMAGE if args.static else RunningMode.VIDEO)
     if runtime == 'litert':
         return HandTracker(opts)
     from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime

@@ -26,7 +26,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.cli.arguments import add_setting_arguments, given_settings
+from hand_pose_ros.core.options import (
+    BASE_SPECS,
+    TRACKER_SPECS,
+    TrackerOptions,
+    tracker_options,
+)
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
 
 _LOG = logging.getLogger(__name__)
@@ -35,6 +41,7 @@ IMAGE_EXTENSIONS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '
 VIDEO_EXTENSIONS = {'.mp4', '.avi', '.mov', '.mkv', '.flv', '.webm', '.m4v', '.mpg', '.mpeg'}
 PROGRESS_MIN_FRAMES = 10
 FRAME_PERIOD_S = 1.0 / 30.0
+PIPELINES = ('hand_pose_ros', 'mediapipe')
 
 
 @dataclass
@@ -54,43 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help='image, folder of images (recursive) or video')
     parser.add_argument('--json', required=True, type=Path, metavar='OUT',
                         help="output JSON file ('-' for stdout)")
-    parser.add_argument('--model', choices=('lite', 'full'), default='full')
-    parser.add_argument('--runtime', choices=('litert', 'mediapipe', 'torch', 'auto'),
-                        default='litert')
-    parser.add_argument('--max-hands', type=int, default=2, metavar='N')
-    parser.add_argument('--mirrored', action='store_true',
-                        help='images are mirrored (selfie view): keep MediaPipe handedness')
     parser.add_argument('--camera', type=_parse_camera, default=None, metavar='FX,FY,CX,CY',
                         help='pinhole intrinsics (px): adds keypoints_camera')
     parser.add_argument('--depth', type=Path, default=None, metavar='PATH',
                         help='registered depth for --camera: a file (16-bit PNG in mm or .npy '
                              'float metres) or a folder of them named like the images')
-    parser.add_argument('--video', action='store_true',
-                        help='treat all inputs as one sequence, in tracking mode')
-    parser.add_argument('--detect-every', type=int, default=1, metavar='N',
-                        help='tracking mode: palm detector every N frames while a hand is '
-                             'tracked (default 1 = MediaPipe)')
-    parser.add_argument('--tiles', type=int, default=None, metavar='LEVELS',
-                        help='levels of extra detector views for small and frame-filling '
-                             'hands (0 = MediaPipe single view; default 2 for images, 0 '
-                             'with --video; not with the mediapipe runtime)')
-    parser.add_argument('--tile-detector', choices=('lite', 'full'), default='lite',
-                        help='palm detector of the tile views (default lite: finds small '
-                             'hands better)')
-    parser.add_argument('--refine', type=int, default=None, metavar='PASSES',
-                        help='extra landmark passes per hand, each on the ROI of the last '
-                             'landmarks (0 = MediaPipe; default 2 for images, 0 with --video; '
-                             'not with the mediapipe runtime)')
-    parser.add_argument('--smoothing', action='store_true',
-                        help='One Euro smoothing of landmarks (tracking mode only)')
-    parser.add_argument('--min-detection-confidence', type=float, default=0.5)
-    parser.add_argument('--min-tracking-confidence', type=float, default=0.5)
-    parser.add_argument('--threads', type=int, default=2, help='CPU inference threads')
-    parser.add_argument('--precision', choices=('fp32', 'int8'), default='fp32',
-                        help='int8: landmark model with int8 conv weights (litert only; '
-                             'faster on CPUs with int8 dot products)')
-    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda' (torch runtime)")
+    parser.add_argument('--pipeline', choices=PIPELINES, default='hand_pose_ros',
+                        help="'mediapipe': official MediaPipe Tasks (the reference; needs the "
+                             'mediapipe extra) with the same settings; detection_tiles and '
+                             'landmark_refinement do not apply to it')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    add_setting_arguments(parser, BASE_SPECS + TRACKER_SPECS)
     return parser
 
 
@@ -227,7 +208,7 @@ def frame_to_json(name: str, frame: int | None, result: FrameResult) -> dict:
 
 
 def _make_tracker(args: argparse.Namespace, options: TrackerOptions):
-    if args.runtime == 'mediapipe':
+    if args.pipeline == 'mediapipe':
         from hand_pose_ros.core.runtimes.mediapipe_tasks import MediaPipeTasksTracker
         return MediaPipeTasksTracker(options)
     from hand_pose_ros.core.tracker import HandTracker
@@ -236,15 +217,7 @@ def _make_tracker(args: argparse.Namespace, options: TrackerOptions):
 
 def run(args: argparse.Namespace) -> dict:
     """Process every input; returns the JSON document."""
-    options = TrackerOptions(
-        model=args.model, runtime=args.runtime, device=args.device, num_threads=args.threads,
-        precision=args.precision,
-        max_num_hands=args.max_hands, mirrored=args.mirrored,
-        min_detection_confidence=args.min_detection_confidence,
-        min_tracking_confidence=args.min_tracking_confidence,
-        static_image_mode=not args.video, detect_every_n_frames=args.detect_every,
-        smoothing=bool(args.smoothing and args.video), detection_tiles=args.tiles,
-        tile_detector=args.tile_detector, landmark_refinement=args.refine)
+    options = tracker_options(given_settings(args, BASE_SPECS + TRACKER_SPECS))
     sources = collect_sources(args.paths)
     depth = DepthLookup(args.depth if args.camera is not None else None)
     tracker = _make_tracker(args, options)

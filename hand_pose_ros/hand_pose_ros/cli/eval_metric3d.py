@@ -218,9 +218,11 @@ def tracker_cases(annotations: dict, shared: Path, model: str,
                   landmark_refinement: int | None = None) -> list[RhdCase]:
     """The RHD hands with this project's own pipeline outputs (HandTracker, static mode;
     landmark_refinement None = the static default, 0 = MediaPipe's single landmark pass)."""
-    from hand_pose_ros.core.tracker import HandTracker, TrackerOptions
+    from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+    from hand_pose_ros.core.tracker import HandTracker
 
-    tracker = HandTracker(TrackerOptions(model=model, static_image_mode=True,
+    tracker = HandTracker(TrackerOptions(base=BaseOptions(model=model, runtime='litert'),
+                                         running_mode=RunningMode.IMAGE,
                                          landmark_refinement=landmark_refinement))
     cases = []
     try:

@@ -1,183 +1,181 @@
-"""Every knob of the hand tracker, validated once so a bad value fails with a clear message."""
+"""The tracker's settings, each defined once (see settings.py for what derives from them).
+
+Split as MediaPipe Tasks does: `BaseOptions` selects and loads the networks (read once, when
+the runtime is built), `TrackerOptions` says how the pipeline behaves and holds a
+BaseOptions. Both are frozen: a live change makes a new object (HandTracker.update_options),
+so a frame is always processed with one consistent set of values.
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
-from hand_pose_ros.core.models import MODEL_VARIANTS as MODELS
-from hand_pose_ros.core.models import PRECISIONS
+from hand_pose_ros.core.models import MODEL_VARIANTS, PRECISIONS
+from hand_pose_ros.core.settings import (
+    CLI,
+    RunningMode,
+    Spec,
+    check_all,
+    option,
+    resolve_mode_defaults,
+    specs,
+)
 
 # Level 3 windows are a quarter of the short side: 270 px on 1080p, 180 px on 720p (below
 # tiles.MIN_TILE_SIDE, so none there); finer levels would only upsample.
 MAX_TILE_LEVELS = 3
 # The ROI stops moving after 2-3 passes on a still image; more only costs time.
 MAX_REFINEMENT_PASSES = 5
+RUNTIMES = ('auto', 'litert', 'torch')
+DEVICE_PATTERN = r'auto|cpu|cuda(:\d+)?'
+_IMAGE = RunningMode.IMAGE
+_INTERNAL: tuple[str, ...] = ()  # exposed on no interface: a Python-only tuning knob
 
 
-@dataclass
-class TrackerOptions:
-    """Options of HandTracker; defaults are MediaPipe's (except `mirrored` and, in static
-    mode, `detection_tiles` and `landmark_refinement`; see below).
+@dataclass(frozen=True)
+class BaseOptions:
+    """What networks run and where; fixed once a runtime is built (restart to change)."""
 
-    mirrored: MediaPipe's handedness assumes a selfie (mirrored) image. Robot cameras are not
-        mirrored, so by default the label is swapped to give the anatomical hand.
-    static_image_mode: run the palm detector on every image and carry nothing over.
-    detect_every_n_frames: in tracking mode, while at least one hand is tracked but fewer
-        than max_num_hands, run the palm detector only every N frames (1 = MediaPipe's rule).
-    smoothing: One Euro filter on 2D and world landmarks per track; None = on in tracking
-        mode. Never applied in static mode, where ids are per-image indices, not tracks.
-    roi_similarity: IoU above which two hand ROIs are the same hand (tracked hand wins).
-    suppress_duplicates: also drop a hand whose next ROI overlaps an older track's in the
-        same frame (MediaPipe only merges them one frame later, briefly reporting 3 hands).
-    hand_scale: real hand size relative to the average hand the world landmarks assume;
-        passed to metric 3D.
-    precision: 'fp32' (default) or 'int8': the landmark model with int8 conv weights derived
-        by quantize.py (litert only; ~1.5x faster landmark model on CPUs with int8 dot
-        products, within the static parity tolerances; the palm detector stays fp32).
-        runtime 'auto' then resolves to litert (with device 'cpu' or 'auto').
-    device: 'auto' (a CUDA GPU when torch sees one, else the CPU), 'cpu', 'cuda' or 'cuda:N';
-        runtime 'auto' picks torch on CUDA devices and litert on the CPU.
-    detection_tiles: levels of extra detector views (core/tiles.py), run only when the
-        whole-image view finds fewer than max_num_hands hands: 0 is MediaPipe's single view;
-        1 adds a zoomed-out view (hands filling the frame) and windows of the image's short
-        side (small hands; 16:9 -> 1.8x the resolution); 2 adds windows half that size; 3 a
-        quarter (1080p and up). None = 2 in static mode (photos; up to 19 more detector calls
-        on a 720p image, ~30 ms on 2 CPU cores) and 0 in tracking mode (where the detector
-        runs on most frames). The views only add hands: the hands the single view finds,
-        and their landmarks, are unchanged.
-    tile_detector: the palm detector the tile views run: 'lite' (default; on SYNTHETIC
-        45 px hands in 1280x720 frames it finds 29/57 against the full detector's 21/57, at
-        60 px 42/57 against 33/57, with one more false hand on 38 hand-free images) or
-        'full'. The whole-image view always runs `model`'s detector, as MediaPipe does.
-    landmark_refinement: extra landmark-model passes per hand and image, each on the ROI
-        derived from the previous pass's landmarks (the ROI tracking mode uses on the next
-        frame). The landmark model was trained on such ROIs; the palm detector's ROI is
-        rotated and centred less well, so the first pass on a photo is the least accurate.
-        None = 2 in static mode (on the annotated photos: PCK@0.2 0.81 -> 0.86 and the wrist
-        error -23 % with the full model, at one ~4 ms landmark call per hand and pass) and 0
-        in tracking mode (consecutive frames converge the same way). A pass whose presence
-        score falls below min_tracking_confidence keeps the previous pass's hand.
-    """
-
-    model: str = 'full'
-    runtime: str = 'litert'
-    device: str = 'cpu'
-    num_threads: int = 2
-    max_num_hands: int = 2
-    min_detection_confidence: float = 0.5
-    min_tracking_confidence: float = 0.5
-    static_image_mode: bool = False
-    detect_every_n_frames: int = 1
-    mirrored: bool = False
-    smoothing: bool | None = None
-    one_euro_min_cutoff: float = 1.0
-    one_euro_beta: float = 10.0
-    one_euro_d_cutoff: float = 1.0
-    default_fps: float = 30.0
-    roi_similarity: float = 0.5
-    suppress_duplicates: bool = True
-    enable_gestures: bool = True
-    gesture_hold_frames: int = 3
-    hand_scale: float = 1.0
-    precision: str = 'fp32'
-    detection_tiles: int | None = None
-    tile_detector: str = 'lite'
-    landmark_refinement: int | None = None
+    model: str = option(
+        'full', 'Model variant of the palm detector and landmark model.', live=False,
+        choices=MODEL_VARIANTS)
+    runtime: str = option(
+        'auto', "Inference runtime: 'auto' = torch on a CUDA device, litert on the CPU.",
+        live=False, choices=RUNTIMES)
+    device: str = option(
+        'auto', "Device: 'auto' (a CUDA GPU when torch sees one, else the CPU), 'cpu', "
+        "'cuda' or 'cuda:N'.", live=False, pattern=DEVICE_PATTERN)
+    precision: str = option(
+        'fp32', "Landmark model precision: 'int8' = int8 conv weights derived from the fp32 "
+        'model, about 1.5x faster on CPUs with int8 dot products, litert only (runtime '
+        "'auto' then picks litert).", live=False, choices=PRECISIONS)
+    num_threads: int = option(
+        2, 'CPU threads of the litert runtime.', live=False, low=1, high=64)
+    model_dir: str = option(
+        '', "Folder of the model files; '' = $HAND_POSE_ROS_MODEL_DIR, else "
+        '~/.cache/hand_pose_ros/models (filled by `hand-pose-ros fetch-models`).', live=False)
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    @property
-    def tracking(self) -> bool:
-        return not self.static_image_mode
-
-    @property
-    def tile_levels(self) -> int:
-        if self.detection_tiles is None:
-            return 2 if self.static_image_mode else 0
-        return self.detection_tiles
-
-    @property
-    def refinement_passes(self) -> int:
-        if self.landmark_refinement is None:
-            return 2 if self.static_image_mode else 0
-        return self.landmark_refinement
-
-    @property
-    def smoothing_enabled(self) -> bool:
-        return self.tracking and (self.smoothing is None or bool(self.smoothing))
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first invalid option."""
-        if self.model not in MODELS:
-            raise ValueError(f'model must be one of {MODELS}, got {self.model!r}')
-        runtimes = ('auto', 'litert', 'torch', 'mediapipe')
-        if self.runtime not in runtimes:
-            raise ValueError(f'runtime must be one of {runtimes}, got {self.runtime!r}')
-        if self.device not in ('auto', 'cpu', 'cuda') and not str(self.device).startswith('cuda:'):
-            raise ValueError(
-                f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
-        _int_at_least('num_threads', self.num_threads, 1)
-        _int_at_least('max_num_hands', self.max_num_hands, 1)
-        _int_at_least('detect_every_n_frames', self.detect_every_n_frames, 1)
-        _int_at_least('gesture_hold_frames', self.gesture_hold_frames, 1)
-        for name in ('min_detection_confidence', 'min_tracking_confidence', 'roi_similarity'):
-            _in_unit_interval(name, getattr(self, name))
-        for name in ('one_euro_min_cutoff', 'one_euro_d_cutoff', 'default_fps', 'hand_scale'):
-            _positive(name, getattr(self, name))
-        _number(name := 'one_euro_beta', self.one_euro_beta)
-        if self.one_euro_beta < 0:
-            raise ValueError(f'{name} must be >= 0, got {self.one_euro_beta}')
-        for name in ('static_image_mode', 'mirrored', 'suppress_duplicates', 'enable_gestures'):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(  # noqa: TRY004 - one exception type for all options
-                    f'{name} must be a bool, got {getattr(self, name)!r}')
-        if self.precision not in PRECISIONS:
-            raise ValueError(f'precision must be one of {PRECISIONS}, got {self.precision!r}')
+        check_all(self)
         if self.precision == 'int8' and self.runtime not in ('litert', 'auto'):
             raise ValueError(
                 f"precision 'int8' needs runtime 'litert' (or 'auto'), got {self.runtime!r}")
-        _optional_int_in('detection_tiles', self.detection_tiles, 0, MAX_TILE_LEVELS)
-        if self.tile_detector not in MODELS:
-            raise ValueError(
-                f'tile_detector must be one of {MODELS}, got {self.tile_detector!r}')
-        _optional_int_in('landmark_refinement', self.landmark_refinement, 0,
-                         MAX_REFINEMENT_PASSES)
-        if self.smoothing is not None and not isinstance(self.smoothing, bool):
-            raise ValueError(f'smoothing must be a bool or None, got {self.smoothing!r}')
 
 
-def _number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f'{name} must be a number, got {value!r}')  # noqa: TRY004
-    if math.isnan(value):  # type: ignore[arg-type]
-        raise ValueError(f'{name} must not be NaN')
+@dataclass(frozen=True)
+class TrackerOptions:
+    """How HandTracker behaves; defaults are MediaPipe's where MediaPipe has the setting.
+
+    Differences, on purpose: `mirrored` is false (robot cameras are not mirrored, so the
+    label is swapped to the anatomical hand), and in IMAGE mode `detection_tiles` and
+    `landmark_refinement` default to 2 (photos; see README for the measured effect).
+    """
+
+    base: BaseOptions = field(default_factory=BaseOptions)
+    running_mode: RunningMode = option(
+        _IMAGE, "How frames relate: 'image' = independent photos (detector on every image), "
+        "'video' = consecutive frames of one stream (tracking), 'live_stream' = a live "
+        'camera, tracking (the node).', live=False,
+        choices=tuple(m.value for m in RunningMode), expose=(CLI,))
+    max_num_hands: int = option(
+        2, 'Maximum hands reported per image or camera.', live=False, low=1, high=8)
+    min_detection_confidence: float = option(
+        0.5, 'Palm detector score threshold.', low=0.0, high=1.0)
+    min_tracking_confidence: float = option(
+        0.5, 'Hand presence below which a hand is not reported (and a track ends, so the '
+        'palm detector runs again).', low=0.0, high=1.0)
+    detect_every_n_frames: int = option(
+        1, 'Tracking: while some but fewer than max_num_hands hands are tracked, run the palm '
+        "detector only every N frames (1 = MediaPipe's rule; N picks a new hand up to N-1 "
+        'frames later).', low=1, high=1000)
+    detection_tiles: int = option(
+        None, 'Extra palm detector views for far and near hands, run while fewer than '
+        "max_num_hands hands are found (0 = MediaPipe's single view; 1 = a zoomed-out view "
+        'and windows of the image height, +3 detector calls at 640x480; 2 = also '
+        'half-height windows, +15; 3 = quarter-height, 1080p and up). They only add hands.',
+        low=0, high=MAX_TILE_LEVELS, mode_defaults={_IMAGE: 2, RunningMode.VIDEO: 0,
+                                                    RunningMode.LIVE_STREAM: 0})
+    tile_detector: str = option(
+        'lite', "Palm detector of the detection_tiles views ('lite' finds small hands better; "
+        'the whole-image view always runs model).', choices=MODEL_VARIANTS)
+    landmark_refinement: int = option(
+        None, "Extra landmark passes per hand and image, each on the ROI of the previous "
+        "pass's landmarks (the kind of ROI the model is trained on; tracking does this from "
+        'frame to frame). Each costs one landmark call per hand; a pass that loses the hand '
+        'keeps the previous one.', low=0, high=MAX_REFINEMENT_PASSES,
+        mode_defaults={_IMAGE: 2, RunningMode.VIDEO: 0, RunningMode.LIVE_STREAM: 0})
+    mirrored: bool = option(
+        False, 'The image is mirrored (selfie view): handedness is then taken as the model '
+        'reports it; otherwise it is swapped to the anatomical side.')
+    smoothing: bool = option(
+        None, 'One Euro filtering of keypoints and wrist pose per track (tracking modes '
+        'only).', mode_defaults={_IMAGE: False, RunningMode.VIDEO: True,
+                                 RunningMode.LIVE_STREAM: True})
+    one_euro_min_cutoff: float = option(
+        1.0, 'One Euro min cutoff, Hz (lower = smoother).', low=0.001, high=100.0)
+    one_euro_beta: float = option(
+        10.0, 'One Euro speed coefficient (higher = less lag).', low=0.0, high=1000.0)
+    one_euro_d_cutoff: float = option(
+        1.0, 'One Euro cutoff of the speed estimate, Hz.', low=0.001, high=100.0,
+        expose=_INTERNAL)
+    default_fps: float = option(
+        30.0, 'Frame rate assumed for smoothing when a frame has no timestamp.',
+        low=0.1, high=10000.0, expose=_INTERNAL)
+    roi_similarity: float = option(
+        0.5, 'IoU above which two hand ROIs are the same hand (the tracked hand wins).',
+        low=0.0, high=1.0, expose=_INTERNAL)
+    suppress_duplicates: bool = option(
+        True, "Drop a hand whose next ROI overlaps an older track's in the same frame "
+        '(MediaPipe merges them one frame later, briefly reporting 3 hands).',
+        expose=_INTERNAL)
+    enable_gestures: bool = option(
+        True, 'Recognise gestures.', expose=_INTERNAL)
+    gesture_hold_frames: int = option(
+        3, 'Frames a gesture must hold before it is reported.', low=1, high=100)
+    hand_scale: float = option(
+        1.0, "User's hand size relative to the model's average hand (metric 3D).",
+        low=0.5, high=2.0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.running_mode, RunningMode):
+            if self.running_mode not in {m.value for m in RunningMode}:
+                raise ValueError(f'running_mode must be one of '
+                                 f'{", ".join(m.value for m in RunningMode)}, '
+                                 f'got {self.running_mode!r}')
+            object.__setattr__(self, 'running_mode', RunningMode(self.running_mode))
+        if not isinstance(self.base, BaseOptions):
+            raise ValueError(f'base must be BaseOptions, got {self.base!r}')  # noqa: TRY004
+        resolve_mode_defaults(self, self.running_mode)
+        check_all(self)
+        if self.smoothing and not self.tracking:
+            raise ValueError("smoothing needs a tracking running_mode ('video' or "
+                             "'live_stream'): images are not a sequence")
+
+    @property
+    def tracking(self) -> bool:
+        return self.running_mode.tracking
+
+    def replace(self, **changes: object) -> TrackerOptions:
+        """A copy with changes (validated); BaseOptions fields may be given by name too."""
+        base_names = {s.name for s in BASE_SPECS}
+        base = {k: changes.pop(k) for k in list(changes) if k in base_names}
+        if base:
+            changes['base'] = dataclasses.replace(self.base, **base)
+        return dataclasses.replace(self, **changes)
 
 
-def _optional_int_in(name: str, value: object, low: int, high: int) -> None:
-    """None (the mode's default) or an integer in [low, high]."""
-    if value is None:
-        return
-    _int_at_least(name, value, low)
-    if value > high:  # type: ignore[operator]
-        raise ValueError(f'{name} must be <= {high}, got {value}')
+BASE_SPECS: tuple[Spec, ...] = specs(BaseOptions)
+TRACKER_SPECS: tuple[Spec, ...] = specs(TrackerOptions)
+# Every tracker setting by name, network selection included.
+SETTINGS: dict[str, Spec] = {s.name: s for s in BASE_SPECS + TRACKER_SPECS}
 
 
-def _int_at_least(name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f'{name} must be an integer, got {value!r}')  # noqa: TRY004
-    if value < low:
-        raise ValueError(f'{name} must be >= {low}, got {value}')
-
-
-def _in_unit_interval(name: str, value: object) -> None:
-    _number(name, value)
-    if not 0.0 <= value <= 1.0:  # type: ignore[operator]
-        raise ValueError(f'{name} must be in [0, 1], got {value}')
-
-
-def _positive(name: str, value: object) -> None:
-    _number(name, value)
-    if not value > 0 or value == float('inf'):  # type: ignore[operator]
-        raise ValueError(f'{name} must be a finite number > 0, got {value}')
+def tracker_options(values: dict[str, object], **fixed: object) -> TrackerOptions:
+    """TrackerOptions from flat {setting name: value} (e.g. ROS parameters); others ignored."""
+    base_names = {s.name for s in BASE_SPECS}
+    names = {s.name for s in TRACKER_SPECS}
+    base = BaseOptions(**{k: v for k, v in values.items() if k in base_names})
+    kwargs = {k: v for k, v in values.items() if k in names}
+    kwargs.update(fixed)
+    return TrackerOptions(base=base, **kwargs)

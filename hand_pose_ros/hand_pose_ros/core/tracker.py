@@ -27,6 +27,7 @@ call, and all palm detector inputs in another, so a GPU runtime can batch across
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ from hand_pose_ros.core.gestures import GestureRecognizer
 from hand_pose_ros.core.image import to_rgb
 from hand_pose_ros.core.landmarks import project_landmarks, rotate_world
 from hand_pose_ros.core.metric3d import solve_camera_frame
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import SETTINGS, TrackerOptions
 from hand_pose_ros.core.palm import detect_palms
 from hand_pose_ros.core.roi import (
     full_image_roi,
@@ -90,6 +91,15 @@ class TrackerState:
         self.gestures = (GestureRecognizer(hold_frames=options.gesture_hold_frames)
                          if options.enable_gestures else None)
 
+    def configure(self, options: TrackerOptions) -> None:
+        """Take live option changes without losing tracks, filters or gesture history."""
+        self.options = options
+        params = self.smoother.params
+        params.min_cutoff, params.beta = options.one_euro_min_cutoff, options.one_euro_beta
+        params.d_cutoff = options.one_euro_d_cutoff
+        if self.gestures is not None:
+            self.gestures.hold_frames = options.gesture_hold_frames
+
     def reset(self) -> None:
         """Forget all tracks (e.g. after a camera jump); ids keep counting up."""
         self.tracks = []
@@ -99,7 +109,7 @@ class TrackerState:
     def should_detect(self) -> bool:
         """MediaPipe's rule, optionally thinned to every N frames while a hand is tracked."""
         opts = self.options
-        if opts.static_image_mode or not self.tracks:
+        if not opts.tracking or not self.tracks:
             return True
         if len(self.tracks) >= opts.max_num_hands:
             return False
@@ -147,15 +157,38 @@ class HandTracker:
 
     def __init__(self, options: TrackerOptions | None = None, runtime: Runtime | None = None):
         self.options = options or TrackerOptions()
-        self.options.validate()
+        base = self.options.base
         self.runtime = runtime or create_runtime(
-            self.options.runtime, self.options.model, self.options.device,
-            self.options.num_threads, self.options.precision)
-        self.state = TrackerState(self.options)
+            base.runtime, base.model, base.device, base.num_threads, base.precision,
+            model_dir=base.model_dir or None)
+        self._states: weakref.WeakSet[TrackerState] = weakref.WeakSet()
+        self.state = self.new_state()
 
     def new_state(self) -> TrackerState:
         """Tracking state for another camera/stream fed through process_batch."""
-        return TrackerState(self.options)
+        state = TrackerState(self.options)
+        self._states.add(state)
+        return state
+
+    def update_options(self, **changes: object) -> TrackerOptions:
+        """Apply live setting changes to the tracker and every stream state; all or none.
+
+        Raises ValueError with the reason for an unknown setting, a restart-only one (the
+        networks and the per-stream bounds are fixed once built) or an invalid value. Not
+        thread-safe against a concurrent process_batch: callers serialise the two.
+        """
+        for name in changes:
+            spec = SETTINGS.get(name)
+            if spec is None:
+                raise ValueError(f'{name} is not a tracker setting')
+            if not spec.live:
+                raise ValueError(f'{name} cannot change at run time: restart with the new '
+                                 'value')
+        options = self.options.replace(**changes)
+        self.options = options
+        for state in list(self._states):
+            state.configure(options)
+        return options
 
     def reset(self) -> None:
         self.state.reset()
@@ -214,7 +247,7 @@ class HandTracker:
             # lower-scored one wins), and parity with it needs the same choice.
             cands = associate(cands, opts.roi_similarity)
             per_frame.append(cands)
-        if opts.tile_levels:
+        if opts.detection_tiles:
             self._add_tile_candidates(rgbs, detect, detections, per_frame)
         return per_frame
 
@@ -234,7 +267,7 @@ class HandTracker:
         jobs = []
         for k in detect:
             if len(per_frame[k]) < opts.max_num_hands:
-                tiles = detection_tiles(rgbs[k].shape[1], rgbs[k].shape[0], opts.tile_levels)
+                tiles = detection_tiles(rgbs[k].shape[1], rgbs[k].shape[0], opts.detection_tiles)
                 if tiles:
                     jobs.append((k, tiles))
         if not jobs:
@@ -268,7 +301,7 @@ class HandTracker:
         flat = [(k, c) for k, cands in enumerate(candidates) for c in cands]
         found = self._read_hands(rgbs, flat)
         active = [i for i, hand in enumerate(found) if hand is not None]
-        for _ in range(self.options.refinement_passes):
+        for _ in range(self.options.landmark_refinement):
             if not active:
                 break
             refined = self._read_hands(rgbs, [
@@ -330,8 +363,8 @@ class HandTracker:
         opts, state = self.options, f.state
         if detected:
             state.last_detection_frame = state.frame_index
-        if opts.static_image_mode:
-            if opts.tile_levels or opts.refinement_passes:
+        if not opts.tracking:
+            if opts.detection_tiles or opts.landmark_refinement:
                 # Tile hands come last: one that duplicates an earlier hand (judged by the
                 # landmarks' ROIs, as in tracking) or exceeds max_num_hands is dropped. The
                 # same check catches two refined ROIs that converged on one hand.
@@ -352,7 +385,7 @@ class HandTracker:
             state.tracks = [Track(hand.id, next_roi) for hand, next_roi in found]
         hands = [hand for hand, _ in found]
         t = f.timestamp if f.timestamp is not None else state.frame_index / opts.default_fps
-        if opts.smoothing_enabled:
+        if opts.smoothing:
             self._smooth(state, hands, t)
         height, width = shape[:2]
         if f.camera is not None:

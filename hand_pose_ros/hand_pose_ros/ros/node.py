@@ -12,7 +12,6 @@ unexpected exception while processing one camera's frame is handled the same way
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import traceback
 from dataclasses import dataclass
@@ -28,7 +27,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from hand_pose_msgs.msg import HandArray, HandGesture
-from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.options import SETTINGS, tracker_options
+from hand_pose_ros.core.tracker import FrameInput, TrackerState
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
 from hand_pose_ros.ros import conversions as conv
 from hand_pose_ros.ros import parameters
@@ -55,10 +55,14 @@ class PendingFrame:
     compressed: bool
 
 
-def tracker_options(values: dict[str, Any]) -> TrackerOptions:
-    """TrackerOptions from the node's parameters (same names where they overlap)."""
-    names = {f.name for f in dataclasses.fields(TrackerOptions)}
-    return TrackerOptions(**{k: v for k, v in values.items() if k in names})
+@dataclass
+class CameraJob:
+    """One camera's decoded frame on its way through the tracker to the publishers."""
+
+    io: CameraIO
+    header: Any  # std_msgs/Header of the source image
+    rgb: np.ndarray
+    frame: FrameInput
 
 
 def _join(ns: str, topic: str) -> str:
@@ -77,14 +81,14 @@ class CameraIO:
         self.node = node
         self.name = name or '/'
         self.tf_camera = name if several else ''
-        v = node.values
+        cfg = node.config
         self.stats = CameraStats(self.name, dropped=lambda: node.slots.dropped(self.name))
         self.markers = MarkerTracker()
         self.infos = StampBuffer(INFO_BUFFER)  # CameraIntrinsics or the InputError it raised
         self.depths = StampBuffer(DEPTH_BUFFER)  # depth Image messages
         qos_opts = QoSOverridingOptions.with_default_policies()
-        topic = _join(name, v['image_topic'])
-        if v['compressed']:
+        topic = _join(name, cfg.image_topic)
+        if cfg.compressed:
             self.image_topic = topic + '/compressed'
             node.create_subscription(
                 CompressedImage, self.image_topic, lambda m: self.on_image(m, True),
@@ -95,12 +99,12 @@ class CameraIO:
                 Image, topic, lambda m: self.on_image(m, False), qos_profile_sensor_data,
                 qos_overriding_options=qos_opts)
         node.create_subscription(
-            CameraInfo, _join(name, v['camera_info_topic']), self.on_info,
+            CameraInfo, _join(name, cfg.camera_info_topic), self.on_info,
             qos_profile_sensor_data,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        if v['depth_topic']:
+        if cfg.depth_topic:
             node.create_subscription(
-                Image, _join(name, v['depth_topic']), self.on_depth, qos_profile_sensor_data,
+                Image, _join(name, cfg.depth_topic), self.on_depth, qos_profile_sensor_data,
                 qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.pub_hands = node.create_publisher(HandArray, _join(name, 'hands'), OUTPUT_QOS)
         self.pub_markers = node.create_publisher(
@@ -154,7 +158,7 @@ class CameraIO:
     # ------------------------------------------------------------ worker thread
     def _match(self, buf: StampBuffer, what: str, fallback: str, stamp_ns: int) -> Any:
         """The buffered item matched to the image stamp (see stamp_match), or None."""
-        tol = int(self.node.values['sync_tolerance_s'] * 1e9)
+        tol = int(self.node.config.sync_tolerance_s * 1e9)
         m = buf.match(stamp_ns, tol, MATCH_WAIT_S,
                       startup=self.stats.processed_total < STARTUP_FRAMES)
         if m.first_mismatch:
@@ -174,7 +178,7 @@ class CameraIO:
         return item
 
     def depth_for(self, stamp_ns: int, shape: tuple[int, int]) -> np.ndarray | None:
-        if not self.node.values['depth_topic']:
+        if not self.node.config.depth_topic:
             return None
         msg = self._match(self.depths, 'depth image', 'depth is not used for such frames',
                           stamp_ns)
@@ -186,17 +190,16 @@ class CameraIO:
             self.reject(exc)
             return None
 
-    def prepare(self, frame: PendingFrame, state: Any) -> tuple[Any, np.ndarray, Any] | None:
-        """(header, rgb, FrameInput) of a pending frame, or None when it was rejected."""
-        from hand_pose_ros.core.tracker import FrameInput
+    def prepare(self, frame: PendingFrame, state: TrackerState) -> CameraJob | None:
+        """The job of a pending frame, or None when it was rejected."""
         rgb = self.decode(frame)
         if rgb is None:
             return None
         header = frame.msg.header
         stamp_ns = conv.stamp_to_ns(header.stamp)
-        return header, rgb, FrameInput(
+        return CameraJob(self, header, rgb, FrameInput(
             rgb, state, 'rgb', self.intrinsics_for(stamp_ns),
-            self.depth_for(stamp_ns, rgb.shape[:2]), timestamp=stamp_ns * 1e-9)
+            self.depth_for(stamp_ns, rgb.shape[:2]), timestamp=stamp_ns * 1e-9))
 
     def decode(self, frame: PendingFrame) -> np.ndarray | None:
         try:
@@ -208,19 +211,19 @@ class CameraIO:
             return None
 
     def publish(self, header: Any, rgb: np.ndarray, result: FrameResult) -> None:
-        v = self.node.values
+        cfg = self.node.config
         self.pub_hands.publish(conv.frame_result_to_msg(result, header))
-        if v['publish_tf']:
-            prefix = camera_tf_prefix(v['tf_prefix'], self.tf_camera, bool(self.tf_camera))
+        if cfg.publish_tf:
+            prefix = camera_tf_prefix(cfg.tf_prefix, self.tf_camera, bool(self.tf_camera))
             self.node.tf.send(hand_transforms(
-                result, header, prefix, v['publish_fingertip_tf']))
-        if v['publish_markers']:
+                result, header, prefix, cfg.publish_fingertip_tf))
+        if cfg.publish_markers:
             arr = self.markers.update(result, header)
             if arr.markers:
                 self.pub_markers.publish(arr)
-        if v['publish_annotated_image'] and self.pub_image.get_subscription_count() > 0:
+        if cfg.publish_annotated_image and self.pub_image.get_subscription_count() > 0:
             self.pub_image.publish(conv.rgb_to_image(draw_hands(rgb, result), header))
-        if v['publish_gestures']:
+        if cfg.publish_gestures:
             self.publish_gesture_changes(header, result)
         latency_ms = (self.node.get_clock().now().nanoseconds
                       - conv.stamp_to_ns(header.stamp)) * 1e-6
@@ -241,9 +244,10 @@ class HandPoseNode(Node):
     def __init__(self, node_name: str = 'hand_pose_node', **kwargs: Any):
         super().__init__(node_name, **kwargs)
         self.values: dict[str, Any] = parameters.declare_all(self)
+        self.config = parameters.node_options(self.values)
         self.options_lock = threading.Lock()
         self._turn = 0
-        cams = [str(c).strip('/') for c in self.values['cameras']] or ['']
+        cams = [str(c).strip('/') for c in self.config.cameras] or ['']
         if len(set(cams)) != len(cams):
             raise ValueError(f'cameras lists a namespace twice: {cams}')
         self.slots: LatestFrameSlots[PendingFrame] = LatestFrameSlots([c or '/' for c in cams])
@@ -252,7 +256,7 @@ class HandPoseNode(Node):
         self.cameras = {c or '/': CameraIO(self, c, len(cams) > 1) for c in cams}
         self._worker_errors = 0
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', OUTPUT_QOS)
-        self.create_timer(self.values['diagnostics_period_s'], self.publish_diagnostics)
+        self.create_timer(self.config.diagnostics_period_s, self.publish_diagnostics)
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.worker: FrameWorker[PendingFrame] = FrameWorker(
             self.slots, self.process_batch, self.on_worker_error)
@@ -267,23 +271,10 @@ class HandPoseNode(Node):
         """One tracker (one runtime, models loaded once) and one tracking state per camera."""
         from hand_pose_ros.core.gestures import load_gesture_modules
         from hand_pose_ros.core.tracker import HandTracker
-        load_gesture_modules(str(m) for m in self.values['gesture_modules'])
-        self.tracker = HandTracker(tracker_options(self.values))
+        load_gesture_modules(str(m) for m in self.config.gesture_modules)
+        self.tracker = HandTracker(
+            tracker_options(self.values, running_mode=parameters.NODE_MODE))
         self.states = {c or '/': self.tracker.new_state() for c in cams}
-
-    def apply_live_options(self) -> None:
-        """Copy live values into the shared options object and each state's filters."""
-        new = tracker_options(self.values)
-        with self.options_lock:
-            opts = self.tracker.options
-            for spec in parameters.PARAMS:
-                if spec.live and hasattr(opts, spec.name):
-                    setattr(opts, spec.name, getattr(new, spec.name))
-            for state in self.states.values():
-                params = state.smoother.params
-                params.min_cutoff, params.beta = opts.one_euro_min_cutoff, opts.one_euro_beta
-                if state.gestures is not None:
-                    state.gestures.hold_frames = opts.gesture_hold_frames
 
     def process_batch(self, batch: dict[str, PendingFrame]) -> None:
         """Decode, match CameraInfo/depth by stamp, track and publish each camera's frame.
@@ -306,32 +297,32 @@ class HandPoseNode(Node):
                 io.internal_error(exc)
                 continue
             if job is not None:
-                jobs.append((io, *job))
+                jobs.append(job)
         if len(jobs) > 1 and getattr(self.tracker.runtime, 'batches_efficiently', False):
             try:
                 with self.options_lock:
-                    results = self.tracker.process_batch([j[3] for j in jobs])
+                    results = self.tracker.process_batch([j.frame for j in jobs])
             except Exception:  # noqa: BLE001 - find the camera at fault: one by one below
                 results = None
             if results is not None:
-                for (io, header, rgb, _), result in zip(jobs, results):
-                    self._publish(io, header, rgb, result)
+                for job, result in zip(jobs, results):
+                    self._publish(job, result)
                 return
-        for io, header, rgb, fin in jobs:
+        for job in jobs:
             try:
                 with self.options_lock:
-                    result = self.tracker.process_batch([fin])[0]
+                    result = self.tracker.process_batch([job.frame])[0]
             except Exception as exc:  # noqa: BLE001
-                io.internal_error(exc)
+                job.io.internal_error(exc)
                 continue
-            self._publish(io, header, rgb, result)
+            self._publish(job, result)
 
     @staticmethod
-    def _publish(io: CameraIO, header: Any, rgb: np.ndarray, result: FrameResult) -> None:
+    def _publish(job: CameraJob, result: FrameResult) -> None:
         try:
-            io.publish(header, rgb, result)
+            job.io.publish(job.header, job.rgb, result)
         except Exception as exc:  # noqa: BLE001
-            io.internal_error(exc)
+            job.io.internal_error(exc)
 
     def on_worker_error(self, exc: BaseException) -> None:
         """An exception outside any camera's step (none expected): logged, throttled."""
@@ -351,12 +342,15 @@ class HandPoseNode(Node):
         changed = {p.name: p.value for p in params if p.name in parameters.SPECS}
         if changed:
             trial = dict(self.values, **changed)
+            to_tracker = {k: v for k, v in changed.items() if k in SETTINGS}
             try:
-                tracker_options(trial)
+                config = parameters.node_options(trial)
+                with self.options_lock:
+                    if to_tracker:
+                        self.tracker.update_options(**to_tracker)
             except ValueError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
-            self.values = trial
-            self.apply_live_options()
+            self.values, self.config = trial, config
             self.get_logger().info(
                 'parameters changed: ' + ', '.join(f'{k}={v!r}' for k, v in changed.items()))
         return SetParametersResult(successful=True)

@@ -1,129 +1,95 @@
-"""The node's parameters: one table with defaults, ranges, descriptions and liveness.
+"""The node's parameters: the tracker's settings plus the node's own, each defined once.
 
-The table is the single source for declaring the parameters (with descriptors that
-`ros2 param describe` shows), for validating live changes (rejected with a reason), and for
-config/hands.yaml (a test checks that the YAML lists exactly these names and defaults).
-Parameters marked `live=False` shape subscriptions or load models: changing them at run
-time is rejected with a reason that says a restart is needed. (They are not declared
-read_only: rclpy checks read_only before any on-set callback and answers "Trying to set a
-read-only parameter", which does not tell the user what to do.) rclpy itself enforces each
-descriptor's type and range at run time; validate() states the same rules for start-up
-values, config/hands.yaml and the choices/device rules descriptors cannot express.
+The tracker's settings (core/options.py) and the node's (`NodeOptions` below) carry their
+definitions as field metadata (core/settings.py); `PARAMS` is derived from them, with the
+defaults the node runs with (running mode LIVE_STREAM). It is the single source for
+declaring the parameters (with descriptors that `ros2 param describe` shows), for
+validating live changes (rejected with a reason), and for config/hands.yaml
+(`render_yaml`; a test checks the file against it). Parameters that are not live shape
+subscriptions or load models: changing them at run time is rejected with a reason that
+says a restart is needed. (They are not declared read_only: rclpy checks read_only before
+any on-set callback and answers "Trying to set a read-only parameter", which does not tell
+the user what to do.) rclpy itself enforces each descriptor's type and range at run time;
+validate() states the same rules for start-up values, config/hands.yaml and the choices
+and patterns descriptors cannot express.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from hand_pose_ros.core.options import BASE_SPECS, TRACKER_SPECS
+from hand_pose_ros.core.settings import ROS, RunningMode, Spec, check_all, option, specs
+
+# The same record for a ROS parameter as for any setting (name, default, range, liveness).
+ParamSpec = Spec
+NODE_MODE = RunningMode.LIVE_STREAM
+_ROS_ONLY = (ROS,)
+
 
 @dataclass(frozen=True)
-class ParamSpec:
-    name: str
-    default: Any
-    description: str
-    live: bool = True
-    low: float | None = None  # inclusive range for numbers
-    high: float | None = None
-    choices: tuple[str, ...] = ()
+class NodeOptions:
+    """The node's own settings (topics and outputs); the tracker's are in TrackerOptions."""
+
+    cameras: list = option(
+        [''], 'Camera namespaces, one per camera, relative to the node namespace '
+        "('' = the node namespace itself). Each gets image, camera_info, optional depth and "
+        'its own outputs.', live=False, expose=_ROS_ONLY)
+    image_topic: str = option(
+        'image_raw', 'Image topic inside each camera namespace.', live=False,
+        expose=_ROS_ONLY)
+    compressed: bool = option(
+        False, 'Subscribe to <image_topic>/compressed (sensor_msgs/CompressedImage, jpeg or '
+        'png) instead of the raw image.', live=False, expose=_ROS_ONLY)
+    camera_info_topic: str = option(
+        'camera_info', 'CameraInfo topic inside each camera namespace; without CameraInfo '
+        'there is no camera-frame 3D.', live=False, expose=_ROS_ONLY)
+    depth_topic: str = option(
+        '', "Registered depth image topic (16UC1 mm or 32FC1 m) inside each camera "
+        "namespace; '' = no depth.", live=False, expose=_ROS_ONLY)
+    sync_tolerance_s: float = option(
+        0.02, 'Max stamp difference when matching CameraInfo and depth to an image. '
+        'CameraInfo falls back to the latest one; depth outside the tolerance is not used.',
+        low=0.0, high=1.0, expose=_ROS_ONLY)
+    gesture_modules: list = option(
+        [''], 'Python modules imported at start-up that register extra gestures '
+        "(hand_pose_ros.core.gestures.register_gesture); '' = none.", live=False,
+        expose=_ROS_ONLY)
+    publish_tf: bool = option(True, 'Broadcast wrist frames on /tf.', expose=_ROS_ONLY)
+    tf_prefix: str = option(
+        '', 'Prefix of TF frame names: <prefix>left_wrist; with several cameras '
+        '<prefix><camera>_left_wrist.', expose=_ROS_ONLY)
+    publish_fingertip_tf: bool = option(
+        False, 'Also broadcast fingertip frames.', expose=_ROS_ONLY)
+    publish_markers: bool = option(
+        True, 'Publish RViz markers on hand_markers.', expose=_ROS_ONLY)
+    publish_annotated_image: bool = option(
+        True, 'Publish hands/image (only drawn while someone subscribes).', expose=_ROS_ONLY)
+    publish_gestures: bool = option(
+        True, 'Publish gesture changes on gestures.', expose=_ROS_ONLY)
+    diagnostics_period_s: float = option(
+        1.0, 'Period of /diagnostics messages.', live=False, low=0.1, high=60.0,
+        expose=_ROS_ONLY)
 
     def __post_init__(self) -> None:
-        # validate() relies on these: a range also rules out NaN/inf, and rclpy cannot infer
-        # the type of an empty list default.
-        number = isinstance(self.default, (int, float)) and not isinstance(self.default, bool)
-        if number and (self.low is None or self.high is None):
-            raise ValueError(f'parameter {self.name}: a number needs a range')
-        if isinstance(self.default, list) and not self.default:
-            raise ValueError(f'parameter {self.name}: a list default must not be empty')
-
-    def constraints(self) -> str:
-        parts = []
-        if self.low is not None:
-            parts.append(f'range [{self.low}, {self.high}]')
-        if self.choices:
-            parts.append('one of: ' + ', '.join(self.choices))
-        parts.append('changes live' if self.live else 'restart needed to change')
-        return '; '.join(parts)
+        check_all(self)
 
 
-RUNTIMES = ('auto', 'litert', 'torch')
+def _node_default(spec: Spec) -> Spec:
+    """The spec with the default the node runs with (its running mode's)."""
+    return dataclasses.replace(spec, default=spec.default_for(NODE_MODE), mode_defaults=())
 
-PARAMS: tuple[ParamSpec, ...] = (
-    # ---- inputs (shape subscriptions: restart)
-    ParamSpec('cameras', [''], 'Camera namespaces, one per camera, relative to the node '
-              "namespace ('' = the node namespace itself). Each gets image, camera_info, "
-              'optional depth and its own outputs.', live=False),
-    ParamSpec('image_topic', 'image_raw', 'Image topic inside each camera namespace.',
-              live=False),
-    ParamSpec('compressed', False, 'Subscribe to <image_topic>/compressed '
-              '(sensor_msgs/CompressedImage, jpeg or png) instead of the raw image.',
-              live=False),
-    ParamSpec('camera_info_topic', 'camera_info', 'CameraInfo topic inside each camera '
-              'namespace; without CameraInfo there is no camera-frame 3D.', live=False),
-    ParamSpec('depth_topic', '', "Registered depth image topic (16UC1 mm or 32FC1 m) inside "
-              "each camera namespace; '' = no depth.", live=False),
-    ParamSpec('sync_tolerance_s', 0.02, 'Max stamp difference when matching CameraInfo and '
-              'depth to an image. CameraInfo falls back to the latest one; depth outside the '
-              'tolerance is not used.', low=0.0, high=1.0),
-    # ---- model and runtime (load time: restart)
-    ParamSpec('model', 'full', 'Model variant.', live=False, choices=('full', 'lite')),
-    ParamSpec('runtime', 'auto', "Inference runtime ('auto' = torch on CUDA when a GPU is "
-              'visible, else litert).', live=False, choices=RUNTIMES),
-    ParamSpec('device', 'auto', "Device: 'auto' (a CUDA GPU when torch sees one, else the "
-              "CPU), 'cpu', 'cuda' or 'cuda:N'.", live=False),
-    ParamSpec('num_threads', 2, 'CPU threads of the litert runtime.', live=False,
-              low=1, high=64),
-    ParamSpec('precision', 'fp32', "Landmark model precision: 'int8' = int8 conv weights, "
-              'about 1.5x faster landmark model on CPUs with int8 dot products, litert only '
-              "('auto' then picks litert).", live=False, choices=('fp32', 'int8')),
-    ParamSpec('max_num_hands', 2, 'Maximum hands tracked per camera.', live=False,
-              low=1, high=8),
-    # ---- tracking (live)
-    ParamSpec('min_detection_confidence', 0.5, 'Palm detector score threshold.',
-              low=0.0, high=1.0),
-    ParamSpec('min_tracking_confidence', 0.5, 'Hand presence below which a tracked hand is '
-              'dropped and the palm detector runs again.', low=0.0, high=1.0),
-    ParamSpec('detect_every_n_frames', 1, 'While some but fewer than max_num_hands hands are '
-              "tracked, run the palm detector only every N frames (1 = MediaPipe's rule).",
-              low=1, high=1000),
-    ParamSpec('detection_tiles', 0, 'Extra palm detector views for far and near hands, run '
-              "while fewer than max_num_hands hands are tracked (0 = MediaPipe's single "
-              'view; 1 = a zoomed-out view and windows of the image height, +3 detector '
-              'calls at 640x480; 2 = also half-height windows, +15).', low=0, high=3),
-    ParamSpec('tile_detector', 'lite', "Palm detector of the detection_tiles views ('lite' "
-              'finds small hands better; the whole-image view always runs model).',
-              choices=('lite', 'full')),
-    ParamSpec('landmark_refinement', 0, 'Extra landmark model passes per hand and frame, '
-              "each on the ROI of the previous pass's landmarks (tracking already does this "
-              "from frame to frame; a pass sharpens a track's first frame and fast motion, "
-              'at one more landmark call per hand).', low=0, high=5),
-    ParamSpec('mirrored', False, 'The image is mirrored (selfie view); handedness is then '
-              'taken as the model reports it.'),
-    ParamSpec('smoothing', True, 'One Euro filtering of keypoints and wrist pose per track.'),
-    ParamSpec('one_euro_min_cutoff', 1.0, 'One Euro min cutoff, Hz (lower = smoother).',
-              low=0.001, high=100.0),
-    ParamSpec('one_euro_beta', 10.0, 'One Euro speed coefficient (higher = less lag).',
-              low=0.0, high=1000.0),
-    ParamSpec('gesture_hold_frames', 3, 'Frames a gesture must hold before it is reported.',
-              low=1, high=100),
-    ParamSpec('gesture_modules', [''], 'Python modules imported at start-up that register '
-              "extra gestures (hand_pose_ros.core.gestures.register_gesture); '' = none.",
-              live=False),
-    ParamSpec('hand_scale', 1.0, "User's hand size relative to the model's average hand.",
-              low=0.5, high=2.0),
-    # ---- outputs (live)
-    ParamSpec('publish_tf', True, 'Broadcast wrist frames on /tf.'),
-    ParamSpec('tf_prefix', '', 'Prefix of TF frame names: <prefix>left_wrist; with several '
-              'cameras <prefix><camera>_left_wrist.'),
-    ParamSpec('publish_fingertip_tf', False, 'Also broadcast fingertip frames.'),
-    ParamSpec('publish_markers', True, 'Publish RViz markers on hand_markers.'),
-    ParamSpec('publish_annotated_image', True, 'Publish hands/image (only drawn while '
-              'someone subscribes).'),
-    ParamSpec('publish_gestures', True, 'Publish gesture changes on gestures.'),
-    ParamSpec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', live=False,
-              low=0.1, high=60.0),
-)
-SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
+
+NODE_SPECS: tuple[Spec, ...] = specs(NodeOptions)
+PARAMS: tuple[Spec, ...] = tuple(
+    _node_default(s) for s in NODE_SPECS[:6] + BASE_SPECS + TRACKER_SPECS + NODE_SPECS[6:]
+    if ROS in s.expose)
+SPECS: dict[str, Spec] = {p.name: p for p in PARAMS}
+if len(SPECS) != len(PARAMS):
+    raise RuntimeError('two settings share a parameter name')
 
 
 def validate(name: str, value: Any, running: bool = True) -> str | None:
@@ -133,30 +99,42 @@ def validate(name: str, value: Any, running: bool = True) -> str | None:
         return None  # not ours (e.g. qos_overrides.*, use_sim_time)
     if running and not spec.live:
         return f'{name} cannot change at run time: restart the node with the new value'
-    if isinstance(spec.default, bool):
-        if not isinstance(value, bool):
-            return f'{name} must be a bool'
-        return None
-    if isinstance(spec.default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f'{name} must be a number'
-        if isinstance(spec.default, int) and not isinstance(value, int):
-            return f'{name} must be an integer'
-        if not spec.low <= value <= spec.high:  # False for NaN too
-            return f'{name}={value} is outside [{spec.low}, {spec.high}]'
-        return None
-    if isinstance(spec.default, str):
-        if not isinstance(value, str):
-            return f'{name} must be a string'
-        if spec.choices and value not in spec.choices:
-            return f'{name}={value!r} is not one of {", ".join(spec.choices)}'
-        if (name == 'device' and value not in ('auto', 'cpu', 'cuda')
-                and not value.startswith('cuda:')):
-            return f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}"
-        return None
-    if isinstance(spec.default, list) and not all(isinstance(v, str) for v in value):
-        return f'{name} must be a list of strings'
-    return None
+    return spec.check(value)
+
+
+def node_options(values: dict[str, Any]) -> NodeOptions:
+    """NodeOptions from the parameter values (tracker settings ignored)."""
+    names = {s.name for s in NODE_SPECS}
+    return NodeOptions(**{k: v for k, v in values.items() if k in names})
+
+
+YAML_HEADER = """\
+# hand_pose_node parameters: every parameter with its default (generated from the settings'
+# definitions: python -m hand_pose_ros.ros.parameters > config/hands.yaml).
+# (restart) = read at start-up; changing it at run time is rejected. The others change
+# live: ros2 param set <node> <name> <value> (the node is /hand_pose_node by default,
+# /<namespace>/hand_pose_node under a launch file's namespace).
+# Image QoS (sensor_data by default) is overridable per topic, e.g.
+#   qos_overrides./camera/image_raw.subscription.reliability: reliable
+/**:
+  ros__parameters:
+"""
+
+
+def _yaml_value(value: Any) -> str:
+    import yaml
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('\n...')
+
+
+def render_yaml() -> str:
+    """config/hands.yaml: each parameter with its description and constraints as a comment."""
+    lines = [YAML_HEADER.rstrip('\n')]
+    for spec in PARAMS:
+        comment = f'{spec.description} [{spec.constraints()}]'
+        lines += textwrap.wrap(comment, 96, initial_indent='    # ',
+                               subsequent_indent='    # ')
+        lines.append(f'    {spec.name}: {_yaml_value(spec.default)}')
+    return '\n'.join(lines) + '\n'
 
 
 def declare_all(node: Any) -> dict[str, Any]:
@@ -181,3 +159,7 @@ def declare_all(node: Any) -> dict[str, Any]:
         if reason:
             raise ValueError(f'invalid parameter: {reason}')
     return values
+
+
+if __name__ == '__main__':
+    print(render_yaml(), end='')

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hand_pose_ros.core.models import PRECISIONS
 from hand_pose_ros.core.runtimes.base import Runtime
 
@@ -15,7 +17,7 @@ TORCH_INSTALL = 'pip install -r requirements/torch.txt'
 
 def create_runtime(
     name: str = 'litert', model: str = 'full', device: str = 'cpu', num_threads: int = 2,
-    precision: str = 'fp32',
+    precision: str = 'fp32', model_dir: str | Path | None = None,
 ) -> Runtime:
     """Build a runtime by name; 'auto' picks by device: litert on 'cpu', torch on 'cuda[:N]'.
 
@@ -24,7 +26,7 @@ def create_runtime(
     device is never changed: the CPU stays on litert (faster there than torch) even where a
     GPU is visible, and a CUDA device is kept as given ('cuda:1' stays 'cuda:1'), failing
     clearly when no GPU is visible. precision 'int8' (the derived int8 landmark model)
-    exists for litert only.
+    exists for litert only. model_dir None = models.default_model_dir().
     """
     if name == 'mediapipe':
         raise ValueError(
@@ -44,7 +46,8 @@ def create_runtime(
         if device != 'cpu':
             raise ValueError(f"the litert runtime runs on 'cpu' only, got device {device!r}")
         from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
-        return LiteRtRuntime(model=model, num_threads=num_threads, precision=precision)
+        return LiteRtRuntime(model=model, num_threads=num_threads, precision=precision,
+                             model_dir=Path(model_dir) if model_dir else None)
     if precision != 'fp32':
         raise ValueError(f'precision {precision!r} needs the litert runtime on device cpu, '
                          f'got runtime {name!r} on device {device!r}')
@@ -59,7 +62,8 @@ def create_runtime(
         raise RuntimeError(
             f"runtime 'auto' with device {device!r}: torch {torch.__version__} sees no CUDA "
             "GPU; use device 'cpu' (runtime litert), or a CUDA build of torch on a GPU host")
-    return TorchRuntime(model=model, device=device, num_threads=num_threads)
+    return TorchRuntime(model=model, device=device, num_threads=num_threads,
+                        model_dir=Path(model_dir) if model_dir else None)
 
 
 def _cuda_visible() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -80,16 +81,18 @@ class LiteRtRuntime(Runtime):
 
     name = 'litert'
 
-    def __init__(self, model: str = 'full', num_threads: int = 2, precision: str = 'fp32'):
+    def __init__(self, model: str = 'full', num_threads: int = 2, precision: str = 'fp32',
+                 model_dir: Path | None = None):
         if num_threads < 1:
             raise ValueError(f'num_threads must be >= 1, got {num_threads}')
         self.model = model
         self.num_threads = num_threads
         self.precision = precision
+        self.model_dir = model_dir
         self._palms = {model: self._load_palm(model)}
         self._palm = self._palms[model]
         # precision 'int8': only the landmark model (quantize.py says why not the detector).
-        landmark_path = str(model_path('hand_landmark', model, precision=precision))
+        landmark_path = str(model_path('hand_landmark', model, model_dir, precision=precision))
         self._landmark = _Model(landmark_path, num_threads, LANDMARK_INPUT_SIZE,
                                 replicate_border=True)
         self._lanes = [_Model(landmark_path, 1, LANDMARK_INPUT_SIZE, replicate_border=True)
@@ -98,7 +101,7 @@ class LiteRtRuntime(Runtime):
             num_threads - 1, thread_name_prefix='litert-lane') if self._lanes else None
 
     def _load_palm(self, variant: str) -> _Model:
-        return _Model(str(model_path('palm_detection', variant)), self.num_threads,
+        return _Model(str(model_path('palm_detection', variant, self.model_dir)), self.num_threads,
                       PALM_INPUT_SIZE, replicate_border=False)
 
     def palm_detection(

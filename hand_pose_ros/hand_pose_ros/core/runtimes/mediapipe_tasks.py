@@ -142,12 +142,12 @@ def task_bundle(variant: str, model_dir: Path | None = None) -> Path:
 class MediaPipeTasksTracker:
     """Official MediaPipe Tasks HandLandmarker behind the core tracker's process() signature.
 
-    `options` is the core TrackerOptions (already validated); it uses model,
-    static_image_mode, max_num_hands, min_detection_confidence, min_tracking_confidence and
+    `options` is the core TrackerOptions (already validated); it uses base.model,
+    running_mode, max_num_hands, min_detection_confidence, min_tracking_confidence and
     mirrored; smoothing, detect_every_n_frames, detection_tiles, tile_detector,
     landmark_refinement and the runtime knobs do not apply (it is the official pipeline,
-    single detector view and single landmark pass included). Static
-    mode runs the task in IMAGE mode (detector on every image), otherwise VIDEO mode
+    single detector view and single landmark pass included). Running mode IMAGE runs the
+    task in IMAGE mode (detector on every image), the tracking modes in VIDEO mode
     (MediaPipe's own tracking).
     """
 
@@ -163,11 +163,11 @@ class MediaPipeTasksTracker:
                 '-r requirements/mediapipe.txt') from exc
         self._mp = mp
         self.options = options
-        running = (modes.VisionTaskRunningMode.IMAGE if options.static_image_mode
+        running = (modes.VisionTaskRunningMode.IMAGE if not options.tracking
                    else modes.VisionTaskRunningMode.VIDEO)
         task_options = hand_landmarker.HandLandmarkerOptions(
             base_options=base_options.BaseOptions(
-                model_asset_path=str(task_bundle(options.model, model_dir))),
+                model_asset_path=str(task_bundle(options.base.model, model_dir))),
             running_mode=running,
             num_hands=options.max_num_hands,
             min_hand_detection_confidence=options.min_detection_confidence,
@@ -190,7 +190,7 @@ class MediaPipeTasksTracker:
         rgb = to_rgb(image, pixel_format)
         mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
         height, width = rgb.shape[:2]
-        if self.options.static_image_mode:
+        if not self.options.tracking:
             result = self._task.detect(mp_image)
             detector_ran = True
         else:
@@ -207,7 +207,7 @@ class MediaPipeTasksTracker:
             for lms, world, cats in zip(
                 result.hand_landmarks, result.hand_world_landmarks, result.handedness)
         ]
-        if self.options.static_image_mode:
+        if not self.options.tracking:
             for index, hand in enumerate(hands):
                 hand.id = index
         else:
