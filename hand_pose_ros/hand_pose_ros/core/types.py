@@ -11,26 +11,12 @@ from enum import IntEnum
 
 import numpy as np
 
-NUM_KEYPOINTS = 21
+from hand_pose_ros.core import anatomy
 
-# TF.js names, MediaPipe joint order.
-KEYPOINT_NAMES: tuple[str, ...] = (
-    'wrist',
-    'thumb_cmc', 'thumb_mcp', 'thumb_ip', 'thumb_tip',
-    'index_finger_mcp', 'index_finger_pip', 'index_finger_dip', 'index_finger_tip',
-    'middle_finger_mcp', 'middle_finger_pip', 'middle_finger_dip', 'middle_finger_tip',
-    'ring_finger_mcp', 'ring_finger_pip', 'ring_finger_dip', 'ring_finger_tip',
-    'pinky_finger_mcp', 'pinky_finger_pip', 'pinky_finger_dip', 'pinky_finger_tip',
-)
-
-# Bones as (parent, child) joint pairs, for drawing and markers.
-HAND_CONNECTIONS: tuple[tuple[int, int], ...] = (
-    (0, 1), (1, 2), (2, 3), (3, 4),
-    (0, 5), (5, 6), (6, 7), (7, 8),
-    (5, 9), (9, 10), (10, 11), (11, 12),
-    (9, 13), (13, 14), (14, 15), (15, 16),
-    (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
-)
+# Re-exported for the modules and users that import them from here; defined in anatomy.py.
+NUM_KEYPOINTS = anatomy.NUM_KEYPOINTS
+KEYPOINT_NAMES = anatomy.KEYPOINT_NAMES
+HAND_CONNECTIONS = anatomy.HAND_CONNECTIONS
 
 
 class Method3D(IntEnum):

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from hand_pose_ros.core.types import KEYPOINT_NAMES, FrameResult
+from hand_pose_ros.core.anatomy import FINGERTIPS, KEYPOINT_NAMES
+from hand_pose_ros.core.types import FrameResult
 from hand_pose_ros.ros.conversions import camera_valid, rotation_to_quaternion
 
-FINGERTIPS = (4, 8, 12, 16, 20)
 TF_QOS_DEPTH = 100
 
 
@@ -54,6 +54,9 @@ def hand_transforms(
     result: FrameResult, header: Any, prefix: str = '', fingertips: bool = False
 ) -> list[Any]:
     """geometry_msgs/TransformStamped list: camera optical frame -> each hand's wrist frame.
+
+    The wrist frame is the palm frame of core/anatomy.py (x to the middle MCP, z out of the
+    palm), as core/metric3d.py stored it in `CameraFrame3D.wrist_rotation`.
 
     Fingertip frames (optional, `<prefix><side>_<joint name>[_<id>]`) are children of the
     wrist frame with the wrist's orientation, so they only add the finger's offset.
