@@ -27,6 +27,5 @@ PATHS = [str(PKG / 'hand_pose_ros'), str(PKG / 'launch'), str(PKG / 'setup.py')]
 @pytest.mark.linter
 def test_flake8():
     rc, errors = main_with_errors(argv=PATHS)
-    assert rc == 0, \
-        'Found %d code style errors / warnings:\n' % len(errors) + \
-        '\n'.join(errors)
+    assert rc == 0, (
+        f'Found {len(errors)} code style errors / warnings:\n' + '\n'.join(errors))
