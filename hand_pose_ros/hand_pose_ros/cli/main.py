@@ -10,7 +10,7 @@ from collections.abc import Sequence
 SUBCOMMANDS = {
     'detect': 'hands in images, folders or videos to JSON',
     'bench': 'this pipeline vs official MediaPipe, ms/frame',
-    'fetch-models': 'download and verify the MediaPipe models, derive the int8 ones',
+    'fetch-models': 'download and verify the MediaPipe hand and body models, derive the int8 ones',
 }
 
 
@@ -26,7 +26,7 @@ def _fetch_models(argv: Sequence[str]) -> int:
     parser.add_argument('--wheel', type=Path, default=None,
                         help='a local mediapipe-0.10.21 wheel instead of downloading it')
     args = parser.parse_args(list(argv))
-    folder = fetch_models(args.model_dir, args.wheel)
+    folder = fetch_models(args.model_dir, args.wheel, body=True)
     print(f'models ready in {folder}')
     return 0
 

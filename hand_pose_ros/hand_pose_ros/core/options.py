@@ -105,6 +105,19 @@ class TrackerOptions:
         'frame to frame). Each costs one landmark call per hand; a pass that loses the hand '
         'keeps the previous one.', low=0, high=MAX_REFINEMENT_PASSES,
         mode_defaults={_IMAGE: 2, RunningMode.VIDEO: 0, RunningMode.LIVE_STREAM: 0})
+    body_rois: bool = option(
+        False, "Look for missed hands from people's bodies (MediaPipe Holistic's rule: pose "
+        'detector and pose landmarks, a hand ROI at each visible wrist refined by hand_recrop, '
+        'the landmark model on those no palm or track covers); the body also confirms or '
+        'corrects handedness. Runs only while fewer than max_num_hands hands are found '
+        '(tracking: every body_every_n_frames frames while so); needs `hand-pose-ros '
+        "fetch-models`' body models.")
+    body_every_n_frames: int = option(
+        10, 'Tracking with body_rois: while fewer than max_num_hands hands are tracked, run the '
+        'body pass every N frames (1 = every frame).', low=1, high=1000)
+    max_bodies: int = option(
+        2, 'body_rois: most people looked at per body pass (pose detections after NMS, each '
+        'through the pose landmark model).', low=1, high=8)
     mirrored: bool = option(
         False, 'The image is mirrored (selfie view): handedness is then taken as the model '
         'reports it; otherwise it is swapped to the anatomical side.')

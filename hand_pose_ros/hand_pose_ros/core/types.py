@@ -123,6 +123,10 @@ class HandResult:
     roi: Roi  # the rect the landmarks were read from
     camera: CameraFrame3D | None = None
     gesture: GestureResult | None = None
+    # Where `handedness` comes from: 'model' (the landmark model's guess), 'body' (a body's
+    # wrist at this hand agrees, body_rois), 'body_corrected' (the body overrode the model).
+    handedness_source: str = 'model'
+    found_by: str = 'palm'  # 'palm' (detector or track) or 'body' (a body-guided ROI)
 
 
 @dataclass
@@ -133,5 +137,8 @@ class FrameResult:
     height: int
     hands: list[HandResult] = field(default_factory=list)
     palm_detector_ran: bool = False
+    # People the body pass found (body_rois), in image pixels; empty when it did not run.
+    bodies: list = field(default_factory=list)
+    body_pass_ran: bool = False
     # Debounced gesture changes confirmed in this frame (tracking mode only).
     gesture_changes: list[GestureChange] = field(default_factory=list)
