@@ -113,7 +113,8 @@ class TrackerOptions:
         'only).', mode_defaults={_IMAGE: False, RunningMode.VIDEO: True,
                                  RunningMode.LIVE_STREAM: True})
     one_euro_min_cutoff: float = option(
-        1.0, 'One Euro min cutoff, Hz (lower = smoother).', low=0.001, high=100.0)
+        0.5, 'One Euro min cutoff, Hz (lower = smoother; 0.5 chosen by eval-teleop, see '
+        'BENCHMARKS.md).', low=0.001, high=100.0)
     one_euro_beta: float = option(
         10.0, 'One Euro speed coefficient (higher = less lag).', low=0.0, high=1000.0)
     one_euro_d_cutoff: float = option(
