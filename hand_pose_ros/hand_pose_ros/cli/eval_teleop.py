@@ -384,7 +384,7 @@ def motion_stability(data: Path, base: BaseOptions, runtime: Runtime
     golden = json.loads((data / 'motion' / 'golden_mediapipe_video.json').read_text())
     rows: dict[str, list] = {'skeleton_lock off': [], 'skeleton_lock on': [],
                              'official MediaPipe (golden)': []}
-    for name, sequence in tqdm(golden['sequences'].items(), desc='motion sequences'):
+    for sequence in tqdm(golden['sequences'].values(), desc='motion sequences'):
         frames = [cv2.imread(str(data / 'motion' / e['file'])) for e in sequence['frames']]
         h, w = frames[0].shape[:2]
         camera = CameraIntrinsics(0.9 * w, 0.9 * w, w / 2, h / 2)
