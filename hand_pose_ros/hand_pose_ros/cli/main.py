@@ -10,6 +10,7 @@ from collections.abc import Sequence
 SUBCOMMANDS = {
     'detect': 'hands in images, folders or videos to JSON',
     'bench': 'this pipeline vs official MediaPipe, ms/frame',
+    'eval-teleop': 'jitter, filter lag and bone-length stability on known-truth sequences',
     'fetch-models': 'download and verify the MediaPipe hand and body models, derive the int8 ones',
 }
 
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hand_pose_ros.cli.detect import main as run
     elif command == 'bench':
         from hand_pose_ros.cli.bench import main as run
+    elif command == 'eval-teleop':
+        from hand_pose_ros.cli.eval_teleop import main as run
     else:
         run = _fetch_models
     return int(run(rest) or 0)

@@ -336,12 +336,14 @@ def solve_camera_frame(
         return _invalid()
     keypoints = fit.keypoints
     method = Method3D.PNP
+    scale_factor = float(hand_scale)
     if depth_m is not None:
         scale = depth_scale(fit, keypoints_2d, depth_m, intrinsics, options)
         if scale is not None:
             keypoints = snap_to_depth(keypoints * scale, keypoints_2d, depth_m, intrinsics,
                                       options)
             method = Method3D.DEPTH
+            scale_factor *= scale
         else:
             LOG.debug('no usable depth on the palm, keeping the PnP scale')
     valid = _is_valid(keypoints, keypoints_2d, fit.reprojection_error, image_size, options)
@@ -353,6 +355,7 @@ def solve_camera_frame(
         valid=valid,
         method=method,
         reprojection_error=fit.reprojection_error,
+        scale_factor=scale_factor,
     )
 
 
@@ -390,6 +393,18 @@ def _invalid() -> CameraFrame3D:
         reprojection_error=0.0)
 
 
+def measure_hand_scale(keypoints_2d: np.ndarray, world: np.ndarray,
+                       intrinsics: CameraIntrinsics, depth_m: np.ndarray,
+                       options: Metric3DOptions | None = None) -> float | None:
+    """One frame's hand-size factor (measured / canonical hand), or None without depth."""
+    options = options or Metric3DOptions()
+    keypoints_2d = np.asarray(keypoints_2d, dtype=np.float64)[:, :2]
+    fit = fit_pnp(keypoints_2d, model_shape(world, 1.0, options), intrinsics, options)
+    if fit is None:
+        return None
+    return depth_scale(fit, keypoints_2d, depth_m, intrinsics, options)
+
+
 class HandScaleEstimator:
     """The user's hand-size factor, from frames that have depth.
 
@@ -408,13 +423,8 @@ class HandScaleEstimator:
             depth: np.ndarray) -> float | None:
         """Use one frame; returns its hand-size ratio, or None when it could not be used."""
         validate_intrinsics(intrinsics)
-        keypoints_2d = np.asarray(keypoints_2d, dtype=np.float64)[:, :2]
-        fit = fit_pnp(keypoints_2d, model_shape(world, 1.0, self.options), intrinsics,
-                      self.options)
-        if fit is None:
-            return None
-        ratio = depth_scale(fit, keypoints_2d, depth_to_metres(depth), intrinsics,
-                            self.options)
+        ratio = measure_hand_scale(keypoints_2d, world, intrinsics, depth_to_metres(depth),
+                                   self.options)
         if ratio is not None:
             self._ratios.append(ratio)
         return ratio

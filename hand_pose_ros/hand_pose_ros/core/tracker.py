@@ -31,6 +31,7 @@ call, and all palm detector inputs in another, so a GPU runtime can batch across
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import weakref
 from collections.abc import Sequence
@@ -39,10 +40,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hand_pose_ros.core.body import BodyNetworks, BodyPose
+from hand_pose_ros.core.depth import depth_to_metres
 from hand_pose_ros.core.gestures import GestureRecognizer
 from hand_pose_ros.core.image import to_rgb
 from hand_pose_ros.core.landmarks import project_landmarks, rotate_world
-from hand_pose_ros.core.metric3d import solve_camera_frame
+from hand_pose_ros.core.metric3d import measure_hand_scale, solve_camera_frame
 from hand_pose_ros.core.options import SETTINGS, TrackerOptions
 from hand_pose_ros.core.palm import detect_palms
 from hand_pose_ros.core.roi import (
@@ -58,9 +60,17 @@ from hand_pose_ros.core.runtimes.base import (
     PALM_INPUT_SIZE,
     Runtime,
 )
+from hand_pose_ros.core.skeleton import SkeletonLocks
 from hand_pose_ros.core.smoothing import LandmarkSmoother, OneEuroParams
 from hand_pose_ros.core.tiles import detection_tiles, new_palms
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult, Roi
+from hand_pose_ros.core.types import (
+    CameraIntrinsics,
+    FrameResult,
+    HandResult,
+    Method3D,
+    Roi,
+    ScaleSource,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -98,6 +108,9 @@ class TrackerState:
             options.one_euro_min_cutoff, options.one_euro_beta, options.one_euro_d_cutoff))
         self.gestures = (GestureRecognizer(hold_frames=options.gesture_hold_frames)
                          if options.enable_gestures else None)
+        self.skeletons = SkeletonLocks(options.skeleton_lock_frames)
+        # Per live track id, its latest hand and when it was seen (for hold_lost_s).
+        self.last_seen: dict[int, tuple[HandResult, float]] = {}
 
     def configure(self, options: TrackerOptions) -> None:
         """Take live option changes without losing tracks, filters or gesture history."""
@@ -107,6 +120,9 @@ class TrackerState:
         params.d_cutoff = options.one_euro_d_cutoff
         if self.gestures is not None:
             self.gestures.hold_frames = options.gesture_hold_frames
+        self.skeletons.frames_needed = options.skeleton_lock_frames
+        for track in self.skeletons.tracks.values():
+            track.frames_needed = options.skeleton_lock_frames
 
     def reset(self) -> None:
         """Forget all tracks (e.g. after a camera jump); ids keep counting up."""
@@ -115,6 +131,8 @@ class TrackerState:
         self.body_rois = []
         self.last_body_frame = None
         self.smoother.forget_except(set())
+        self.skeletons.forget_except(set())
+        self.last_seen = {}
 
     def should_detect(self) -> bool:
         """MediaPipe's rule, optionally thinned to every N frames while a hand is tracked."""
@@ -471,14 +489,85 @@ class HandTracker:
         t = f.timestamp if f.timestamp is not None else state.frame_index / opts.default_fps
         if opts.smoothing:
             self._smooth(state, hands, t)
+        if opts.skeleton_lock:
+            for hand in hands:
+                hand.world = state.skeletons.get(hand.id).update(hand.world, hand.score)
+            state.skeletons.forget_except({hand.id for hand in hands})
         height, width = shape[:2]
+        for hand in hands:
+            hand.keypoint_in_image = keypoints_in_image(hand.keypoints, width, height)
         if f.camera is not None:
-            attach_camera_frames(hands, f.camera, (width, height), f.depth, opts.hand_scale)
+            if opts.skeleton_lock:
+                self._attach_locked(state, hands, f, (width, height))
+            else:
+                attach_camera_frames(hands, f.camera, (width, height), f.depth,
+                                     opts.hand_scale)
         changes = state.gestures.update(hands, opts.tracking) if state.gestures else []
+        held = self._hold(state, hands, t) if opts.tracking else []
         state.frame_index += 1
         return FrameResult(width=width, height=height, hands=hands,
                            palm_detector_ran=detected,
-                           gesture_changes=changes)
+                           gesture_changes=changes, held=held)
+
+    def _attach_locked(self, state: TrackerState, hands: list[HandResult], f: FrameInput,
+                       image_size: tuple[int, int]) -> None:
+        """Camera-frame 3D at one hand scale per track (skeleton_lock).
+
+        With depth, each frame's measured hand-size factor is collected until the track
+        locks its median (core/skeleton.py); the hand is then fitted by PnP at that scale
+        instead of being rescaled to every frame's depth, which would make it breathe with
+        the depth noise. Without depth the hand_scale setting applies.
+        """
+        opts = self.options
+        depth_m = None
+        if f.depth is not None:
+            depth_m = depth_to_metres(f.depth)
+            if depth_m.shape != (image_size[1], image_size[0]):
+                raise ValueError(
+                    f'depth image is {depth_m.shape[1]}x{depth_m.shape[0]} but the colour '
+                    f'image is {image_size[0]}x{image_size[1]}: depth must be registered '
+                    'to colour')
+        for hand in hands:
+            track = state.skeletons.get(hand.id)
+            if depth_m is not None and not track.depth_locked:
+                track.add_depth_ratio(measure_hand_scale(
+                    hand.keypoints[:, :2], hand.world, f.camera, depth_m))
+            scale = track.depth_scale
+            source = ScaleSource.DEPTH
+            if scale is None:
+                scale = opts.hand_scale
+                source = ScaleSource.USER if scale != 1.0 else ScaleSource.MODEL
+            hand.camera = solve_camera_frame(
+                hand.keypoints[:, :2], hand.world, f.camera, hand_scale=scale,
+                image_size=image_size, handedness=hand.handedness)
+            if source is ScaleSource.DEPTH and hand.camera.valid:
+                hand.camera.method = Method3D.DEPTH
+            hand.hand_scale, hand.scale_source = scale, source
+
+    def _hold(self, state: TrackerState, hands: list[HandResult], t: float
+              ) -> list[HandResult]:
+        """Lost hands to repeat, stale, for up to hold_lost_s after they were last seen.
+
+        A robot servoing on a hand must not see it vanish for a one-frame dropout, nor jump
+        to zeros: it gets the last valid pose, flagged, with its age, and can decide. A held
+        hand is dropped early when a live hand takes its place (ROI overlap).
+        """
+        opts = self.options
+        live = {hand.id for hand in hands}
+        for hand in hands:
+            state.last_seen[hand.id] = (hand, t)
+        held = []
+        for track_id, (hand, seen) in list(state.last_seen.items()):
+            if track_id in live:
+                continue
+            age = t - seen
+            replaced = any(roi_iou(hand.roi, other.roi) > opts.roi_similarity
+                           for other in hands)
+            if age > opts.hold_lost_s or replaced:
+                del state.last_seen[track_id]
+                continue
+            held.append(dataclasses.replace(hand, stale=True, age=age))
+        return held
 
     def _smooth(self, state: TrackerState, hands: list[HandResult], t: float) -> None:
         for hand in hands:
@@ -518,6 +607,12 @@ def _label_sides(hands: list[HandResult], poses: list[BodyPose], mirrored: bool)
             hand.handedness_score = max(0.5, visibility)
 
 
+def keypoints_in_image(keypoints: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(21,) bool: each keypoint inside the image (outside ones are the model's guesses)."""
+    x, y = keypoints[:, 0], keypoints[:, 1]
+    return (x >= 0.0) & (x < width) & (y >= 0.0) & (y < height)
+
+
 def attach_camera_frames(
     hands: list[HandResult], camera: CameraIntrinsics, image_size: tuple[int, int],
     depth: np.ndarray | None = None, hand_scale: float = 1.0,
@@ -530,6 +625,11 @@ def attach_camera_frames(
         hand.camera = solve_camera_frame(
             hand.keypoints[:, :2], hand.world, camera, depth=depth, hand_scale=hand_scale,
             image_size=image_size, handedness=hand.handedness)
+        hand.hand_scale = hand.camera.scale_factor
+        if hand.camera.method is Method3D.DEPTH:
+            hand.scale_source = ScaleSource.DEPTH
+        elif hand_scale != 1.0:
+            hand.scale_source = ScaleSource.USER
 
 
 def _drop_duplicates(

@@ -19,6 +19,14 @@ KEYPOINT_NAMES = anatomy.KEYPOINT_NAMES
 HAND_CONNECTIONS = anatomy.HAND_CONNECTIONS
 
 
+class ScaleSource(IntEnum):
+    """Where a hand's metric scale came from; values match hand_pose_msgs/Hand SCALE_*."""
+
+    MODEL = 0  # the canonical average hand (hand_scale 1)
+    USER = 1  # the hand_scale setting
+    DEPTH = 2  # measured with a depth image (per track, locked once confident)
+
+
 class Method3D(IntEnum):
     """How camera-frame 3D was obtained; values match hand_pose_msgs/Hand METHOD_*."""
 
@@ -81,6 +89,8 @@ class CameraFrame3D:
     valid: bool
     method: Method3D
     reprojection_error: float  # RMS, pixels
+    # Hand size against the canonical hand that the keypoints have (hand_scale x depth).
+    scale_factor: float = 1.0
 
 
 @dataclass
@@ -127,6 +137,14 @@ class HandResult:
     # wrist at this hand agrees, body_rois), 'body_corrected' (the body overrode the model).
     handedness_source: str = 'model'
     found_by: str = 'palm'  # 'palm' (detector or track) or 'body' (a body-guided ROI)
+    # Size factor against the canonical hand applied to `camera`, and where it came from.
+    hand_scale: float = 1.0
+    scale_source: ScaleSource = ScaleSource.MODEL
+    # Loss policy: a lost hand is repeated, stale, with the seconds since it was last seen.
+    stale: bool = False
+    age: float = 0.0
+    # (21,) bool: the keypoint lies inside the image (else the model invented it).
+    keypoint_in_image: np.ndarray | None = None
 
 
 @dataclass
@@ -142,3 +160,10 @@ class FrameResult:
     body_pass_ran: bool = False
     # Debounced gesture changes confirmed in this frame (tracking mode only).
     gesture_changes: list[GestureChange] = field(default_factory=list)
+    # Lost hands still held (stale, see TrackerOptions.hold_lost_s); not part of `hands`.
+    held: list[HandResult] = field(default_factory=list)
+
+    @property
+    def all_hands(self) -> list[HandResult]:
+        """Live hands then held stale ones: what a consumer acting on hands should see."""
+        return self.hands + self.held

@@ -93,7 +93,7 @@ class MarkerTracker:
         from visualization_msgs.msg import Marker, MarkerArray
         arr = MarkerArray()
         shown: set[str] = set()
-        for hand in result.hands:
+        for hand in result.all_hands:
             if not camera_valid(hand):
                 continue
             arr.markers.extend(hand_markers_for(hand, header))

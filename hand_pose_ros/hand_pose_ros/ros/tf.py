@@ -37,7 +37,7 @@ def camera_tf_prefix(tf_prefix: str, camera: str, several_cameras: bool) -> str:
 
 def _frame_parts(result: FrameResult, prefix: str) -> dict[int, tuple[str, str]]:
     """Track id -> (`<prefix><side>`, suffix); suffix `_<id>` only when a side repeats."""
-    valid = [h for h in result.hands if camera_valid(h)]
+    valid = [h for h in result.all_hands if camera_valid(h)]
     sides = Counter(h.handedness for h in valid)
     return {
         h.id: (f'{prefix}{h.handedness}', f'_{h.id}' if sides[h.handedness] > 1 else '')
@@ -64,7 +64,7 @@ def hand_transforms(
     from geometry_msgs.msg import TransformStamped
     parts = _frame_parts(result, prefix)
     out = []
-    for hand in result.hands:
+    for hand in result.all_hands:
         if hand.id not in parts:
             continue
         base, sfx = parts[hand.id]
