@@ -262,7 +262,7 @@ if ! stamp_ok pkg "$pkg_key"; then
   rm -rf "$share"  # an older layout linked the folders themselves; rm never follows links
   mkdir -p "$share/launch" "$share/config" "$VENV/share/ament_index/resource_index/packages"
   ln -sfn "$PKG/package.xml" "$share/package.xml"
-  for f in "$PKG"/launch/*.py "$PKG"/config/*.yaml "$PKG"/config/*.rviz; do
+  for f in "$PKG"/launch/*.py "$PKG"/config/*.{yaml,rviz,xml}; do
     sub="$(basename "$(dirname "$f")")"
     ln -sfn "$f" "$share/$sub/$(basename "$f")"
   done

@@ -9,9 +9,18 @@ hands/image, gestures) and are remapped here to the arguments; `namespace` puts 
 its outputs under a namespace. Several cameras in one node: use a config file whose
 `cameras` lists camera namespaces (see config/hands.yaml).
 
-The parameter file is the base; compressed, depth, model, runtime and device override it
-only when given (launch_ros applies later parameter entries over earlier ones, so a default
-value here would silently replace the user's YAML).
+Several launches, one TF tree: `tf_prefix` (default `auto`: `<namespace>/`, e.g.
+`robot1/cam/left_wrist`; nothing without a namespace) names the wrist frames, so two launches
+in different namespaces never broadcast the same frame. Any other value is used as given.
+
+Transport: large images between processes need Fast DDS's shared memory sized for them
+(config/fastdds_large_images.xml); it is selected here unless the user set
+FASTRTPS_DEFAULT_PROFILES_FILE or FASTDDS_DEFAULT_PROFILES_FILE, and applies to the processes
+this launch starts (the camera driver needs it too: export it, see the README).
+
+The parameter file is the base; compressed, depth, model, runtime, device and tf_prefix
+override it only when given (launch_ros applies later parameter entries over earlier ones,
+so a default value here would silently replace the user's YAML).
 """
 
 from launch import LaunchContext, LaunchDescription
@@ -37,6 +46,8 @@ ARGUMENTS = (
     ('runtime', '', "Inference runtime: auto, litert or torch; '' = as in the config file."),
     ('device', '', "Device: cpu, cuda or cuda:N; '' = as in the config file."),
     ('namespace', '', 'Namespace of the node and its output topics.'),
+    ('tf_prefix', 'auto', "Prefix of the hand TF frames; auto = '<namespace>/' (nothing "
+     'without a namespace), so launches in different namespaces never share a frame.'),
     ('rviz', 'false', 'true: also start RViz with config/hands.rviz.'),
 )
 
@@ -59,7 +70,19 @@ def _overrides(context: LaunchContext) -> list[dict]:
         # The depth argument is a topic remapped onto the node's relative `depth` topic.
         value = 'depth' if arg == 'depth' else LaunchConfiguration(arg)
         out[param] = ParameterValue(value, value_type=value_type)
+    prefix = tf_prefix(LaunchConfiguration('tf_prefix').perform(context),
+                       LaunchConfiguration('namespace').perform(context))
+    if prefix is not None:
+        out['tf_prefix'] = prefix
     return [out] if out else []
+
+
+def tf_prefix(value: str, namespace: str) -> str | None:
+    """The node's tf_prefix for the launch argument: None keeps the config file's value."""
+    if value != 'auto':
+        return value
+    ns = namespace.strip('/')
+    return f'{ns}/' if ns else None
 
 
 def _node(context: LaunchContext) -> list:

@@ -25,6 +25,7 @@ ARGUMENTS = (
     ('camera_info_file', '', "camera_calibration YAML with the intrinsics; '' = from fov_deg."),
     ('fov_deg', '60.0', 'Horizontal field of view used when there is no camera_info_file.'),
     ('namespace', 'camera', 'Namespace of the camera topics (and of the hand tracking node).'),
+    ('tf_prefix', 'auto', "Prefix of the hand TF frames; auto = '<namespace>/'."),
     ('track', 'true', 'true: also run hands.launch.py on the replayed camera.'),
     ('config', PathJoinSubstitution([FindPackageShare('hand_pose_ros'), 'config', 'hands.yaml']),
      'Parameter file of hand_pose_node.'),
@@ -60,6 +61,7 @@ def generate_launch_description() -> LaunchDescription:
             [FindPackageShare('hand_pose_ros'), 'launch', 'hands.launch.py'])),
         launch_arguments={
             'namespace': cfg['namespace'],
+            'tf_prefix': cfg['tf_prefix'],
             'config': cfg['config'],
             'model': cfg['model'],
             'runtime': cfg['runtime'],
