@@ -23,8 +23,10 @@ override it only when given (launch_ros applies later parameter entries over ear
 so a default value here would silently replace the user's YAML).
 """
 
+import os
+
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
@@ -102,6 +104,18 @@ def _node(context: LaunchContext) -> list:
         ],
     )]
 
+PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+
+
+def _transport(context) -> list:
+    """Fast DDS profile for large images (config/fastdds_large_images.xml) for the processes
+    this launch starts, unless the user chose a profile file of their own."""
+    if any(os.environ.get(v) for v in PROFILE_VARS):
+        return []
+    xml = PathJoinSubstitution(
+        [FindPackageShare('hand_pose_ros'), 'config', 'fastdds_large_images.xml'])
+    return [SetEnvironmentVariable(v, xml) for v in PROFILE_VARS]
+
 
 def generate_launch_description() -> LaunchDescription:
     args = [DeclareLaunchArgument(name, default_value=default, description=desc)
@@ -115,4 +129,5 @@ def generate_launch_description() -> LaunchDescription:
             [FindPackageShare('hand_pose_ros'), 'config', 'hands.rviz'])],
         condition=IfCondition(cfg['rviz']),
     )
-    return LaunchDescription([*args, OpaqueFunction(function=_node), rviz])
+    return LaunchDescription(
+        [*args, OpaqueFunction(function=_transport), OpaqueFunction(function=_node), rviz])

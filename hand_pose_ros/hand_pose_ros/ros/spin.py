@@ -25,14 +25,16 @@ LOGGED_COUNTS = (1, 10, 100, 1000, 10000, 100000)
 
 
 def report_callback_error(node: Node, exc: BaseException, count: int) -> None:
-    """Log the 1st, 10th, 100th, ... callback exception; the first with its traceback."""
+    """Log the 1st, 10th, 100th, ... callback exception as one line (a malformed request from
+    another process is not this node's fault, and a traceback reads like a crash); the
+    first one's traceback goes to the debug log (`--log-level debug`) for a real bug."""
     if count not in LOGGED_COUNTS:
         return
-    msg = (f'a callback raised {type(exc).__name__}: {exc}; the node goes on '
-           f'({count} callback error(s) so far)')
+    node.get_logger().error(
+        f'a callback raised {type(exc).__name__}: {exc}; the node goes on '
+        f'({count} callback error(s) so far)')
     if count == 1:
-        msg += '\n' + ''.join(traceback.format_exception(exc)).rstrip()
-    node.get_logger().error(msg)
+        node.get_logger().debug(''.join(traceback.format_exception(exc)).rstrip())
 
 
 def spin_until_shutdown(node: Node, executor: SingleThreadedExecutor) -> None:
