@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,7 @@ DEPTH_BUFFER = 10
 LOGGED_COUNTS = (1, 10, 100, 1000, 10000, 100000)
 OUTPUT_QOS = QoSProfile(depth=10)
 IMAGE_OUT_QOS = QoSProfile(depth=2)
+WORKER_JOIN_S = 2.0  # launch escalates to SIGTERM after 5 s: stay well inside it
 
 
 @dataclass
@@ -116,6 +118,7 @@ class CameraIO:
     # ------------------------------------------------------------ executor thread
     def on_image(self, msg: Any, compressed: bool) -> None:
         self.stats.on_input()
+        self.stats.on_image_stamp(conv.stamp_to_ns(msg.header.stamp))
         if not compressed:
             try:
                 conv.check_image(msg)
@@ -125,6 +128,7 @@ class CameraIO:
         self.node.slots.put(self.name, PendingFrame(msg, compressed))
 
     def on_info(self, msg: CameraInfo) -> None:
+        self.stats.on_info_stamp(conv.stamp_to_ns(msg.header.stamp))
         try:
             item: CameraIntrinsics | conv.InputError = conv.camera_info_to_intrinsics(msg)
         except conv.InputError as exc:
@@ -255,16 +259,25 @@ class HandPoseNode(Node):
         self.tf = TfBroadcaster(self)
         self.cameras = {c or '/': CameraIO(self, c, len(cams) > 1) for c in cams}
         self._worker_errors = 0
+        self._callback_errors = 0
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', OUTPUT_QOS)
         self.create_timer(self.config.diagnostics_period_s, self.publish_diagnostics)
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.worker: FrameWorker[PendingFrame] = FrameWorker(
             self.slots, self.process_batch, self.on_worker_error)
         self.worker.start()
-        topics = ', '.join(io.image_topic for io in self.cameras.values())
+        # What actually runs, after remapping and 'auto': what an operator needs to check.
+        topics = ', '.join(self.resolve_topic_name(io.image_topic)
+                           for io in self.cameras.values())
         self.get_logger().info(
-            f'tracking hands on {topics} (model {self.values["model"]}, runtime '
-            f'{self.values["runtime"]}, device {self.values["device"]})')
+            f'tracking hands on {topics} (model {self.tracker.options.base.model}, '
+            f'{self.resolved_runtime})')
+
+    @property
+    def resolved_runtime(self) -> str:
+        """'runtime <name>, device <device>' as resolved from the parameters ('auto')."""
+        rt = self.tracker.runtime
+        return f'runtime {rt.name}, device {getattr(rt, "device", "cpu")}'
 
     # ------------------------------------------------------------ tracker
     def _make_tracker(self, cams: list[str]) -> None:
@@ -272,8 +285,11 @@ class HandPoseNode(Node):
         from hand_pose_ros.core.gestures import load_gesture_modules
         from hand_pose_ros.core.tracker import HandTracker
         load_gesture_modules(str(m) for m in self.config.gesture_modules)
-        self.tracker = HandTracker(
-            tracker_options(self.values, running_mode=parameters.NODE_MODE))
+        try:
+            self.tracker = HandTracker(
+                tracker_options(self.values, running_mode=parameters.NODE_MODE))
+        except RuntimeError as exc:  # e.g. runtime torch without torch: one line, no traceback
+            raise ValueError(_runtime_hint(str(exc))) from None
         self.states = {c or '/': self.tracker.new_state() for c in cams}
 
     def process_batch(self, batch: dict[str, PendingFrame]) -> None:
@@ -319,10 +335,15 @@ class HandPoseNode(Node):
 
     @staticmethod
     def _publish(job: CameraJob, result: FrameResult) -> None:
+        # A frame finished while the node shuts down (Ctrl-C) is not published: the context
+        # may already be invalid, and publishing then raises RCLError.
+        if not job.io.node.context.ok():
+            return
         try:
             job.io.publish(job.header, job.rgb, result)
         except Exception as exc:  # noqa: BLE001
-            job.io.internal_error(exc)
+            if job.io.node.context.ok():
+                job.io.internal_error(exc)
 
     def on_worker_error(self, exc: BaseException) -> None:
         """An exception outside any camera's step (none expected): logged, throttled."""
@@ -355,15 +376,41 @@ class HandPoseNode(Node):
                 'parameters changed: ' + ', '.join(f'{k}={v!r}' for k, v in changed.items()))
         return SetParametersResult(successful=True)
 
+    def on_callback_error(self, exc: BaseException) -> None:
+        """An exception that escaped a callback (spin.py logs it): counted for diagnostics."""
+        self._callback_errors += 1
+
     def publish_diagnostics(self) -> None:
         self.pub_diag.publish(build_diagnostic_array(
             {io.name: io.stats for io in self.cameras.values()}, self.get_fully_qualified_name(),
-            self.get_clock().now().to_msg(), hardware_id=str(self.values['device'])))
+            self.get_clock().now().to_msg(), hardware_id=self.resolved_runtime,
+            node_values={'callback_errors': str(self._callback_errors)}))
 
     def destroy_node(self) -> None:
-        self.worker.stop()
-        self.tracker.close()
+        """Stop the worker (bounded wait: a frame in flight finishes), then free the runtime.
+
+        A worker still inside inference after WORKER_JOIN_S keeps its runtime: freeing it
+        under the running call could crash the process, which is about to exit anyway.
+        """
+        self.worker.stop(WORKER_JOIN_S)
+        if not self.worker.alive:
+            self.tracker.close()
         super().destroy_node()
+
+
+def _runtime_hint(message: str) -> str:
+    """The runtime's error, with the install hint that fits how this package was installed.
+
+    `requirements/torch.txt` exists in a checkout of the repository (the venv of
+    scripts/setup.sh); a colcon workspace install has no such file, so name pip instead.
+    """
+    from hand_pose_ros.core.runtimes import TORCH_INSTALL
+    req = Path(__file__).resolve().parents[3] / 'requirements' / 'torch.txt'
+    if TORCH_INSTALL in message:
+        hint = (f'pip install -r {req}' if req.is_file() else
+                'pip install torch tflite into the Python that runs ROS (README: Runtimes)')
+        message = message.replace(TORCH_INSTALL, hint)
+    return message
 
 
 def main(args: list[str] | None = None) -> None:

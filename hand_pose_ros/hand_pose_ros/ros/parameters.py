@@ -112,8 +112,9 @@ YAML_HEADER = """\
 # hand_pose_node parameters: every parameter with its default (generated from the settings'
 # definitions: python -m hand_pose_ros.ros.parameters > config/hands.yaml).
 # (restart) = read at start-up; changing it at run time is rejected. The others change
-# live: ros2 param set <node> <name> <value> (the node is /hand_pose_node by default,
-# /<namespace>/hand_pose_node under a launch file's namespace).
+# live: ros2 param set <node> <name> <value>, where <node> is /<namespace>/hand_pose_node:
+# /hand_pose_node from hands.launch.py without a namespace, /camera/hand_pose_node from
+# replay.launch.py (`ros2 node list` shows it).
 # Image QoS (sensor_data by default) is overridable per topic, e.g.
 #   qos_overrides./camera/image_raw.subscription.reliability: reliable
 /**:
