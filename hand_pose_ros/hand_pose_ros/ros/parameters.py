@@ -122,6 +122,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec('publish_gestures', True, 'Publish gesture changes on gestures.'),
     ParamSpec('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', live=False,
               low=0.1, high=60.0),
+    # ---- input limits (live)
+    ParamSpec('max_image_pixels', 34_000_000, 'Images (raw, or compressed as their header '
+              'declares) with more pixels are rejected before any decoding or conversion '
+              '(cause image_too_large); the default admits 8K UHD (7680x4320).',
+              low=1, high=1_073_676_289),
 )
 SPECS: dict[str, ParamSpec] = {p.name: p for p in PARAMS}
 
