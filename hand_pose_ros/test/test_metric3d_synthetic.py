@@ -76,6 +76,12 @@ def test_fisheye_round_trip_and_exact_fit(shape):
     np.testing.assert_allclose(project_points(points, FISHEYE), pixels, atol=1e-9)
     np.testing.assert_allclose(normalize_points(pixels, FISHEYE), points[:, :2] / points[:, 2:],
                                atol=1e-9)
+    # A strided view, as the tracker passes keypoints[:, :2] (cv2.fisheye misreads those).
+    strided = np.column_stack([pixels, np.zeros(len(pixels))])[:, :2]
+    np.testing.assert_allclose(normalize_points(strided, FISHEYE), points[:, :2] / points[:, 2:],
+                               atol=1e-9)
+    np.testing.assert_allclose(project_points(np.hstack([points, points])[:, :3], FISHEYE),
+                               pixels, atol=1e-9)
     for _ in range(20):
         rotation, translation = random_pose(rng)
         truth = shape @ rotation.T + translation

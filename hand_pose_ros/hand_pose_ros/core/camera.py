@@ -105,7 +105,8 @@ def distortion_coefficients(intrinsics: CameraIntrinsics) -> np.ndarray | None:
 
 def normalize_points(pixels: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
     """Image pixels (N, 2) -> undistorted normalized coordinates (N, 2), i.e. x/z, y/z."""
-    pts = np.asarray(pixels, dtype=np.float64).reshape(-1, 1, 2)
+    # Contiguous: cv2.fisheye reads a strided view (e.g. keypoints[:, :2]) as if it were not.
+    pts = np.ascontiguousarray(np.asarray(pixels, dtype=np.float64).reshape(-1, 1, 2))
     d = distortion_coefficients(intrinsics)
     if d is None:
         centre = np.array([intrinsics.cx, intrinsics.cy])
@@ -124,7 +125,7 @@ def normalize_points(pixels: np.ndarray, intrinsics: CameraIntrinsics) -> np.nda
 
 def project_points(points: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
     """Camera-frame points (N, 3) metres -> image pixels (N, 2), with distortion."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    pts = np.ascontiguousarray(np.asarray(points, dtype=np.float64).reshape(-1, 3))
     d = distortion_coefficients(intrinsics)
     zero = np.zeros(3)
     if d is not None and intrinsics.distortion_model == 'equidistant':
