@@ -511,6 +511,9 @@ def test_hostile_input_is_rejected_reported_and_isolated(ros):
     good_a = _frames('seq0', 24)[12:]
     good_c = _frames('seq2', 3)
     before_b = client.latest_diag('cam_b')
+    # cam_c got corrupt JPEGs in test_bad_input_...: only errors from now on count.
+    before_good = {cam: client.latest_diag(cam).get('errors_total', '0')
+                   for cam in ('cam_a', 'cam_c')}
     worst = [0.0]
 
     def good_frame(i: int) -> None:
@@ -545,12 +548,15 @@ def test_hostile_input_is_rejected_reported_and_isolated(ros):
         header=client.header('b'), height=1, width=40000, encoding='mono8', step=40000,
         data=bytes(40000)))
     good_frame(3)
-    # Fisheye CameraInfo: accepted, 3D as with plumb_bob (two frames: cam_b may have been
-    # tracking other hands, see test_live_parameter_change_and_rejection).
+    # Fisheye CameraInfo: accepted, 3D as with plumb_bob (up to three frames: cam_b may have
+    # been tracking other hands, see test_live_parameter_change_and_rejection).
     fisheye = {'d': (0.01, -0.002, 0.0005, -0.0001), 'model': 'equidistant'}
-    msg = with_info(fisheye)
-    msg = with_info(fisheye)
-    assert any(hd.camera_valid for hd in msg.hands), 'fisheye CameraInfo gave no 3D'
+    for _ in range(3):
+        msg = with_info(fisheye)
+        if any(hd.camera_valid for hd in msg.hands):
+            break
+    assert any(hd.camera_valid for hd in msg.hands), ('fisheye CameraInfo gave no 3D', [
+        (hd.handedness, hd.camera_valid, hd.reprojection_error) for hd in msg.hands])
     good_frame(4)
     # Bad CameraInfo: the hand is still tracked, without (rather than with wrong) 3D.
     fx = 0.9 * w
@@ -565,7 +571,8 @@ def test_hostile_input_is_rejected_reported_and_isolated(ros):
         good_frame(5 + i)
     # Depth with no valid pixel: PnP 3D is still published, depth_invalid reported.
     msg = with_info({}, depth=np.zeros((h, w), np.uint16))
-    assert any(hd.camera_valid and hd.camera_method == 1 for hd in msg.hands)
+    assert any(hd.camera_valid and hd.camera_method == 1 for hd in msg.hands), [
+        (hd.handedness, hd.camera_valid, hd.camera_method) for hd in msg.hands]
     good_frame(8)
 
     def count(diag: dict, cause: str) -> int:
@@ -583,8 +590,8 @@ def test_hostile_input_is_rejected_reported_and_isolated(ros):
         raise AssertionError(f'expected {expected_b}; diagnostics say '
                              f'{client.latest_diag("cam_b")} {client.latest_diag("cam_d")}'
                              ) from exc
-    for cam in ('cam_a', 'cam_c'):
-        assert client.latest_diag(cam).get('errors_total') == '0', client.latest_diag(cam)
+    for cam, errors in before_good.items():
+        assert client.latest_diag(cam).get('errors_total') == errors, client.latest_diag(cam)
     assert client.latest_diag('cam_d').get('frames_processed') == '0'
     assert all(p.poll() is None for p in procs.values())
     # The bomb was never decoded (that takes 2.7 GB and seconds during which every camera
