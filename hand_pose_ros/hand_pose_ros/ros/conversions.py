@@ -227,7 +227,7 @@ def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> n
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
         raise InputError('corrupt_compressed', f'cannot decode {msg.format!r} ({data.size} B)')
-    if bgr.shape[:2] != (height, width):
+    if bgr.shape[:2] not in ((height, width), (width, height)):  # EXIF may rotate by 90
         raise InputError('corrupt_compressed', f'decoded {bgr.shape[1]}x{bgr.shape[0]}, the '
                          f'header says {width}x{height}')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
