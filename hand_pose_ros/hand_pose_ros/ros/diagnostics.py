@@ -21,6 +21,7 @@ import collections
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,47 @@ class TransportLoss:
     def estimate(self) -> int | None:
         """Frames lost so far, or None while no CameraInfo has matched an image."""
         return self.lost if self.matched else None
+
+
+# A repeated error is logged again at most this often (per camera and cause).
+LOG_PERIOD_S = 5.0
+
+
+@dataclass(frozen=True)
+class LogDecision:
+    """What to log for one occurrence: `first` of its cause, or `count` occurrences since
+    the last logged one (this one included) over `elapsed_s` seconds."""
+
+    first: bool
+    count: int
+    elapsed_s: float
+
+
+class LogThrottle:
+    """Time-based log throttling per key (an error cause).
+
+    Logging only the first occurrence hides a fault that persists or comes back; logging
+    every one floods the log at frame rate. So the first is logged at once, then at most one
+    line per LOG_PERIOD_S, carrying how many occurred since the previous line.
+    """
+
+    def __init__(self, period_s: float = LOG_PERIOD_S):
+        self.period_s = period_s
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._since: collections.Counter[str] = collections.Counter()
+
+    def note(self, key: str, now: float | None = None) -> LogDecision | None:
+        """Count one occurrence of `key`; a LogDecision when it is to be logged, else None."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._since[key] += 1
+            last = self._last.get(key)
+            if last is not None and now - last < self.period_s:
+                return None
+            count = self._since.pop(key)
+            self._last[key] = now
+            return LogDecision(last is None, count, 0.0 if last is None else now - last)
 
 
 class CameraStats:

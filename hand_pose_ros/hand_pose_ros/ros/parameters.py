@@ -70,6 +70,10 @@ class NodeOptions:
         True, 'Publish hands/image (only drawn while someone subscribes).', expose=_ROS_ONLY)
     publish_gestures: bool = option(
         True, 'Publish gesture changes on gestures.', expose=_ROS_ONLY)
+    max_image_pixels: int = option(
+        34_000_000, 'Images (raw, or compressed as their header declares) with more pixels are '
+        'rejected before any decoding or conversion (cause image_too_large); the default '
+        'admits 8K UHD (7680x4320).', low=1, high=1_073_676_289, expose=_ROS_ONLY)
     diagnostics_period_s: float = option(
         1.0, 'Period of /diagnostics messages.', live=False, low=0.1, high=60.0,
         expose=_ROS_ONLY)
