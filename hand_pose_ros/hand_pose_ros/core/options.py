@@ -105,6 +105,11 @@ class TrackerOptions:
         'frame to frame). Each costs one landmark call per hand; a pass that loses the hand '
         'keeps the previous one.', low=0, high=MAX_REFINEMENT_PASSES,
         mode_defaults={_IMAGE: 2, RunningMode.VIDEO: 0, RunningMode.LIVE_STREAM: 0})
+    check_extra_hands: bool = option(
+        True, 'Reject a hand found only by an extra view (detection_tiles) that lies mostly '
+        'inside another hand or on a face unless the landmark model is very sure, and stop a '
+        'landmark_refinement pass that jumps onto another hand (false hands, measured in '
+        "README). False = the extra views' hands unchecked.", expose=_INTERNAL)
     mirrored: bool = option(
         False, 'The image is mirrored (selfie view): handedness is then taken as the model '
         'reports it; otherwise it is swapped to the anatomical side.')
