@@ -10,6 +10,7 @@ from collections.abc import Sequence
 SUBCOMMANDS = {
     'detect': 'hands in images, folders or videos to JSON',
     'bench': 'this pipeline vs official MediaPipe, ms/frame',
+    'eval-hands': 'small, interacting, distant and false hands per tracker setting',
     'eval-teleop': 'jitter, filter lag and bone-length stability on known-truth sequences',
     'fetch-models': 'download and verify the MediaPipe hand and body models, derive the int8 ones',
 }
@@ -49,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f'unknown command {command!r}; choose from {", ".join(SUBCOMMANDS)}')
     if command == 'detect':
         from hand_pose_ros.cli.detect import main as run
+    elif command == 'eval-hands':
+        from hand_pose_ros.cli.eval_hands import main as run
     elif command == 'bench':
         from hand_pose_ros.cli.bench import main as run
     elif command == 'eval-teleop':

@@ -118,6 +118,11 @@ class TrackerOptions:
     max_bodies: int = option(
         2, 'body_rois: most people looked at per body pass (pose detections after NMS, each '
         'through the pose landmark model).', low=1, high=8)
+    check_extra_hands: bool = option(
+        True, 'Reject a hand found only by an extra view (detection_tiles) that lies mostly '
+        'inside another hand or on a face unless the landmark model is very sure, and stop a '
+        'landmark_refinement pass that jumps onto another hand (false hands, measured in '
+        "README). False = the extra views' hands unchecked.")
     mirrored: bool = option(
         False, 'The image is mirrored (selfie view): handedness is then taken as the model '
         'reports it; otherwise it is swapped to the anatomical side.')

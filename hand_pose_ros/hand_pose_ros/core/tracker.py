@@ -41,6 +41,12 @@ import numpy as np
 
 from hand_pose_ros.core.body import BodyNetworks, BodyPose
 from hand_pose_ros.core.depth import depth_to_metres
+from hand_pose_ros.core.doubtful import (
+    EXTRA_MIN_PRESENCE,
+    NESTED_CONFIDENT,
+    jumped,
+    nested,
+)
 from hand_pose_ros.core.gestures import GestureRecognizer
 from hand_pose_ros.core.image import to_rgb
 from hand_pose_ros.core.landmarks import project_landmarks, rotate_world
@@ -91,6 +97,9 @@ class Candidate:
 
     roi: Roi
     id: int | None
+    # Found by an extra detector view (tiles), not MediaPipe's single view: such a hand must
+    # pass the checks of core/doubtful.py (check_extra_hands).
+    extra: bool = False
 
 
 class TrackerState:
@@ -392,7 +401,7 @@ class HandTracker:
                 roi = roi_from_detection(palm)
                 if all(roi_iou(roi, c.roi) <= opts.roi_similarity
                        for c in per_frame[k] + added):
-                    added.append(Candidate(roi, None))
+                    added.append(Candidate(roi, None, extra=True))
             per_frame[k] += added[:opts.max_num_hands]
 
     def _landmarks(
@@ -409,12 +418,16 @@ class HandTracker:
             refined = self._read_hands(rgbs, [
                 (flat[i][0], Candidate(roi_from_landmarks(found[i].keypoints), flat[i][1].id))
                 for i in active])
-            # A pass that loses the hand (e.g. a crop pushed past the image edge) keeps the
-            # previous pass and stops refining that hand.
+            # A pass that loses the hand (e.g. a crop pushed past the image edge) or jumps
+            # onto another hand keeps the previous pass and stops refining that hand.
+            if self.options.check_extra_hands:
+                refined = self._stop_jumps(flat, found, active, refined)
             for i, hand in zip(active, refined):
                 if hand is not None:
                     found[i] = hand
             active = [i for i, hand in zip(active, refined) if hand is not None]
+        if self.options.check_extra_hands:
+            self._reject_doubtful(flat, found)
         hands: list[list[tuple[HandResult, Roi]]] = [[] for _ in rgbs]
         tracking = self.options.tracking
         for (frame_k, _), hand in zip(flat, found):
@@ -422,6 +435,52 @@ class HandTracker:
                 next_roi = roi_from_landmarks(hand.keypoints) if tracking else hand.roi
                 hands[frame_k].append((hand, next_roi))
         return hands
+
+    @staticmethod
+    def _stop_jumps(flat: list[tuple[int, Candidate]], found: list[HandResult | None],
+                    active: list[int], refined: list[HandResult | None],
+                    ) -> list[HandResult | None]:
+        """None for each refined read whose ROI jumped onto another hand of its frame.
+
+        Where hands overlap, a read from a ROI that covers part of the hand behind can lock
+        onto that hand; its landmarks then describe the wrong hand (seen flipping a
+        gesture). Such a pass is treated like one that lost the hand."""
+        rois = {i: roi_from_landmarks(hand.keypoints)
+                for i, hand in enumerate(found) if hand is not None}
+        out = list(refined)
+        for n, (i, hand) in enumerate(zip(active, refined)):
+            if hand is None:
+                continue
+            others = [roi for j, roi in rois.items() if j != i and flat[j][0] == flat[i][0]]
+            if jumped(rois[i], roi_from_landmarks(hand.keypoints), others):
+                out[n] = None
+        return out
+
+    @staticmethod
+    def _reject_doubtful(flat: list[tuple[int, Candidate]],
+                         found: list[HandResult | None]) -> None:
+        """Drop (set None) extra-view hands with a weak presence score (false hands on
+        faces and bodies), or nested in another hand unless the landmark model is very sure
+        (core/doubtful.py says why).
+
+        Single-view hands are never dropped here, so MediaPipe's hands stay as they are;
+        extra hands are judged most confident first, each against the hands kept so far."""
+        order = sorted(range(len(found)), key=lambda i: (
+            flat[i][1].extra, -(found[i].score if found[i] is not None else 0.0)))
+        kept: dict[int, list[Roi]] = {}
+        for i in order:
+            hand = found[i]
+            if hand is None:
+                continue
+            frame_k, cand = flat[i]
+            roi = roi_from_landmarks(hand.keypoints)
+            if cand.extra and (
+                    hand.score < EXTRA_MIN_PRESENCE
+                    or (hand.score < NESTED_CONFIDENT and nested(roi, kept.get(frame_k, [])))):
+                _LOG.debug('dropped a doubtful extra hand (presence %.3f)', hand.score)
+                found[i] = None
+                continue
+            kept.setdefault(frame_k, []).append(roi)
 
     def _read_hands(self, rgbs: list[np.ndarray], items: list[tuple[int, Candidate]]
                     ) -> list[HandResult | None]:

@@ -1,0 +1,525 @@
+"""`hand-pose-ros eval-hands`: how well hands MediaPipe misses are found, per tracker setting.
+
+Every measurement runs once per column (a named set of tracker settings) and model, so a
+new option (e.g. a body-guided ROI source) is one more `--column`. Parts:
+
+* size: SYNTHETIC frames with each annotated shared hand scaled to a given length and
+  pasted (with its photo around it) into a larger frame over a neutral or blurred-photo
+  background: recall and PCK@0.2 against hand size.
+* pairs: SYNTHETIC interacting hands, each annotated hand beside its mirror image (the
+  other side) at a given overlap: hands found with the correct side.
+* false: hands reported on hand-free images with faces and people (crops of the shared body
+  and motion photos around heads and torsos, away from every labelled wrist and hand).
+* gestures: the annotated photos whose hand shows a pointing or open-palm gesture, scaled
+  down as if seen from further away: gesture still recognised, against hand size.
+* wrists: real body photos (shared/data/bodies): fraction of labelled wrists with a hand
+  found within one forearm length, by forearm length.
+
+The data are the project's shared photos (../shared/data, or $HAND_POSE_ROS_SHARED).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from hand_pose_ros.core.gestures import GESTURE_OPEN_PALM, GESTURE_POINTING_UP
+from hand_pose_ros.core.options import SETTINGS, BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.core.types import HandResult
+
+PARTS = ('size', 'pairs', 'false', 'gestures', 'wrists')
+SIZES = (16, 24, 32, 48, 64, 96, 128, 200)
+OVERLAPS = (0.0, 0.15, 0.3, 0.5)
+GESTURE_SIZES = (24, 32, 48, 64, 96, 128)
+DISTANCE_GESTURES = (GESTURE_POINTING_UP, GESTURE_OPEN_PALM)
+# Named columns: tracker settings on top of IMAGE-mode defaults.
+COLUMNS = {
+    'single': {'detection_tiles': 0, 'landmark_refinement': 0},
+    'unchecked': {'check_extra_hands': False},
+    'default': {},
+}
+FOREARM_BINS = (0.0, 40.0, 80.0, 120.0, 1e9)
+# A hand is found (recall) when its mean visible-keypoint error is under this fraction of
+# the hand's size, as in the accuracy tests; PCK counts keypoints within 0.2 of it.
+MATCH = 0.5
+PCK = 0.2
+
+
+def shared_data() -> Path:
+    root = Path(__file__).resolve().parents[3]
+    return Path(os.environ.get('HAND_POSE_ROS_SHARED', root.parent / 'shared')) / 'data'
+
+
+@dataclass
+class Annotated:
+    """One annotated shared hand: the photo (BGR), its (21, 3) keypoints with visibility
+    and its size (long side of the annotated box)."""
+
+    file: str
+    image: np.ndarray
+    truth: np.ndarray
+    side: float
+
+
+def load_annotated(data: Path) -> list[Annotated]:
+    entries = json.loads((data / 'hands' / 'annotations.json').read_text())['images']
+    out = []
+    for entry in entries:
+        hand = entry['hands'][0]
+        out.append(Annotated(entry['file'], cv2.imread(str(data / 'hands' / entry['file'])),
+                             np.asarray(hand['keypoints_2d'], np.float64),
+                             float(max(hand['bbox'][2], hand['bbox'][3]))))
+    return out
+
+
+def score_hand(hands: Iterable[HandResult], truth: np.ndarray, side: float
+               ) -> tuple[HandResult | None, float]:
+    """(best matching hand or None, its PCK@0.2 or 0)."""
+    visible = truth[:, 2] > 0
+    best, best_err = None, np.inf
+    for hand in hands:
+        err = np.linalg.norm(hand.keypoints[:, :2] - truth[:, :2], axis=1)[visible]
+        if err.mean() < best_err:
+            best, best_err, errors = hand, err.mean(), err
+    if best is None or best_err >= MATCH * side:
+        return None, 0.0
+    return best, float((errors < PCK * side).mean())
+
+
+def place(image: np.ndarray, truth: np.ndarray, side: float, target: float,
+          frame_size: tuple[int, int], background: np.ndarray, rng: np.random.Generator,
+          flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The photo scaled so its hand is `target` px long, its hand at a random place in the
+    frame, over `background`; returns (frame, moved truth). Only the photo's pixels within
+    1.5 hand sizes of the hand are pasted, so a large photo does not hide the background."""
+    width, height = frame_size
+    scale = target / side
+    lo, hi = truth[:, :2].min(axis=0), truth[:, :2].max(axis=0)
+    centre = (lo + hi) / 2
+    margin = np.array([0.6 * target, 0.6 * target])
+    half = (hi - lo) * scale / 2
+    room_lo = half + 1.0
+    room_hi = np.array([width, height]) - half - 1.0
+    dest = np.array([rng.uniform(room_lo[0], max(room_lo[0], room_hi[0])),
+                     rng.uniform(room_lo[1], max(room_lo[1], room_hi[1]))])
+    sx = -scale if flip else scale
+    affine = np.array([[sx, 0.0, dest[0] - sx * centre[0]],
+                       [0.0, scale, dest[1] - scale * centre[1]]])
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    warped = cv2.warpAffine(image, affine, (width, height), flags=interp)
+    mask = np.zeros((height, width), np.float32)
+    x0, y0 = (dest - half - margin).astype(int)
+    x1, y1 = (dest + half + margin).astype(int)
+    mask[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = 1.0
+    inside = cv2.warpAffine(np.ones(image.shape[:2], np.float32), affine, (width, height))
+    mask = cv2.GaussianBlur(mask * inside, (0, 0), max(1.0, 0.05 * target))[:, :, None]
+    frame = (warped * mask + background * (1.0 - mask)).astype(np.uint8)
+    moved = truth.copy()
+    moved[:, :2] = truth[:, :2] @ affine[:, :2].T + affine[:, 2]
+    return frame, moved
+
+
+def make_background(kind: str, image: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    width, height = frame_size
+    if kind == 'neutral':
+        return np.full((height, width, 3), 128, np.uint8)
+    return cv2.GaussianBlur(cv2.resize(image, (width, height)), (0, 0), 25)
+
+
+@dataclass
+class Context:
+    """What every part needs: the trackers per (column, model), the data, the options."""
+
+    trackers: dict[tuple[str, str], HandTracker]
+    data: Path
+    annotated: list[Annotated]
+    args: argparse.Namespace
+    progress: Callable[[Iterable, str], Iterable] = field(default=lambda it, _: it)
+
+    def run(self, key: tuple[str, str], image: np.ndarray) -> list[HandResult]:
+        return self.trackers[key].process(image, 'bgr').hands
+
+
+def part_size(ctx: Context) -> dict:
+    """Recall and PCK@0.2 per hand size, frame size and background."""
+    out: dict = {}
+    for frame_size in ctx.args.frame:
+        for background in ctx.args.background:
+            label = f'{frame_size[0]}x{frame_size[1]} {background}'
+            rows = {}
+            for target in ctx.progress(ctx.args.sizes, f'size {label}'):
+                rng = np.random.default_rng(target)
+                scores = {key: [] for key in ctx.trackers}
+                for item in ctx.annotated:
+                    bg = make_background(background, item.image, frame_size)
+                    frame, moved = place(item.image, item.truth, item.side, target, frame_size,
+                                         bg, rng)
+                    for key in ctx.trackers:
+                        hand, pck = score_hand(ctx.run(key, frame), moved, target)
+                        scores[key].append((hand is not None, pck))
+                rows[target] = {f'{c}/{m}': [float(np.mean([s[0] for s in v])),
+                                             float(np.mean([s[1] for s in v]))]
+                                for (c, m), v in scores.items()}
+            out[label] = rows
+    return out
+
+
+def part_pairs(ctx: Context) -> dict:
+    """Each annotated hand (1.5x its size around it) beside its mirror image, hands 160 px
+    long in a 640x480 frame over the blurred photo; the mirror copy is drawn over the
+    original, overlapping it by a fraction of the hand's width. A hand counts when found
+    (PCK-style match) with its side: the original's side is the label the tracker gives the
+    original photo, the mirror image's the other."""
+    target, width, height = 160.0, 640, 480
+    out: dict = {}
+    for key in ctx.trackers:
+        reference = {}
+        for item in ctx.annotated:
+            hand, _ = score_hand(ctx.run(key, item.image), item.truth, item.side)
+            reference[item.file] = hand.handedness if hand is not None else None
+        out[key] = (reference, {})
+    rows: dict = {}
+    for overlap in ctx.progress(ctx.args.overlaps, 'pairs'):
+        counts = dict.fromkeys(ctx.trackers, 0)
+        total = 0
+        for item in ctx.annotated:
+            scale = target / item.side
+            lo, hi = item.truth[:, :2].min(axis=0), item.truth[:, :2].max(axis=0)
+            hand_w = (hi[0] - lo[0]) * scale
+            bg = make_background('photo', item.image, (width, height))
+            cx = width / 2 - (1 - overlap) * hand_w / 2
+            first, truth_a = _paste_at(item, scale, (cx, height / 2), bg, False)
+            frame, truth_b = _paste_at(item, scale, (cx + (1 - overlap) * hand_w, height / 2),
+                                       first, True)
+            for key in ctx.trackers:
+                side = out[key][0][item.file]
+                if side is None:
+                    continue
+                hands = ctx.run(key, frame)
+                other = 'left' if side == 'right' else 'right'
+                for truth, expected in ((truth_a, side), (truth_b, other)):
+                    hand, _ = score_hand(hands, truth, target)
+                    counts[key] += hand is not None and hand.handedness == expected
+            total += 2
+        rows[overlap] = {'of': total, **{f'{c}/{m}': n for (c, m), n in counts.items()}}
+    return rows
+
+
+def _paste_at(item: Annotated, scale: float, centre: tuple[float, float], background,
+              flip: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The photo around its hand (1.5 hand sizes) scaled and pasted with the hand's box
+    centre at `centre`, mirrored if flip; returns (frame, moved truth)."""
+    height, width = background.shape[:2]
+    lo, hi = item.truth[:, :2].min(axis=0), item.truth[:, :2].max(axis=0)
+    mid = (lo + hi) / 2
+    sx = -scale if flip else scale
+    affine = np.array([[sx, 0.0, centre[0] - sx * mid[0]],
+                       [0.0, scale, centre[1] - scale * mid[1]]])
+    warped = cv2.warpAffine(item.image, affine, (width, height), flags=cv2.INTER_AREA)
+    # The pasted region: the hand's keypoint hull grown by a quarter of its size, so the
+    # mirror copy covers the original hand where they overlap, not a whole photo.
+    moved = item.truth.copy()
+    moved[:, :2] = item.truth[:, :2] @ affine[:, :2].T + affine[:, 2]
+    mask = np.zeros((height, width), np.uint8)
+    hull = cv2.convexHull(moved[:, :2].astype(np.float32)).astype(np.int32)
+    cv2.fillConvexPoly(mask, hull, 255)
+    grow = max(3, int(0.25 * scale * item.side))
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
+    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 2.0)[:, :, None]
+    frame = (warped * alpha + background * (1 - alpha)).astype(np.uint8)
+    return frame, moved
+
+
+def hand_free_images(data: Path) -> list[tuple[str, np.ndarray]]:
+    """Crops of the shared body and motion photos with faces and bodies but no hand.
+
+    Bodies: per labelled person with both shoulders, a head crop (above the shoulders, 2
+    shoulder widths wide) and a torso crop (shoulders to 2.5 shoulder widths down), each
+    kept only when no labelled wrist of anyone lies within 1.2 forearm lengths (a hand
+    reaches about 0.7 forearm lengths past the wrist). Motion seq1 (a signing woman): the
+    head above her hands (from MediaPipe's golden landmarks) on every 8th frame. Every crop
+    is also checked by eye in the report's montage (docs/hand_free.jpg)."""
+    out = []
+    bodies = json.loads((data / 'bodies' / 'annotations.json').read_text())['images']
+    for entry in bodies:
+        image = cv2.imread(str(data / 'bodies' / entry['file']))
+        wrists = []
+        for person in entry['people']:
+            reach = 1.2 * (person.get('forearm_px') or 100.0)
+            for side in ('left', 'right'):
+                x, y, v = person[f'{side}_wrist']
+                if v:
+                    wrists.append((x, y, reach))
+        for n, person in enumerate(entry['people']):
+            ls, rs = person['left_shoulder'], person['right_shoulder']
+            if not (ls[2] and rs[2]):
+                continue
+            sw = float(np.hypot(ls[0] - rs[0], ls[1] - rs[1]))
+            if sw < 30:
+                continue
+            mx, my = (ls[0] + rs[0]) / 2, (ls[1] + rs[1]) / 2
+            for name, box in (('head', (mx - sw, my - 1.8 * sw, mx + sw, my + 0.1 * sw)),
+                              ('torso', (mx - 0.8 * sw, my, mx + 0.8 * sw, my + 2.5 * sw))):
+                x0, y0, x1, y1 = (int(round(v)) for v in box)
+                x0, y0 = max(0, x0), max(0, y0)
+                x1, y1 = min(image.shape[1], x1), min(image.shape[0], y1)
+                if x1 - x0 < 40 or y1 - y0 < 40:
+                    continue
+                if any(x0 - r < wx < x1 + r and y0 - r < wy < y1 + r for wx, wy, r in wrists):
+                    continue
+                out.append((f'{entry["file"]}#{n}-{name}', image[y0:y1, x0:x1].copy()))
+    golden = json.loads((data / 'motion' / 'golden_mediapipe_video.json').read_text())
+    frames = golden['sequences']['seq1']
+    frames = frames['frames'] if isinstance(frames, dict) else frames
+    for k, frame in enumerate(frames):
+        if k % 8:
+            continue
+        image = cv2.imread(str(data / 'motion' / 'seq1' / f'{k:04d}.jpg'))
+        height, width = image.shape[:2]
+        top = min([min(p[1] for p in h['landmarks_norm']) for h in frame.get('hands', [])]
+                  + [1.0]) * height
+        bottom = int(min(top - 0.05 * height, 0.45 * height))
+        out.append((f'motion/seq1/{k:04d}-head', image[:bottom, width // 4:3 * width // 4]
+                    .copy()))
+    return out
+
+
+def inpainted_photos(annotated: list[Annotated]) -> list[tuple[str, np.ndarray]]:
+    """The annotated photos with their one hand inpainted away (the keypoint hull grown by
+    a third of the hand's size), Panoptic excluded (other people's hands are in it)."""
+    out = []
+    for item in annotated:
+        if item.file.startswith('panoptic'):
+            continue
+        mask = np.zeros(item.image.shape[:2], np.uint8)
+        hull = cv2.convexHull(item.truth[:, :2].astype(np.float32)).astype(np.int32)
+        cv2.fillConvexPoly(mask, hull, 255)
+        grow = max(3, int(0.66 * item.side)) | 1
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
+        out.append((f'{item.file}-inpainted', cv2.inpaint(item.image, mask, 5,
+                                                          cv2.INPAINT_TELEA)))
+    return out
+
+
+def _framed(crop: np.ndarray, height: int, size: tuple[int, int]) -> np.ndarray:
+    """The crop scaled to `height` px tall, centred in a neutral frame of `size`."""
+    width, frame_h = size
+    scale = height / crop.shape[0]
+    small = cv2.resize(crop, None, fx=scale, fy=scale,
+                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    small = small[:frame_h, :width]
+    frame = np.full((frame_h, width, 3), 128, np.uint8)
+    h, w = small.shape[:2]
+    y0, x0 = (frame_h - h) // 2, (width - w) // 2
+    frame[y0:y0 + h, x0:x0 + w] = small
+    return frame
+
+
+def part_false(ctx: Context) -> dict:
+    """False hands per hand-free image: each body/motion crop as it is and centred in a
+    1280x720 neutral frame at 120 and 360 px tall (people far away and nearer); each
+    inpainted annotated photo resized to 1280x720 and 640x480."""
+    images = hand_free_images(ctx.data)
+    if ctx.args.montage:
+        _montage(images, ctx.args.montage)
+    variants = []
+    for name, crop in images:
+        variants.append((name, crop))
+        variants += [(f'{name} at {h} px', _framed(crop, h, (1280, 720))) for h in (120, 360)]
+    for name, photo in inpainted_photos(ctx.annotated):
+        variants += [(f'{name} {w}x{h}', cv2.resize(photo, (w, h)))
+                     for w, h in ((1280, 720), (640, 480))]
+    counts = dict.fromkeys(ctx.trackers, 0)
+    where: dict = {f'{c}/{m}': [] for c, m in ctx.trackers}
+    n = 0
+    for name, image in ctx.progress(variants, 'false hands'):
+        for variant in ('',):
+            n += 1
+            for key in ctx.trackers:
+                hands = ctx.run(key, image)
+                counts[key] += len(hands)
+                if hands:
+                    scores = ' '.join(f'{h.score:.3f}' for h in hands)
+                    where[f'{key[0]}/{key[1]}'].append(f'{name} {variant}: {scores}')
+    return {'images': n, 'hands': {f'{c}/{m}': v for (c, m), v in counts.items()},
+            'where': where}
+
+
+def _montage(images: list[tuple[str, np.ndarray]], path: str) -> None:
+    tiles = [cv2.resize(im, (120, int(120 * im.shape[0] / im.shape[1])))[:160]
+             for _, im in images]
+    tiles = [np.pad(t, ((0, 160 - t.shape[0]), (0, 0), (0, 0))) for t in tiles]
+    rows = [np.hstack(tiles[k:k + 10] + [np.zeros((160, 120, 3), np.uint8)]
+                      * (10 - len(tiles[k:k + 10]))) for k in range(0, len(tiles), 10)]
+    cv2.imwrite(path, np.vstack(rows))
+
+
+def part_gestures(ctx: Context) -> dict:
+    """Per model, the annotated photos whose hand the default column labels with a distance
+    gesture at full size; then the same photos with the hand scaled to each size in a
+    1280x720 frame over the blurred photo (several random places): gesture recognised."""
+    rows: dict = {}
+    for model in ctx.args.model:
+        ref_key = ('default', model) if ('default', model) in ctx.trackers else next(
+            k for k in ctx.trackers if k[1] == model)
+        refs = []
+        for item in ctx.annotated:
+            hand, _ = score_hand(ctx.run(ref_key, item.image), item.truth, item.side)
+            if hand is not None and hand.gesture and hand.gesture.name in DISTANCE_GESTURES:
+                refs.append((item, hand.gesture.name))
+        rows[model] = {'references': [f'{i.file}: {g}' for i, g in refs], 'sizes': {}}
+        for target in ctx.progress(ctx.args.gesture_sizes, f'gestures {model}'):
+            rng = np.random.default_rng(target)
+            counts = {k: 0 for k in ctx.trackers if k[1] == model}
+            total = 0
+            for item, gesture in refs:
+                bg = make_background('photo', item.image, (1280, 720))
+                for _ in range(3):
+                    frame, moved = place(item.image, item.truth, item.side, target,
+                                         (1280, 720), bg, rng)
+                    total += 1
+                    for key in counts:
+                        hand, _ = score_hand(ctx.run(key, frame), moved, target)
+                        counts[key] += bool(hand is not None and hand.gesture
+                                            and hand.gesture.name == gesture)
+            rows[model]['sizes'][target] = {'of': total, **{k[0]: v for k, v in counts.items()}}
+    return rows
+
+
+def part_wrists(ctx: Context) -> dict:
+    """Labelled wrists with a hand (its wrist keypoint or keypoint-box centre) within one
+    forearm length (that side's wrist-elbow distance), by forearm length bin."""
+    bodies = json.loads((ctx.data / 'bodies' / 'annotations.json').read_text())['images']
+    bins = list(zip(FOREARM_BINS[:-1], FOREARM_BINS[1:]))
+    found = {k: [0] * len(bins) for k in ctx.trackers}
+    totals = [0] * len(bins)
+    for entry in ctx.progress(bodies, 'wrists'):
+        image = cv2.imread(str(ctx.data / 'bodies' / entry['file']))
+        hands = {k: ctx.run(k, image) for k in ctx.trackers}
+        for person in entry['people']:
+            for side in ('left', 'right'):
+                x, y, v = person[f'{side}_wrist']
+                forearm = person[f'{side}_forearm_px']
+                if not v or not forearm:
+                    continue
+                b = next(i for i, (lo, hi) in enumerate(bins) if lo <= forearm < hi)
+                totals[b] += 1
+                for key, found_hands in hands.items():
+                    found[key][b] += any(_near(h, x, y, forearm) for h in found_hands)
+    labels = [f'{lo:.0f}-{hi:.0f}' if hi < 1e8 else f'>={lo:.0f}' for lo, hi in bins]
+    return {'bins': labels, 'wrists': totals,
+            'found': {f'{c}/{m}': v for (c, m), v in found.items()}}
+
+
+def _near(hand: HandResult, x: float, y: float, radius: float) -> bool:
+    points = hand.keypoints[:, :2]
+    centre = (points.min(axis=0) + points.max(axis=0)) / 2
+    return min(np.hypot(*(points[0] - (x, y))), np.hypot(*(centre - (x, y)))) <= radius
+
+
+def _column(text: str) -> tuple[str, dict]:
+    """NAME or NAME:setting=value,setting=value."""
+    name, _, rest = text.partition(':')
+    values = {}
+    for item in filter(None, rest.split(',')):
+        key, _, raw = item.partition('=')
+        if key not in SETTINGS:
+            raise argparse.ArgumentTypeError(f'{key} is not a tracker setting')
+        values[key] = json.loads(raw) if raw not in ('lite', 'full') else raw
+    if not rest and name in COLUMNS:
+        values = COLUMNS[name]
+    return name, values
+
+
+def _frame(text: str) -> tuple[int, int]:
+    width, _, height = text.partition('x')
+    return int(width), int(height)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='hand-pose-ros eval-hands', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--part', nargs='+', choices=PARTS, default=list(PARTS))
+    parser.add_argument('--model', nargs='+', choices=('full', 'lite'), default=['full', 'lite'])
+    parser.add_argument('--column', type=_column, action='append', default=None,
+                        help='NAME[:setting=value,...] (repeat); built in: '
+                             + ', '.join(f'{k} {v or "(defaults)"}' for k, v in COLUMNS.items()))
+    parser.add_argument('--sizes', type=int, nargs='+', default=list(SIZES))
+    parser.add_argument('--gesture-sizes', type=int, nargs='+', default=list(GESTURE_SIZES))
+    parser.add_argument('--overlaps', type=float, nargs='+', default=list(OVERLAPS))
+    parser.add_argument('--frame', type=_frame, nargs='+', default=[(1280, 720)])
+    parser.add_argument('--background', nargs='+', choices=('neutral', 'photo'),
+                        default=['photo'])
+    parser.add_argument('--json', type=Path, default=None, help='write the results here')
+    parser.add_argument('--plot', type=Path, default=None,
+                        help='size curve (recall and PCK@0.2 vs hand size) as an image')
+    parser.add_argument('--montage', default=None, help='save the hand-free crops here')
+    parser.add_argument('--data', type=Path, default=None, help='shared data folder')
+    return parser
+
+
+def plot_size(size: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label, rows in size.items():
+        sizes = sorted(rows)
+        for col in rows[sizes[0]]:
+            for ax, index, name in ((axes[0], 0, 'recall'), (axes[1], 1, 'PCK@0.2')):
+                ax.plot(sizes, [rows[s][col][index] for s in sizes], marker='o',
+                        label=f'{col} ({label})')
+                ax.set_xscale('log')
+                ax.set_xlabel('hand size, px (long side of the keypoint box)')
+                ax.set_ylabel(name)
+                ax.set_ylim(0, 1)
+                ax.grid(True, alpha=0.3)
+    axes[1].axhline(0.5, color='grey', lw=0.8, ls='--')
+    axes[1].legend(fontsize=7)
+    fig.suptitle('SYNTHETIC: the 19 annotated shared hands scaled into a larger frame')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(list(argv))
+    columns = dict(args.column or COLUMNS.items())
+    try:
+        from tqdm import tqdm
+
+        def progress(it, desc):
+            return tqdm(list(it), desc=desc, leave=False)
+    except ImportError:  # tqdm is optional
+        def progress(it, desc):
+            return it
+    data = args.data or shared_data()
+    trackers = {}
+    for name, values in columns.items():
+        for model in args.model:
+            trackers[(name, model)] = HandTracker(TrackerOptions(
+                base=BaseOptions(model=model), running_mode=RunningMode.IMAGE).replace(**values))
+    ctx = Context(trackers, data, load_annotated(data), args, progress)
+    parts = {'size': part_size, 'pairs': part_pairs, 'false': part_false,
+             'gestures': part_gestures, 'wrists': part_wrists}
+    results: dict = {'columns': columns}
+    for part in args.part:
+        start = time.perf_counter()
+        results[part] = parts[part](ctx)
+        results[part + '_seconds'] = round(time.perf_counter() - start, 1)
+        print(json.dumps({part: results[part]}, indent=1, default=str), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    if args.plot and 'size' in results:
+        plot_size(results['size'], args.plot)
+    for tracker in trackers.values():
+        tracker.close()
+    return 0

@@ -1,0 +1,37 @@
+"""`hand-pose-ros eval-hands`: the synthetic scenes put the truth where the pixels are, and
+columns are tracker settings (so a new setting is one more column). No model runs here."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from hand_pose_ros.cli import eval_hands
+from hand_pose_ros.cli.main import SUBCOMMANDS
+
+
+def test_registered_and_columns_parse() -> None:
+    assert 'eval-hands' in SUBCOMMANDS
+    assert eval_hands._column('default') == ('default', {})
+    assert eval_hands._column('wide:detection_tiles=1,tile_detector=full') == (
+        'wide', {'detection_tiles': 1, 'tile_detector': 'full'})
+    with pytest.raises(argparse.ArgumentTypeError):
+        eval_hands._column('x:not_a_setting=1')
+
+
+def test_placed_hand_keeps_its_pixels_under_its_keypoints() -> None:
+    """A bright square with its corners as 'keypoints', placed at 50 px in a 640x480 frame:
+    the moved keypoints span 50 px and sit on the bright pixels."""
+    image = np.zeros((200, 200, 3), np.uint8)
+    image[50:150, 50:150] = 255
+    truth = np.array([[50.0, 50.0, 1.0], [149.0, 149.0, 1.0], [100.0, 100.0, 1.0]])
+    background = np.zeros((480, 640, 3), np.uint8)
+    frame, moved = eval_hands.place(image, truth, 100.0, 50.0, (640, 480), background,
+                                    np.random.default_rng(0))
+    assert frame.shape == (480, 640, 3)
+    assert np.ptp(moved[:, 0]) == pytest.approx(49.5)
+    x, y = moved[2, :2].astype(int)
+    assert frame[y, x].min() == 255
+    assert (moved[:, :2] >= 0).all() and (moved[:, 0] < 640).all() and (moved[:, 1] < 480).all()

@@ -1,0 +1,120 @@
+"""Checks on hands the extra detector views add (core/doubtful.py), on real shared photos.
+
+Each rule is tested where it acts: a false hand the tiles find on a face (a hand-free head
+crop of a shared body photo), a candidate nested in a real hand, and a refinement pass that
+jumps onto the other hand of a SYNTHETIC pair.
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+from conftest import shared_path
+
+from hand_pose_ros.core.doubtful import (
+    EXTRA_MIN_PRESENCE,
+    NESTED_CONFIDENT,
+    box_ios,
+    jumped,
+    nested,
+)
+from hand_pose_ros.core.options import RunningMode, TrackerOptions
+from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
+from hand_pose_ros.core.tracker import Candidate, HandTracker
+from hand_pose_ros.core.types import Roi
+
+FACE = 'ochuman/000817.jpg'  # person 1: a woman in sunglasses; no wrist near her head
+
+
+def _tracker(check: bool) -> HandTracker:
+    return HandTracker(TrackerOptions(running_mode=RunningMode.IMAGE, enable_gestures=False,
+                                      check_extra_hands=check))
+
+
+def _head_frame() -> np.ndarray:
+    """Her head (above the shoulders, two shoulder widths wide) 360 px tall, centred in a
+    1280x720 grey frame: a person at a few metres with no hand in view."""
+    entries = json.loads(shared_path('bodies', 'annotations.json').read_text())['images']
+    person = next(e for e in entries if e['file'] == FACE)['people'][1]
+    image = cv2.imread(str(shared_path('bodies', FACE)))
+    (lx, ly, _), (rx, ry, _) = person['left_shoulder'], person['right_shoulder']
+    sw = float(np.hypot(lx - rx, ly - ry))
+    mx, my = (lx + rx) / 2, (ly + ry) / 2
+    crop = image[max(0, int(round(my - 1.8 * sw))):int(round(my + 0.1 * sw)),
+                 max(0, int(round(mx - sw))):int(round(mx + sw))]
+    scale = 360 / crop.shape[0]
+    small = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    frame = np.full((720, 1280, 3), 128, np.uint8)
+    h, w = small.shape[:2]
+    frame[180:180 + h, (1280 - w) // 2:(1280 - w) // 2 + w] = small
+    return frame
+
+
+def test_false_hand_on_a_face_is_rejected() -> None:
+    """Unchecked, the tiles report a 'hand' on her cheek (presence 0.71); checked, none."""
+    frame = _head_frame()
+    unchecked = _tracker(False).process(frame, 'bgr').hands
+    assert len(unchecked) == 1 and unchecked[0].score < 0.8
+    assert _tracker(True).process(frame, 'bgr').hands == []
+
+
+def test_intersection_over_smaller_sees_nesting() -> None:
+    outer, inner = (0.0, 0.0, 100.0, 100.0), (30.0, 30.0, 70.0, 90.0)
+    assert box_ios(outer, inner) == 1.0  # IoU would be 0.24
+    assert box_ios(outer, (90.0, 0.0, 190.0, 100.0)) == 0.1
+    big = Roi(50.0, 50.0, 100.0, 100.0, 0.0)
+    assert nested(Roi(50.0, 60.0, 50.0, 50.0, 0.0), [big])
+    assert not nested(Roi(130.0, 50.0, 100.0, 100.0, 0.0), [big])
+
+
+def test_nested_candidate_is_rejected() -> None:
+    """A real photo's hand (onehand10k/33.jpg, a finger at the lips), plus an extra-view
+    candidate at the middle of its landmark ROI, half its side: the landmark model reads a
+    'hand' there (presence 0.95, so the presence floor keeps it) lying inside the real one,
+    with IoU far under the duplicate threshold. The nesting check drops it; the real hand
+    is kept as it is. No refinement, so the two reads cannot converge."""
+    image = cv2.imread(str(shared_path('hands', 'onehand10k/33.jpg')))
+    rgb = image[:, :, ::-1].copy()
+    results = {}
+    for check in (False, True):
+        tracker = HandTracker(TrackerOptions(running_mode=RunningMode.IMAGE,
+                                             enable_gestures=False, landmark_refinement=0,
+                                             check_extra_hands=check))
+        hand = tracker.process(image, 'bgr').hands[0]
+        roi = roi_from_landmarks(hand.keypoints)
+        inner = Roi(roi.cx, roi.cy, roi.width / 2, roi.height / 2, roi.rotation)
+        cands = [[Candidate(hand.roi, None), Candidate(inner, None, extra=True)]]
+        results[check] = [h for h, _ in tracker._landmarks([rgb], cands)[0]]
+    assert len(results[False]) == 2, 'the nested crop should read as a hand without checks'
+    nested_hand = results[False][1]
+    assert EXTRA_MIN_PRESENCE <= nested_hand.score < NESTED_CONFIDENT
+    assert roi_iou(roi_from_landmarks(nested_hand.keypoints),
+                   roi_from_landmarks(results[False][0].keypoints)) < 0.5
+    assert len(results[True]) == 1
+    np.testing.assert_array_equal(results[True][0].keypoints, results[False][0].keypoints)
+
+
+def test_refinement_jump_is_detected() -> None:
+    before = Roi(100.0, 100.0, 80.0, 80.0, 0.0)
+    other = Roi(170.0, 100.0, 80.0, 80.0, 0.0)
+    assert not jumped(before, Roi(104.0, 98.0, 84.0, 84.0, 0.0), [other])  # converging
+    assert jumped(before, Roi(160.0, 100.0, 80.0, 80.0, 0.0), [])  # moved 0.75 of a side
+    # Moved only 0.25 of a side, but onto the other hand: overlap 0.125 -> 0.375 of it.
+    assert jumped(before, Roi(120.0, 100.0, 80.0, 80.0, 0.0), [other])
+
+
+def test_refinement_pass_onto_another_hand_is_stopped(annotations: dict) -> None:
+    """A hand's refinement ROI dragged onto the other hand of a real two-hand photo
+    (Panoptic) is a jump: the tracker keeps the previous pass for it."""
+    image = cv2.imread(str(shared_path('hands', 'panoptic/005880453_01_r.jpg')))
+    rgb = image[:, :, ::-1].copy()
+    tracker = _tracker(True)
+    hands = tracker.process(image, 'bgr').hands
+    assert len(hands) == 2
+    flat = [(0, Candidate(h.roi, None)) for h in hands]
+    # Pass result for hand 0 that is really hand 1 (what a jump looks like).
+    refined = tracker._stop_jumps(flat, list(hands), [0, 1], [hands[1], hands[1]])
+    assert refined[0] is None and refined[1] is hands[1]
+    assert tracker._read_hands([rgb], flat[:1])[0] is not None
