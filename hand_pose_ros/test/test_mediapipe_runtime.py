@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
+from hand_pose_ros.core import mediapipe_tracker as mediapipe_tasks
 from hand_pose_ros.core.models import MODEL_SHA256, default_model_dir
 from hand_pose_ros.core.options import TrackerOptions
-from hand_pose_ros.core.runtimes import mediapipe_tasks
 from hand_pose_ros.core.types import CameraIntrinsics
 
 MATCH_IOU = 0.3
@@ -59,7 +59,7 @@ def _match(gt: dict, hands: list) -> object | None:
 
 def _run(model: str, annotations: dict) -> list[tuple[dict, dict, object | None]]:
     """(image entry, ground-truth hand, matched predicted hand) for every annotated hand."""
-    options = TrackerOptions(model=model, runtime='mediapipe', static_image_mode=True,
+    options = TrackerOptions(model=model, static_image_mode=True,
                              max_num_hands=2)
     rows = []
     with mediapipe_tasks.MediaPipeTasksTracker(options) as tracker:

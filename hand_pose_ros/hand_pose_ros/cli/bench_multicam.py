@@ -149,7 +149,7 @@ def micro_landmark(args: argparse.Namespace) -> dict:
     """Landmark crops/s of the network alone at a fixed batch, input already on the device."""
     import torch
 
-    from hand_pose_ros.core.runtimes.base import LANDMARK_INPUT_SIZE
+    from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE
     from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
 
     rt = TorchRuntime(model=args.model, device=args.device, dtype=args.micro_dtype,

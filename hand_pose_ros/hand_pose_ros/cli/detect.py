@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.tracker_protocol import Tracker
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
 
 _LOG = logging.getLogger(__name__)
@@ -55,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--json', required=True, type=Path, metavar='OUT',
                         help="output JSON file ('-' for stdout)")
     parser.add_argument('--model', choices=('lite', 'full'), default='full')
-    parser.add_argument('--runtime', choices=('litert', 'mediapipe', 'torch', 'auto'),
-                        default='litert')
+    parser.add_argument('--runtime', choices=('litert', 'torch', 'auto'), default='litert')
+    parser.add_argument('--tracker', choices=('core', 'mediapipe'), default='core',
+                        help='core: the pipeline of this package; mediapipe: the official '
+                             'MediaPipe Tasks HandLandmarker, for reference (no --runtime)')
     parser.add_argument('--max-hands', type=int, default=2, metavar='N')
     parser.add_argument('--mirrored', action='store_true',
                         help='images are mirrored (selfie view): keep MediaPipe handedness')
@@ -73,14 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--tiles', type=int, default=None, metavar='LEVELS',
                         help='levels of extra detector views for small and frame-filling '
                              'hands (0 = MediaPipe single view; default 2 for images, 0 '
-                             'with --video; not with the mediapipe runtime)')
+                             'with --video; not with --tracker mediapipe)')
     parser.add_argument('--tile-detector', choices=('lite', 'full'), default='lite',
                         help='palm detector of the tile views (default lite: finds small '
                              'hands better)')
     parser.add_argument('--refine', type=int, default=None, metavar='PASSES',
                         help='extra landmark passes per hand, each on the ROI of the last '
                              'landmarks (0 = MediaPipe; default 2 for images, 0 with --video; '
-                             'not with the mediapipe runtime)')
+                             'not with --tracker mediapipe)')
     parser.add_argument('--smoothing', action='store_true',
                         help='One Euro smoothing of landmarks (tracking mode only)')
     parser.add_argument('--min-detection-confidence', type=float, default=0.5)
@@ -208,7 +211,7 @@ def hand_to_json(hand: HandResult) -> dict:
         'id': int(hand.id),
         'handedness': hand.handedness,
         'handedness_score': round(float(hand.handedness_score), 5),
-        # The mediapipe reference runtime has no presence score (NaN): JSON gets null.
+        # The mediapipe reference tracker has no presence score (NaN): JSON gets null.
         'score': None if math.isnan(hand.score) else round(float(hand.score), 5),
         'keypoints_2d': _round(hand.keypoints[:, :2], 3),
         'keypoints_3d': _round(hand.world, 5),
@@ -226,9 +229,9 @@ def frame_to_json(name: str, frame: int | None, result: FrameResult) -> dict:
     return entry
 
 
-def _make_tracker(args: argparse.Namespace, options: TrackerOptions):
-    if args.runtime == 'mediapipe':
-        from hand_pose_ros.core.runtimes.mediapipe_tasks import MediaPipeTasksTracker
+def _make_tracker(args: argparse.Namespace, options: TrackerOptions) -> Tracker:
+    if args.tracker == 'mediapipe':
+        from hand_pose_ros.core.mediapipe_tracker import MediaPipeTasksTracker
         return MediaPipeTasksTracker(options)
     from hand_pose_ros.core.tracker import HandTracker
     return HandTracker(options)

@@ -112,7 +112,7 @@ class TrackerOptions:
         """Raise ValueError naming the first invalid option."""
         if self.model not in MODELS:
             raise ValueError(f'model must be one of {MODELS}, got {self.model!r}')
-        runtimes = ('auto', 'litert', 'torch', 'mediapipe')
+        runtimes = ('auto', 'litert', 'torch')
         if self.runtime not in runtimes:
             raise ValueError(f'runtime must be one of {runtimes}, got {self.runtime!r}')
         if self.device not in ('auto', 'cpu', 'cuda') and not str(self.device).startswith('cuda:'):
