@@ -26,14 +26,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hand_pose_ros.core.frames import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    list_images,
+    read_image,
+    video_frame_count,
+    video_frames,
+)
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.tracker_protocol import Tracker
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
 
 _LOG = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm'}
-VIDEO_EXTENSIONS = {'.mp4', '.avi', '.mov', '.mkv', '.flv', '.webm', '.m4v', '.mpg', '.mpeg'}
 PROGRESS_MIN_FRAMES = 10
 FRAME_PERIOD_S = 1.0 / 30.0
 
@@ -113,16 +119,15 @@ def collect_sources(paths: Sequence[Path]) -> list[Source]:
     sources = []
     for path in paths:
         if path.is_dir():
-            files = sorted(p for p in path.rglob('*')
-                           if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            files = list_images(path)
             if not files:
                 raise ValueError(f'folder {path} holds no images')
             sources += [Source(p, p.relative_to(path).as_posix(), False) for p in files]
         elif path.is_file():
             suffix = path.suffix.lower()
-            if suffix in VIDEO_EXTENSIONS:
+            if suffix in VIDEO_SUFFIXES:
                 sources.append(Source(path, str(path), True))
-            elif suffix in IMAGE_EXTENSIONS:
+            elif suffix in IMAGE_SUFFIXES:
                 sources.append(Source(path, str(path), False))
             else:
                 raise ValueError(f'{path}: not a known image or video type')
@@ -132,39 +137,20 @@ def collect_sources(paths: Sequence[Path]) -> list[Source]:
 
 
 def count_frames(sources: Sequence[Source]) -> int:
-    total = 0
-    for src in sources:
-        if src.video:
-            cap = cv2.VideoCapture(str(src.path))
-            total += max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
-            cap.release()
-        else:
-            total += 1
-    return total
+    return sum(video_frame_count(src.path) if src.video else 1 for src in sources)
 
 
 def iter_frames(sources: Sequence[Source]) -> Iterator[tuple[Source, int | None, np.ndarray]]:
-    """(source, frame index or None, BGR image) for every image and video frame."""
+    """(source, frame index or None, RGB image) for every image and video frame."""
     for src in sources:
         if not src.video:
-            image = cv2.imread(str(src.path), cv2.IMREAD_COLOR)
+            image = read_image(src.path)
             if image is None:
                 raise ValueError(f'{src.path}: cannot read image')
             yield src, None, image
             continue
-        cap = cv2.VideoCapture(str(src.path))
-        if not cap.isOpened():
-            raise ValueError(f'{src.path}: cannot open video')
-        index = 0
-        try:
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                yield src, index, frame
-                index += 1
-        finally:
-            cap.release()
+        for index, frame in enumerate(video_frames(src.path)):
+            yield src, index, frame
 
 
 def load_depth(path: Path) -> np.ndarray:
@@ -258,7 +244,7 @@ def run(args: argparse.Namespace) -> dict:
     images = []
     try:
         for k, (src, frame, image) in enumerate(iter_frames(sources)):
-            result = tracker.process(image, 'bgr', camera=args.camera, depth=depth(src, frame),
+            result = tracker.process(image, 'rgb', camera=args.camera, depth=depth(src, frame),
                                      timestamp=k * FRAME_PERIOD_S)
             images.append(frame_to_json(src.name, frame, result))
             bar.update(1)

@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == 'detect':
         from hand_pose_ros.cli.detect import main as run
     elif command == 'bench':
-        from hand_pose_ros.cli.bench import main as run
+        from hand_pose_ros.tools.bench import main as run
     else:
         run = _fetch_models
     return int(run(rest) or 0)
