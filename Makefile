@@ -24,7 +24,7 @@ test: setup
 	cd $(ROOT) && $(VENV)/bin/ruff check .
 
 demo: setup
-	cd $(ROOT) && $(PY) -m hand_pose_ros.ros.demo $(DEMO_ARGS)
+	cd $(ROOT) && $(PY) -m hand_pose_ros.tools.demo $(DEMO_ARGS)
 
 bench: setup
 	cd $(ROOT) && $(VENV)/bin/hand-pose-ros bench $(BENCH_ARGS)

@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import shared_path
 
-from hand_pose_ros.cli import bench
+from hand_pose_ros.tools import bench
 
 
 def test_bench_rows_and_hands(tmp_path, capsys):
@@ -42,7 +42,7 @@ def test_cameras_alone_delegates_with_bench_flag_names_on_litert_without_torch(t
     """`bench --cameras` takes bench's own --models/--max-hands, runs litert, needs no torch."""
     out = tmp_path / 'multicam.json'
     # sys.modules[name] = None makes `import torch` fail, as where torch is not installed.
-    code = ('import sys; sys.modules["torch"] = None; from hand_pose_ros.cli import bench; '
+    code = ('import sys; sys.modules["torch"] = None; from hand_pose_ros.tools import bench; '
             'sys.exit(bench.main(sys.argv[1:]))')
     proc = subprocess.run(
         [sys.executable, '-c', code, '--cameras', '2', '--models', 'lite', '--max-hands', '2',
@@ -62,7 +62,7 @@ def test_micro_needs_the_torch_runtime():
 
 
 def test_reference_venv_never_deletes_a_folder_it_did_not_make(tmp_path):
-    from hand_pose_ros.cli.reference import ensure_reference_venv
+    from hand_pose_ros.tools.reference import ensure_reference_venv
 
     mine = tmp_path / 'my-venv'
     mine.mkdir()

@@ -37,8 +37,8 @@ def test_body_model_raw_outputs_torch_match_litert(name: str) -> None:
     import torch
     from ai_edge_litert.interpreter import Interpreter
 
-    from hand_pose_ros.core.runtimes.tflite_graph import load_graph
     from hand_pose_ros.core.runtimes.torch_builder import build_module
+    from hand_pose_ros.core.tflite_file import load_graph
 
     path = body_model_path(name)
     interp = Interpreter(model_path=str(path), num_threads=1)

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from conftest import shared_path
 
+from hand_pose_ros.core import mediapipe_tracker as mediapipe_tasks
 from hand_pose_ros.core.models import MODEL_SHA256, default_model_dir
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
-from hand_pose_ros.core.runtimes import mediapipe_tasks
 from hand_pose_ros.core.types import CameraIntrinsics
 
 MATCH_IOU = 0.3

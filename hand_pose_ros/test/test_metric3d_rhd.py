@@ -15,9 +15,9 @@ import pytest
 from conftest import SHARED_DATA, shared_path
 from synthetic_depth import render_depth, to_16uc1
 
-from hand_pose_ros.cli.eval_metric3d import baseline_sqpnp, errors_cm, rhd_cases, tracker_cases
 from hand_pose_ros.core.metric3d import HandScaleEstimator, palm_size, solve_camera_frame
 from hand_pose_ros.core.types import CameraIntrinsics, Method3D
+from hand_pose_ros.tools.eval_metric3d import baseline_sqpnp, errors_cm, rhd_cases, tracker_cases
 
 # The issue's figures for the official world landmarks + plain SQPnP (mean wrist error, cm).
 OFFICIAL_BASELINE_WRIST_CM = {'full': 16.5, 'lite': 12.2}
@@ -161,7 +161,7 @@ def test_depth_of_wrong_size_or_type_raises(model_cases):
 
 def test_hand_scale_estimator(golden_static):
     """A hand 1.15x the canonical size, seen with SYNTHETIC depth at a few poses."""
-    from hand_pose_ros.cli.eval_metric3d import random_pose, synthetic_shape
+    from hand_pose_ros.tools.eval_metric3d import random_pose, synthetic_shape
 
     shape = synthetic_shape(golden_static)
     true_scale = 1.15

@@ -9,15 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hand_pose_ros.cli.eval_metric3d import (
-    SYNTHETIC_SIZE,
-    camera_with,
-    noise_curve,
-    random_pose,
-    rotation_error_deg,
-    synthetic_shape,
-    synthetic_trial,
-)
 from hand_pose_ros.core.camera import normalize_points, project_points
 from hand_pose_ros.core.metric3d import (
     CANONICAL_PALM_SIZE_M,
@@ -27,6 +18,15 @@ from hand_pose_ros.core.metric3d import (
     wrist_frame,
 )
 from hand_pose_ros.core.types import CameraIntrinsics, Method3D
+from hand_pose_ros.tools.eval_metric3d import (
+    SYNTHETIC_SIZE,
+    camera_with,
+    noise_curve,
+    random_pose,
+    rotation_error_deg,
+    synthetic_shape,
+    synthetic_trial,
+)
 
 DISTORTIONS = ('none', 'plumb_bob', 'rational_polynomial')
 

@@ -194,8 +194,8 @@ def test_small_hands_in_a_large_frame(trackers, annotations: dict) -> None:
 
 def test_palm_variant_runs_the_other_detector(annotations: dict) -> None:
     """A full runtime's palm_detection(variant='lite') is the lite model's output."""
+    from hand_pose_ros.core.models import PALM_INPUT_SIZE
     from hand_pose_ros.core.roi import full_image_roi, roi_affine
-    from hand_pose_ros.core.runtimes.base import PALM_INPUT_SIZE
     from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
 
     image = cv2.imread(str(shared_path('hands', PANOPTIC)))[:, :, ::-1].copy()

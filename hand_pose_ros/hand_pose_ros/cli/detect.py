@@ -27,21 +27,28 @@ import cv2
 import numpy as np
 
 from hand_pose_ros.cli.arguments import add_setting_arguments, given_settings
+from hand_pose_ros.core.frames import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    list_images,
+    read_image,
+    video_frame_count,
+    video_frames,
+)
 from hand_pose_ros.core.options import (
     BASE_SPECS,
     TRACKER_SPECS,
     TrackerOptions,
     tracker_options,
 )
+from hand_pose_ros.core.tracker_protocol import Tracker
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
 
 _LOG = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm'}
-VIDEO_EXTENSIONS = {'.mp4', '.avi', '.mov', '.mkv', '.flv', '.webm', '.m4v', '.mpg', '.mpeg'}
 PROGRESS_MIN_FRAMES = 10
 FRAME_PERIOD_S = 1.0 / 30.0
-PIPELINES = ('hand_pose_ros', 'mediapipe')
+TRACKERS = ('core', 'mediapipe')
 
 
 @dataclass
@@ -66,10 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--depth', type=Path, default=None, metavar='PATH',
                         help='registered depth for --camera: a file (16-bit PNG in mm or .npy '
                              'float metres) or a folder of them named like the images')
-    parser.add_argument('--pipeline', choices=PIPELINES, default='hand_pose_ros',
-                        help="'mediapipe': official MediaPipe Tasks (the reference; needs the "
-                             'mediapipe extra) with the same settings; detection_tiles and '
-                             'landmark_refinement do not apply to it')
+    parser.add_argument('--tracker', choices=TRACKERS, default='core',
+                        help="'core': the pipeline of this package; 'mediapipe': official "
+                             'MediaPipe Tasks (the reference; needs the mediapipe extra) with '
+                             'the same settings; detection_tiles, landmark_refinement and the '
+                             'runtime settings do not apply to it')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     add_setting_arguments(parser, BASE_SPECS + TRACKER_SPECS)
     return parser
@@ -91,16 +99,15 @@ def collect_sources(paths: Sequence[Path]) -> list[Source]:
     sources = []
     for path in paths:
         if path.is_dir():
-            files = sorted(p for p in path.rglob('*')
-                           if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            files = list_images(path)
             if not files:
                 raise ValueError(f'folder {path} holds no images')
             sources += [Source(p, p.relative_to(path).as_posix(), False) for p in files]
         elif path.is_file():
             suffix = path.suffix.lower()
-            if suffix in VIDEO_EXTENSIONS:
+            if suffix in VIDEO_SUFFIXES:
                 sources.append(Source(path, str(path), True))
-            elif suffix in IMAGE_EXTENSIONS:
+            elif suffix in IMAGE_SUFFIXES:
                 sources.append(Source(path, str(path), False))
             else:
                 raise ValueError(f'{path}: not a known image or video type')
@@ -110,39 +117,20 @@ def collect_sources(paths: Sequence[Path]) -> list[Source]:
 
 
 def count_frames(sources: Sequence[Source]) -> int:
-    total = 0
-    for src in sources:
-        if src.video:
-            cap = cv2.VideoCapture(str(src.path))
-            total += max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
-            cap.release()
-        else:
-            total += 1
-    return total
+    return sum(video_frame_count(src.path) if src.video else 1 for src in sources)
 
 
 def iter_frames(sources: Sequence[Source]) -> Iterator[tuple[Source, int | None, np.ndarray]]:
-    """(source, frame index or None, BGR image) for every image and video frame."""
+    """(source, frame index or None, RGB image) for every image and video frame."""
     for src in sources:
         if not src.video:
-            image = cv2.imread(str(src.path), cv2.IMREAD_COLOR)
+            image = read_image(src.path)
             if image is None:
                 raise ValueError(f'{src.path}: cannot read image')
             yield src, None, image
             continue
-        cap = cv2.VideoCapture(str(src.path))
-        if not cap.isOpened():
-            raise ValueError(f'{src.path}: cannot open video')
-        index = 0
-        try:
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                yield src, index, frame
-                index += 1
-        finally:
-            cap.release()
+        for index, frame in enumerate(video_frames(src.path)):
+            yield src, index, frame
 
 
 def load_depth(path: Path) -> np.ndarray:
@@ -189,7 +177,7 @@ def hand_to_json(hand: HandResult) -> dict:
         'id': int(hand.id),
         'handedness': hand.handedness,
         'handedness_score': round(float(hand.handedness_score), 5),
-        # The mediapipe reference runtime has no presence score (NaN): JSON gets null.
+        # The mediapipe reference tracker has no presence score (NaN): JSON gets null.
         'score': None if math.isnan(hand.score) else round(float(hand.score), 5),
         'keypoints_2d': _round(hand.keypoints[:, :2], 3),
         'keypoints_3d': _round(hand.world, 5),
@@ -207,9 +195,9 @@ def frame_to_json(name: str, frame: int | None, result: FrameResult) -> dict:
     return entry
 
 
-def _make_tracker(args: argparse.Namespace, options: TrackerOptions):
-    if args.pipeline == 'mediapipe':
-        from hand_pose_ros.core.runtimes.mediapipe_tasks import MediaPipeTasksTracker
+def _make_tracker(args: argparse.Namespace, options: TrackerOptions) -> Tracker:
+    if args.tracker == 'mediapipe':
+        from hand_pose_ros.core.mediapipe_tracker import MediaPipeTasksTracker
         return MediaPipeTasksTracker(options)
     from hand_pose_ros.core.tracker import HandTracker
     return HandTracker(options)
@@ -228,7 +216,7 @@ def run(args: argparse.Namespace) -> dict:
     images = []
     try:
         for k, (src, frame, image) in enumerate(iter_frames(sources)):
-            result = tracker.process(image, 'bgr', camera=args.camera, depth=depth(src, frame),
+            result = tracker.process(image, 'rgb', camera=args.camera, depth=depth(src, frame),
                                      timestamp=k * FRAME_PERIOD_S)
             images.append(frame_to_json(src.name, frame, result))
             bar.update(1)

@@ -53,9 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif command == 'eval-hands':
         from hand_pose_ros.cli.eval_hands import main as run
     elif command == 'bench':
-        from hand_pose_ros.cli.bench import main as run
+        from hand_pose_ros.tools.bench import main as run
     elif command == 'eval-teleop':
-        from hand_pose_ros.cli.eval_teleop import main as run
+        from hand_pose_ros.tools.eval_teleop import main as run
     else:
         run = _fetch_models
     return int(run(rest) or 0)

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from hand_pose_ros.core.runtimes.base import PALM_INPUT_SIZE
+from hand_pose_ros.core.models import PALM_INPUT_SIZE
 
 PALM_STRIDES = (8, 16, 16, 16)
 ANCHOR_OFFSET = 0.5

@@ -169,8 +169,8 @@ class BodyNetworks:
                  for name in ('pose_detection', 'pose_landmark_full', 'hand_recrop')}
         self._torch_device = getattr(runtime, 'device', None) if runtime.name == 'torch' else None
         if self._torch_device is not None:
-            from hand_pose_ros.core.runtimes.tflite_graph import load_graph
             from hand_pose_ros.core.runtimes.torch_builder import build_module
+            from hand_pose_ros.core.tflite_file import load_graph
             self._nets = {name: build_module(load_graph(path)).to(self._torch_device)
                           for name, path in paths.items()}
         else:

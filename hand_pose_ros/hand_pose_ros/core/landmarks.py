@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from hand_pose_ros.core.runtimes.base import LANDMARK_INPUT_SIZE
+from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE
 from hand_pose_ros.core.types import Roi
 
 # The model's z is in crop pixels but flatter than x/y; MediaPipe rescales it by 1/0.4.

@@ -60,6 +60,21 @@ MODEL_VARIANTS = ('lite', 'full')
 PRECISIONS = ('fp32', 'int8')
 FETCH_COMMAND = 'hand-pose-ros fetch-models'
 
+# What the networks take and give, the same for both variants. They live with the models, not
+# with a runtime, because the geometry (anchors, ROIs, tiles, landmark projection) depends on
+# them too, and geometry must not depend on how the networks are run.
+PALM_INPUT_SIZE = 192  # palm detector input: 192x192 RGB, float [0, 1], zero border
+LANDMARK_INPUT_SIZE = 224  # landmark model input: 224x224 RGB, float [0, 1], edge border
+NUM_ANCHORS = 2016  # palm detector SSD anchors (core/anchors.py derives the same count)
+
+# Output tensor names in the .tflite files, as the interpreter reports them.
+PALM_BOXES_OUTPUT = 'Identity'  # (1, 2016, 18) raw boxes and keypoints
+PALM_SCORES_OUTPUT = 'Identity_1'  # (1, 2016, 1) raw logits
+LANDMARKS_OUTPUT = 'Identity'  # (1, 63) 21 x (x, y, z) in 224-pixel crop units
+PRESENCE_OUTPUT = 'Identity_1'  # (1, 1) hand presence probability
+HANDEDNESS_OUTPUT = 'Identity_2'  # (1, 1) > 0.5: MediaPipe's 'Left' (selfie) label
+WORLD_OUTPUT = 'Identity_3'  # (1, 63) 21 x (x, y, z) metres
+
 
 class ModelError(RuntimeError):
     """A model file is missing or corrupt."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hand_pose_ros.core.anchors import PALM_INPUT_SIZE, ssd_anchors
+from hand_pose_ros.core.anchors import ssd_anchors
+from hand_pose_ros.core.models import PALM_INPUT_SIZE
 from hand_pose_ros.core.roi import apply_affine, invert_affine
 from hand_pose_ros.core.types import PalmDetection
 

@@ -19,8 +19,9 @@ What stays fp32, and why (measured layer by layer on the golden images):
 The kept layers are named per source model (the weight tensor's TensorFlow layer name,
 model_1/model/<layer>/...), and a model is only quantized when its sha256 is one of the
 pinned sources, so the same bytes always come out (models.py pins the outputs' sha256).
-The tflite flatbuffer is edited with ai-edge-litert's own flatbuffer tools and numpy: no
-quantization toolkit is needed. Little-endian hosts only (x86-64, ARM64).
+The tflite flatbuffer is read, folded (fp16 weights to fp32) and written by tflite_file.py,
+on ai-edge-litert's own flatbuffer schema, and edited with numpy: no quantization toolkit is
+needed. Little-endian hosts only (x86-64, ARM64).
 """
 
 from __future__ import annotations
@@ -46,92 +47,15 @@ KEEP_FP32_BY_SOURCE: dict[str, tuple[str, ...]] = {
 
 def int8_landmark_model(source: bytes) -> bytes:
     """The int8 landmark model derived from the bytes of a pinned fp32 landmark model."""
-    from ai_edge_litert.tools import flatbuffer_utils as fbu
+    from hand_pose_ros.core import tflite_file
 
     digest = hashlib.sha256(source).hexdigest()
     if digest not in KEEP_FP32_BY_SOURCE:
         raise ValueError(f'no int8 recipe for a landmark model with sha256 {digest[:12]}...')
-    model = fbu.read_model_from_bytearray(bytearray(source))
-    fold_fp16_constants(model)
+    model = tflite_file.read_model(source)
+    tflite_file.fold_fp16_constants(model)
     quantize_conv_weights(model, KEEP_FP32_BY_SOURCE[digest])
-    return bytes(fbu.convert_object_to_bytearray(model))
-
-
-def _opcodes(model, name: str) -> set[int]:
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils as fbu
-
-    code = getattr(schema.BuiltinOperator, name)
-    return {i for i, oc in enumerate(model.operatorCodes)
-            if fbu.get_builtin_code_from_operator_code(oc) == code}
-
-
-def _data(model, tensor) -> bytes:
-    return bytes(bytearray(model.buffers[tensor.buffer].data))
-
-
-def fold_fp16_constants(model) -> int:
-    """Replace each fp16 constant -> DEQUANTIZE pair by an fp32 constant; returns the count.
-
-    The quantizer needs fp32 weights to start from, and the folded graph is also what the
-    interpreter would build at load time anyway. The fp16 tensors are dropped; their
-    buffers stay (emptied) so no buffer index moves.
-    """
-    from ai_edge_litert import schema_py_generated as schema
-
-    dequantize = _opcodes(model, 'DEQUANTIZE')
-    folded = 0
-    for graph in model.subgraphs:
-        kept_ops, dead = [], set()
-        for op in graph.operators:
-            source = _fp16_constant(model, graph, op, dequantize)
-            if source is None:
-                kept_ops.append(op)
-                continue
-            weights = np.frombuffer(_data(model, source), np.float16).astype(np.float32)
-            buffer = schema.BufferT()
-            buffer.data = np.frombuffer(weights.tobytes(), np.uint8)
-            model.buffers.append(buffer)
-            graph.tensors[op.outputs[0]].buffer = len(model.buffers) - 1
-            dead.add(op.inputs[0])
-            folded += 1
-        graph.operators = kept_ops
-        dead -= {i for op in kept_ops for i in op.inputs}
-        _drop_tensors(model, graph, dead)
-    return folded
-
-
-def _fp16_constant(model, graph, op, dequantize: set[int]):
-    """The fp16 constant tensor a DEQUANTIZE op reads, or None for any other op."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    if op.opcodeIndex not in dequantize:
-        return None
-    tensor = graph.tensors[op.inputs[0]]
-    data = model.buffers[tensor.buffer].data
-    if tensor.type != schema.TensorType.FLOAT16 or data is None or not len(data):
-        return None
-    return tensor
-
-
-def _drop_tensors(model, graph, dead: set[int]) -> None:
-    remap, tensors = {}, []
-    for i, tensor in enumerate(graph.tensors):
-        if i in dead:
-            model.buffers[tensor.buffer].data = None
-            continue
-        remap[i] = len(tensors)
-        tensors.append(tensor)
-    graph.tensors = tensors
-
-    def moved(indices) -> list[int]:
-        return [remap[i] if i >= 0 else i for i in indices]
-
-    for op in graph.operators:
-        op.inputs, op.outputs = moved(op.inputs), moved(op.outputs)
-        if op.intermediates is not None and len(op.intermediates):
-            op.intermediates = moved(op.intermediates)
-    graph.inputs, graph.outputs = moved(graph.inputs), moved(graph.outputs)
+    return tflite_file.model_bytes(model)
 
 
 def layer_name(tensor) -> str:
@@ -149,7 +73,9 @@ def quantize_conv_weights(model, keep_fp32: Collection[str]) -> int:
     """
     from ai_edge_litert import schema_py_generated as schema
 
-    conv = _opcodes(model, 'CONV_2D')
+    from hand_pose_ros.core.tflite_file import buffer_bytes, opcode_indices
+
+    conv = opcode_indices(model, 'CONV_2D')
     seen, quantized = set(), 0
     for graph in model.subgraphs:
         for op in graph.operators:
@@ -162,7 +88,7 @@ def quantize_conv_weights(model, keep_fp32: Collection[str]) -> int:
                 continue
             if tensor.type != schema.TensorType.FLOAT32:
                 raise ValueError(f'conv {name} weights are not fp32 (fold fp16 first)')
-            weights = np.frombuffer(_data(model, tensor), np.float32).reshape(tensor.shape)
+            weights = np.frombuffer(buffer_bytes(model, tensor), np.float32).reshape(tensor.shape)
             peak = np.abs(weights).reshape(len(weights), -1).max(axis=1)
             scale = np.where(peak > 0, peak / np.float32(127.0), np.float32(1.0)).astype(
                 np.float32)

@@ -25,9 +25,9 @@ import math
 
 import numpy as np
 
+from hand_pose_ros.core.models import PALM_INPUT_SIZE
 from hand_pose_ros.core.palm import NMS_IOU_THRESHOLD
 from hand_pose_ros.core.roi import box_iou
-from hand_pose_ros.core.runtimes.base import PALM_INPUT_SIZE
 from hand_pose_ros.core.types import PalmDetection, Roi
 
 MIN_OVERLAP = 0.25

@@ -51,6 +51,7 @@ from hand_pose_ros.core.gestures import GestureRecognizer
 from hand_pose_ros.core.image import to_rgb
 from hand_pose_ros.core.landmarks import project_landmarks, rotate_world
 from hand_pose_ros.core.metric3d import measure_hand_scale, solve_camera_frame
+from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE, PALM_INPUT_SIZE
 from hand_pose_ros.core.options import SETTINGS, TrackerOptions
 from hand_pose_ros.core.palm import detect_palms
 from hand_pose_ros.core.roi import (
@@ -61,11 +62,7 @@ from hand_pose_ros.core.roi import (
     roi_iou,
 )
 from hand_pose_ros.core.runtimes import create_runtime
-from hand_pose_ros.core.runtimes.base import (
-    LANDMARK_INPUT_SIZE,
-    PALM_INPUT_SIZE,
-    Runtime,
-)
+from hand_pose_ros.core.runtimes.base import Runtime
 from hand_pose_ros.core.skeleton import SkeletonLocks
 from hand_pose_ros.core.smoothing import LandmarkSmoother, OneEuroParams
 from hand_pose_ros.core.tiles import detection_tiles, new_palms
@@ -80,7 +77,9 @@ from hand_pose_ros.core.types import (
 
 _LOG = logging.getLogger(__name__)
 
-_SWAP = {'Left': 'Right', 'Right': 'Left'}
+# MediaPipe's handedness label for the same hand seen the other way round: its selfie
+# (mirrored) label and the anatomical one are opposite. Shared with mediapipe_tracker.
+OTHER_HAND = {'Left': 'Right', 'Right': 'Left'}
 
 
 @dataclass
@@ -510,7 +509,7 @@ class HandTracker:
         # (p > 0.5) else 'Right' with 1 - p; its golden outputs confirm this reading.
         raw_label = 'Left' if p_left > 0.5 else 'Right'
         label_score = p_left if p_left > 0.5 else 1.0 - p_left
-        anatomical = raw_label if self.options.mirrored else _SWAP[raw_label]
+        anatomical = raw_label if self.options.mirrored else OTHER_HAND[raw_label]
         return HandResult(
             id=-1 if cand.id is None else cand.id,
             handedness=anatomical.lower(), handedness_score=label_score,
@@ -649,7 +648,7 @@ def _label_sides(hands: list[HandResult], poses: list[BodyPose], mirrored: bool)
     """
     from hand_pose_ros.core.body import HAND_POSE_LANDMARKS, WRIST_MIN_VISIBILITY
 
-    wrists = [(side if not mirrored else _SWAP[side.title()].lower(),
+    wrists = [(side if not mirrored else OTHER_HAND[side.title()].lower(),
                pose.keypoints[w, :2], float(pose.visibility[w]))
               for pose in poses for side, (w, _, _) in HAND_POSE_LANDMARKS.items()
               if pose.visibility[w] > WRIST_MIN_VISIBILITY]

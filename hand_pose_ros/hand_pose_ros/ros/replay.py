@@ -2,7 +2,8 @@
 
 Publishes sensor_msgs/Image on `image_raw` (and CompressedImage on `image_raw/compressed`
 when `compressed` is true) plus sensor_msgs/CameraInfo on `camera_info`, at a set rate,
-looping. Image and CameraInfo of one frame carry the same header (stamp = publish time,
+looping; frames are read by core/frames.FrameSource, the reader detect and the tools use
+too. Image and CameraInfo of one frame carry the same header (stamp = publish time,
 frame_id = `frame_id`), as a camera driver does, so anything downstream can be tested
 without a camera. Intrinsics come from a camera_calibration YAML (`camera_info_file`) or are
 estimated from a horizontal field of view (`fov_deg`). Unreadable image files are skipped
@@ -23,10 +24,9 @@ import cv2
 import numpy as np
 import yaml
 
+from hand_pose_ros.core.frames import FrameSource
 from hand_pose_ros.core.types import CameraIntrinsics
 
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
-FRAME_CACHE_LIMIT = 600  # decoded folder frames kept in memory (a 640x480 frame is 0.9 MB)
 LOGGED_COUNTS = (1, 10, 100, 1000, 10000)
 
 
@@ -47,87 +47,6 @@ def load_camera_info_yaml(path: str | Path) -> tuple[CameraIntrinsics, int, int]
         fx=float(k[0, 0]), fy=float(k[1, 1]), cx=float(k[0, 2]), cy=float(k[1, 2]), d=d,
         distortion_model=str(data.get('distortion_model', 'plumb_bob')))
     return intr, int(data.get('image_width', 0)), int(data.get('image_height', 0))
-
-
-class FrameSource:
-    """Frames (RGB uint8) from a folder (recursively, sorted), a video file or `camera:N`."""
-
-    def __init__(self, source: str, loop: bool = True, size: tuple[int, int] | None = None):
-        self.source, self.loop, self.size = source, loop, size
-        self.files: list[Path] = []
-        self.cache: dict[int, np.ndarray] = {}
-        self.index = 0
-        self.unreadable: list[Path] = []  # files skipped by next(), in order
-        self.cap: Any = None
-        path = Path(source)
-        if source.startswith('camera:'):
-            self.cap = cv2.VideoCapture(int(source.split(':', 1)[1]))
-            self.loop = False
-        elif path.is_dir():
-            self.files = sorted(p for p in path.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not self.files:
-                raise ValueError(f'no images ({", ".join(IMAGE_SUFFIXES)}) under {source}')
-        elif path.is_file():
-            self.cap = cv2.VideoCapture(str(path))
-        else:
-            raise ValueError(f'source {source!r} is not a folder, a video file or camera:N')
-        if self.cap is not None and not self.cap.isOpened():
-            raise ValueError(f'cannot open {source!r}')
-
-    def __len__(self) -> int:
-        if self.files:
-            return len(self.files)
-        n = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT)) if self.cap is not None else 0
-        return max(n, 0)
-
-    def _resize(self, rgb: np.ndarray) -> np.ndarray:
-        if self.size and (rgb.shape[1], rgb.shape[0]) != self.size:
-            return cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
-        return rgb
-
-    def next(self) -> np.ndarray | None:
-        """The next frame, or None at the end (never None while looping a readable source).
-
-        Unreadable files are skipped and listed in `unreadable`; a folder where none can be
-        read ends like a finished one.
-        """
-        if self.files:
-            for _ in range(len(self.files)):
-                rgb = self._next_file()
-                if rgb is not None:
-                    return rgb
-                if self.index >= len(self.files) and not self.loop:
-                    return None
-            return None
-        ok, bgr = self.cap.read()
-        if not ok and self.loop:
-            self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, bgr = self.cap.read()
-        if not ok:
-            return None
-        return self._resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-
-    def _next_file(self) -> np.ndarray | None:
-        if self.index >= len(self.files):
-            if not self.loop:
-                return None
-            self.index = 0
-        i = self.index
-        self.index += 1
-        if i not in self.cache:
-            bgr = cv2.imread(str(self.files[i]))
-            if bgr is None:
-                self.unreadable.append(self.files[i])
-                return None
-            rgb = self._resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            if len(self.cache) >= FRAME_CACHE_LIMIT:
-                return rgb
-            self.cache[i] = rgb
-        return self.cache[i]
-
-    def close(self) -> None:
-        if self.cap is not None:
-            self.cap.release()
 
 
 def _node_class():

@@ -1,7 +1,8 @@
 """Inference runtimes behind one small interface (see base.py), and the factory to pick one.
 
-'mediapipe' is not a network runtime but a whole-pipeline reference
-(runtimes/mediapipe_tasks.MediaPipeTasksTracker); callers construct it directly.
+Only runtimes live here: code that runs the two networks for HandTracker. The official
+MediaPipe Tasks pipeline is a whole second tracker (core/mediapipe_tracker.py), not a
+runtime, so it is no runtime name.
 """
 
 from __future__ import annotations
@@ -28,12 +29,8 @@ def create_runtime(
     clearly when no GPU is visible. precision 'int8' (the derived int8 landmark model)
     exists for litert only. model_dir None = models.default_model_dir().
     """
-    if name == 'mediapipe':
-        raise ValueError(
-            "'mediapipe' is a whole-pipeline reference, not a network runtime: use "
-            'hand_pose_ros.core.runtimes.mediapipe_tasks.MediaPipeTasksTracker')
     if name not in RUNTIME_NAMES:
-        raise ValueError(f'runtime must be one of {RUNTIME_NAMES + ("mediapipe",)}, got {name!r}')
+        raise ValueError(f'runtime must be one of {RUNTIME_NAMES}, got {name!r}')
     if precision not in PRECISIONS:
         raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
     if device == 'auto':
@@ -57,7 +54,7 @@ def create_runtime(
         from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
     except ImportError as exc:
         raise RuntimeError(
-            f'the torch runtime needs torch and tflite ({exc}): {TORCH_INSTALL}') from exc
+            f'the torch runtime needs torch ({exc}): {TORCH_INSTALL}') from exc
     if auto and not torch.cuda.is_available():
         raise RuntimeError(
             f"runtime 'auto' with device {device!r}: torch {torch.__version__} sees no CUDA "

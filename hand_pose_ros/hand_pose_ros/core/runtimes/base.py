@@ -18,10 +18,6 @@ import numpy as np
 
 T = TypeVar('T')
 
-PALM_INPUT_SIZE = 192
-LANDMARK_INPUT_SIZE = 224
-NUM_ANCHORS = 2016
-
 
 @dataclass
 class PalmOutput:

@@ -8,11 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
-from hand_pose_ros.core.models import model_path
-from hand_pose_ros.core.runtimes.base import (
+from hand_pose_ros.core.models import (
+    HANDEDNESS_OUTPUT,
     LANDMARK_INPUT_SIZE,
+    LANDMARKS_OUTPUT,
     NUM_ANCHORS,
+    PALM_BOXES_OUTPUT,
     PALM_INPUT_SIZE,
+    PALM_SCORES_OUTPUT,
+    PRESENCE_OUTPUT,
+    WORLD_OUTPUT,
+    model_path,
+)
+from hand_pose_ros.core.runtimes.base import (
     LandmarkOutput,
     PalmOutput,
     Runtime,
@@ -167,8 +175,8 @@ def _palm_output(n: int) -> PalmOutput:
 
 
 def _store_palm(result: PalmOutput, k: int, out: dict[str, np.ndarray]) -> None:
-    result.boxes[k] = out['Identity'].reshape(NUM_ANCHORS, 18)
-    result.scores[k] = out['Identity_1'].reshape(NUM_ANCHORS)
+    result.boxes[k] = out[PALM_BOXES_OUTPUT].reshape(NUM_ANCHORS, 18)
+    result.scores[k] = out[PALM_SCORES_OUTPUT].reshape(NUM_ANCHORS)
 
 
 def _landmark_output(m: int) -> LandmarkOutput:
@@ -178,7 +186,7 @@ def _landmark_output(m: int) -> LandmarkOutput:
 
 
 def _store_landmarks(result: LandmarkOutput, k: int, out: dict[str, np.ndarray]) -> None:
-    result.landmarks[k] = out['Identity'].reshape(21, 3)
-    result.presence[k] = out['Identity_1'].reshape(-1)[0]
-    result.handedness[k] = out['Identity_2'].reshape(-1)[0]
-    result.world[k] = out['Identity_3'].reshape(21, 3)
+    result.landmarks[k] = out[LANDMARKS_OUTPUT].reshape(21, 3)
+    result.presence[k] = out[PRESENCE_OUTPUT].reshape(-1)[0]
+    result.handedness[k] = out[HANDEDNESS_OUTPUT].reshape(-1)[0]
+    result.world[k] = out[WORLD_OUTPUT].reshape(21, 3)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .tflite_graph import ACTIVATION_NAMES, Operator, Tensor, TfliteGraph
+from hand_pose_ros.core.tflite_file import ACTIVATION_NAMES, Operator, Tensor, TfliteGraph
 
 # NHWC axis -> NCHW axis, for ops whose axes refer to rank-4 tensors.
 _NHWC_TO_NCHW_AXIS = (0, 2, 3, 1)

@@ -30,19 +30,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hand_pose_ros.core.models import model_path
-from hand_pose_ros.core.runtimes.base import (
+from hand_pose_ros.core.models import (
     LANDMARK_INPUT_SIZE,
     NUM_ANCHORS,
     PALM_INPUT_SIZE,
+    model_path,
+)
+from hand_pose_ros.core.runtimes.base import (
     LandmarkOutput,
     PalmOutput,
     Runtime,
     palm_image_index,
     palm_variant,
 )
-from hand_pose_ros.core.runtimes.tflite_graph import load_graph
 from hand_pose_ros.core.runtimes.torch_builder import TfliteModule, build_module
+from hand_pose_ros.core.tflite_file import load_graph
 
 _LOG = logging.getLogger(__name__)
 

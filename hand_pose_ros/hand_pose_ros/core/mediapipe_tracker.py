@@ -1,9 +1,10 @@
-"""The official MediaPipe Tasks HandLandmarker (mediapipe 1.x) as a whole-pipeline reference.
+"""The official MediaPipe Tasks HandLandmarker (mediapipe 1.x): a second Tracker, for reference.
 
-Unlike the network runtimes in this package, MediaPipe runs its own graph end to end (palm
-detection, ROI, landmarks, tracking), so this wraps the whole task and returns the same
-FrameResult as the core tracker. It exists to compare against: its outputs are what the current
-official library produces from the same two models.
+This is not a runtime: MediaPipe runs its own graph end to end (palm detection, ROI,
+landmarks, tracking), so this wraps the whole task and, like HandTracker, implements the
+Tracker protocol (tracker_protocol.py) and returns the same FrameResult. It exists to compare
+against: its outputs are what the current official library produces from the same two models.
+`hand-pose-ros detect --tracker mediapipe` runs it.
 
 It is built on mediapipe 1.2.3 (requirements/mediapipe.txt, installed with --no-deps so it does
 not pull opencv-contrib-python over opencv-python-headless). Differences from the core tracker,
@@ -30,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from hand_pose_ros.core import tflite_file
 from hand_pose_ros.core.image import to_rgb
 from hand_pose_ros.core.models import MODEL_SHA256, default_model_dir, model_path
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
-from hand_pose_ros.core.tracker import _SWAP, attach_camera_frames
+from hand_pose_ros.core.tracker import OTHER_HAND, attach_camera_frames
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
 
 _LOG = logging.getLogger(__name__)
@@ -51,39 +53,6 @@ _DEFAULT_FRAME_MS = 33
 # Two hands in consecutive frames are the same track above this ROI overlap.
 _TRACK_MATCH_IOU = 0.3
 
-_METADATA_NAME = 'TFLITE_METADATA'
-
-
-def _metadata_buffer(model: bytes) -> bytes | None:
-    """The TFLite metadata flatbuffer embedded in a model, or None."""
-    from mediapipe.tasks.metadata import schema_py_generated as schema
-
-    root = schema.Model.GetRootAsModel(model, 0)
-    for i in range(root.MetadataLength()):
-        entry = root.Metadata(i)
-        if entry.Name().decode() == _METADATA_NAME:
-            return root.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
-    return None
-
-
-def _with_metadata(model: bytes, metadata: bytes) -> bytes:
-    """The model re-packed with a TFLITE_METADATA buffer appended."""
-    import flatbuffers
-    from mediapipe.tasks.metadata import schema_py_generated as schema
-
-    tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
-    buffer = schema.BufferT()
-    buffer.data = metadata
-    tree.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = _METADATA_NAME
-    entry.buffer = len(tree.buffers) - 1
-    tree.metadata = list(tree.metadata or []) + [entry]
-    builder = flatbuffers.Builder(0)
-    builder.Finish(tree.Pack(builder), b'TFL3')
-    return bytes(builder.Output())
-
-
 def _palm_detector_bytes(variant: str, folder: Path) -> bytes:
     """palm_detection_<variant> as the Tasks API accepts it.
 
@@ -91,13 +60,16 @@ def _palm_detector_bytes(variant: str, folder: Path) -> bytes:
     palm_detection_lite.tflite lacks (the full one has it). Both detectors have the same input
     and outputs, so the full model's metadata is copied in; the graph itself is unchanged.
     """
-    model = model_path('palm_detection', variant, folder).read_bytes()
-    if _metadata_buffer(model) is not None:
-        return model
-    donor = _metadata_buffer(model_path('palm_detection', 'full', folder).read_bytes())
+    data = model_path('palm_detection', variant, folder).read_bytes()
+    model = tflite_file.read_model(data)
+    if tflite_file.metadata(model) is not None:
+        return data
+    donor = tflite_file.metadata(
+        tflite_file.read_model(model_path('palm_detection', 'full', folder).read_bytes()))
     if donor is None:
         raise RuntimeError('palm_detection_full.tflite carries no TFLite metadata to borrow')
-    return _with_metadata(model, donor)
+    tflite_file.add_metadata(model, donor)
+    return tflite_file.model_bytes(model)
 
 
 def _bundle_stamp(variant: str) -> bytes:
@@ -159,7 +131,7 @@ class MediaPipeTasksTracker:
             from mediapipe.tasks.python.vision.core import vision_task_running_mode as modes
         except ImportError as exc:
             raise RuntimeError(
-                'the mediapipe runtime needs mediapipe 1.x: pip install --no-deps '
+                'the mediapipe reference tracker needs mediapipe 1.x: pip install --no-deps '
                 '-r requirements/mediapipe.txt') from exc
         self._mp = mp
         self.options = options
@@ -225,7 +197,7 @@ class MediaPipeTasksTracker:
         # mediapipe 1.x labels the unmirrored (anatomical) hand; 0.10.21 and the core's
         # raw_handedness use the selfie label, which is the opposite.
         anatomical = top.category_name
-        raw = _SWAP[anatomical]
+        raw = OTHER_HAND[anatomical]
         if self.options.mirrored:
             anatomical = raw
         return HandResult(

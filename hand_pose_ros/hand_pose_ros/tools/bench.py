@@ -60,7 +60,8 @@ class Row:
     detector_runs: int = 0
 
 
-def _default_motion_dir() -> Path:
+def default_motion_dir() -> Path:
+    """data/motion of the shared data: $HAND_POSE_ROS_SHARED, else ../shared by the repo."""
     shared = os.environ.get('HAND_POSE_ROS_SHARED')
     root = Path(shared) if shared else Path(__file__).resolve().parents[3].parent / 'shared'
     return root / 'data' / 'motion'
@@ -110,8 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load_frames(folder: Path, limit: int) -> tuple[np.ndarray, list[str]]:
-    import cv2
+def load_frames(folder: Path, limit: int) -> tuple[np.ndarray, list[str]]:
+    """The seq0..seq2 frames under `folder` (the first `limit`; 0 = all) as one RGB stack,
+    and their names; bench_multicam reads the same frames."""
+    from hand_pose_ros.core.frames import read_image
 
     paths = [p for seq in SEQUENCES for p in sorted((folder / seq).glob('*.jpg'))]
     if not paths:
@@ -120,10 +123,10 @@ def _load_frames(folder: Path, limit: int) -> tuple[np.ndarray, list[str]]:
         paths = paths[:limit]
     frames = []
     for path in paths:
-        bgr = cv2.imread(str(path))
-        if bgr is None:
+        rgb = read_image(path)
+        if rgb is None:
             raise SystemExit(f'cannot read {path}')
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        frames.append(rgb)
     shapes = {f.shape for f in frames}
     if len(shapes) != 1:
         raise SystemExit(f'frames differ in size: {sorted(shapes)}')
@@ -292,7 +295,7 @@ def _report(rows: list[Row], n_frames: int, args: argparse.Namespace, version: s
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if _wants_multicam(argv):
-        from hand_pose_ros.cli import bench_multicam
+        from hand_pose_ros.tools import bench_multicam
 
         if not any(a == '--runtime' or a.startswith('--runtime=') for a in argv):
             argv = ['--runtime', 'litert', *argv]  # --cameras alone: this bench's runtime
@@ -307,9 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     from tqdm import tqdm
 
-    from hand_pose_ros.cli.reference import ReferenceWorker, ensure_reference_venv, save_frames
+    from hand_pose_ros.tools.reference import ReferenceWorker, ensure_reference_venv, save_frames
 
-    frames, _ = _load_frames(args.data or _default_motion_dir(), args.limit)
+    frames, _ = load_frames(args.data or default_motion_dir(), args.limit)
     configs = _configs(args)
     rows: list[Row] = []
     version = ''

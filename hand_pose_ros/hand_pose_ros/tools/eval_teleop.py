@@ -426,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _mediapipe_factory(model: str) -> Callable[[], object] | None:
     try:
-        from hand_pose_ros.core.runtimes.mediapipe_tasks import MediaPipeTasksTracker
+        from hand_pose_ros.core.mediapipe_tracker import MediaPipeTasksTracker
         options = TrackerOptions(base=BaseOptions(model=model),
                                  running_mode=RunningMode.VIDEO)
         MediaPipeTasksTracker(options)

@@ -7,9 +7,9 @@ second (hands, track ids, handedness, fps, latency p50/p95, drops) and writes
 out/demo.mp4 (annotated video) and out/demo_contact_sheet.png (also copied to
 docs/demo_contact_sheet.png for the README).
 
-  python -m hand_pose_ros.ros.demo                        # ../shared/data/motion
-  python -m hand_pose_ros.ros.demo --source video.mp4     # a video file
-  python -m hand_pose_ros.ros.demo --source camera:0      # a webcam
+  python -m hand_pose_ros.tools.demo                        # ../shared/data/motion
+  python -m hand_pose_ros.tools.demo --source video.mp4     # a video file
+  python -m hand_pose_ros.tools.demo --source camera:0      # a webcam
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         for v in PROFILE_VARS:
             env[v] = os.environ[v] = str(PROFILE_XML)
 
-    from hand_pose_ros.ros.replay import FrameSource
+    from hand_pose_ros.core.frames import FrameSource
     if a.seconds <= 0:
         src = FrameSource(a.source, loop=False)
         a.seconds = len(src) / a.rate + 3.0 if len(src) else 20.0

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hand_pose_ros.cli.bench import _default_motion_dir, _load_frames
+from hand_pose_ros.tools.bench import default_motion_dir, load_frames
 
 _LOG = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _sequences(folder: Path) -> list[np.ndarray]:
     Ping-pong playback keeps every camera's motion continuous however many steps run, so
     tracking mode stays in tracking (a wrap-around jump would force re-detection).
     """
-    frames, names = _load_frames(folder, 0)
+    frames, names = load_frames(folder, 0)
     seqs: dict[str, list[np.ndarray]] = {}
     for frame, name in zip(frames, names):
         seqs.setdefault(name.split('/')[0], []).append(frame)
@@ -151,7 +151,7 @@ def micro_landmark(args: argparse.Namespace) -> dict:
     """Landmark crops/s of the network alone at a fixed batch, input already on the device."""
     import torch
 
-    from hand_pose_ros.core.runtimes.base import LANDMARK_INPUT_SIZE
+    from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE
     from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
 
     rt = TorchRuntime(model=args.model, device=args.device, dtype=args.micro_dtype,
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.device == 'cuda' and not torch.cuda.is_available():
             raise SystemExit(f'--device cuda: torch {torch.__version__} sees no CUDA device '
                              '(use --device cpu, or install a CUDA build of torch)')
-    seqs = _sequences(args.data or _default_motion_dir())
+    seqs = _sequences(args.data or default_motion_dir())
     rows: list[MulticamRow] = []
     runtimes = [args.runtime] + ([] if args.no_litert or args.runtime == 'litert'
                                  else ['litert'])

@@ -1,12 +1,12 @@
 """Evaluate the camera-frame 3D: synthetic exactness/noise curve, RHD PnP and depth fusion.
 
-    python -m hand_pose_ros.cli.eval_metric3d [--shared ../shared] [--plot noise.png]
+    python -m hand_pose_ros.tools.eval_metric3d [--shared ../shared] [--plot noise.png]
         [--tracker]
 
 Prints (1) the synthetic noise curve (a real hand shape at known poses in a virtual camera),
 (2) the wrist and mean joint errors on the RHD hands with ground truth from PnP alone, with the
 official baseline (MediaPipe world landmarks + plain SQPnP) beside ours, (3) the same with
-depth fusion on SYNTHETIC depth images built from the ground truth (test/synthetic_depth.py),
+depth fusion on SYNTHETIC depth images built from the ground truth (synthetic_depth.py),
 and with --tracker (4) the same numbers with this project's own HandTracker outputs (static
 mode, with MediaPipe's single landmark pass and with the default landmark refinement).
 """
@@ -25,6 +25,7 @@ import numpy as np
 from hand_pose_ros.core.anatomy import HandLandmark
 from hand_pose_ros.core.metric3d import Metric3DOptions, palm_size, solve_camera_frame, wrist_frame
 from hand_pose_ros.core.types import CameraIntrinsics
+from hand_pose_ros.tools.synthetic_depth import render_depth
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SHARED = REPO_ROOT.parent / 'shared'
@@ -178,16 +179,7 @@ def _print_rhd(title: str, rows: list[tuple[str, float, float]]) -> None:
     print(f'  {title:<38} wrist {wrist:5.1f} cm  mean joint {joints:5.1f} cm  ({per})')
 
 
-def _load_synthetic_depth():
-    test_dir = str(REPO_ROOT / 'hand_pose_ros' / 'test')
-    if test_dir not in sys.path:
-        sys.path.insert(0, test_dir)
-    import synthetic_depth  # noqa: E402 - a test helper, found in the source tree
-    return synthetic_depth
-
-
 def evaluate_rhd(cases: list[RhdCase], label: str, depth_seeds: int = 3) -> None:
-    synthetic_depth = _load_synthetic_depth()
     base, ours, ours_rot = [], [], []
     depth_mp, depth_gt2d = [], []
     for case in cases:
@@ -200,7 +192,7 @@ def evaluate_rhd(cases: list[RhdCase], label: str, depth_seeds: int = 3) -> None
                                            wrist_frame(case.gt_cam, case.handedness)))
         c = case.intrinsics
         for seed in range(depth_seeds):
-            depth = synthetic_depth.render_depth(case.gt_cam, case.size, c.fx, c.fy, c.cx, c.cy,
+            depth = render_depth(case.gt_cam, case.size, c.fx, c.fy, c.cx, c.cy,
                                                  seed=seed)
             for keypoints, out in ((case.keypoints_2d, depth_mp), (case.gt_2d, depth_gt2d)):
                 fused = solve_camera_frame(keypoints, case.world, c, depth=depth,
