@@ -6,13 +6,15 @@
 # a re-run with nothing changed only checks hashes and the model cache.
 #
 # Variables: ROS_DISTRO (jazzy | kilted, default jazzy), VENV (default <repo>/.venv),
-# PYTHON (interpreter that creates the venv, default python3.11), WITH_TORCH (1 | 0, default 1).
+# PYTHON (interpreter that creates the venv, default python3.11), WITH_TORCH (1 | 0, default 1),
+# WITH_RETARGET (1 | 0, default WITH_TORCH: dex-retargeting for hand_retarget_node needs torch).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROS_DISTRO="${ROS_DISTRO:-jazzy}"
 VENV="${VENV:-$ROOT/.venv}"
 WITH_TORCH="${WITH_TORCH:-1}"
+WITH_RETARGET="${WITH_RETARGET:-$WITH_TORCH}"
 if [[ -z "${PYTHON:-}" ]]; then
   PYTHON="$(command -v python3.11 || command -v python3 || true)"
 fi
@@ -26,6 +28,9 @@ case "$ROS_DISTRO" in
   *) die "ROS_DISTRO must be jazzy or kilted, got '$ROS_DISTRO'" ;;
 esac
 [[ -f "$REQ/ros-$ROS_DISTRO.txt" ]] || die "missing $REQ/ros-$ROS_DISTRO.txt"
+if [[ "$WITH_RETARGET" == 1 && "$WITH_TORCH" != 1 ]]; then
+  die 'WITH_RETARGET=1 needs WITH_TORCH=1 (dex-retargeting imports torch); or set WITH_RETARGET=0'
+fi
 
 # Build folders live outside the colcon source tree (.cache has a COLCON_IGNORE), one per
 # distro and venv so a second venv (e.g. a Kilted trial) never reuses a CMake cache.
@@ -85,11 +90,12 @@ for f in "$REQ"/*.txt; do
   case "$name" in
     ros-*.txt) [[ "$name" == "ros-$ROS_DISTRO.txt" ]] || continue ;;
     torch.txt) [[ "$WITH_TORCH" == 1 ]] || continue ;;
+    retarget.txt) [[ "$WITH_RETARGET" == 1 ]] || continue ;;
   esac
   if grep -qx '# --no-deps' "$f"; then nodeps_files+=("$f"); else req_files+=("$f"); fi
 done
 pip_key="$(hash_of "${req_files[@]}" ${nodeps_files[@]+"${nodeps_files[@]}"} \
-  "$ROOT/scripts/fix_ros_wheels.py" <(echo "$ROS_DISTRO $WITH_TORCH"))"
+  "$ROOT/scripts/fix_ros_wheels.py" <(echo "$ROS_DISTRO $WITH_TORCH $WITH_RETARGET"))"
 if ! stamp_ok pip "$pip_key"; then
   log "installing Python packages (ROS 2 $ROS_DISTRO)"
   pip_args=(-q --disable-pip-version-check)
