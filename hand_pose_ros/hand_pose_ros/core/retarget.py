@@ -14,6 +14,7 @@ robot's joint positions in its URDF joint names (mimic joints included). Needs
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,22 @@ class HandRetargeter:
             raise FileNotFoundError(
                 f'URDF {urdf} of config {self.config_path} not found (urdf_dir={urdf_dir})')
         # An absolute urdf_path bypasses RetargetingConfig's class-wide default folder.
-        self.retargeting = RetargetingConfig.from_dict(cfg, {'urdf_path': str(urdf)}).build()
+        config_obj = RetargetingConfig.from_dict(dict(cfg), {'urdf_path': str(urdf)})
+        # Its URDF reader warns about every mesh it cannot find; retargeting needs none.
+        urdf_log = logging.getLogger('dex_retargeting.yourdfpy')
+        level = urdf_log.level
+        urdf_log.setLevel(logging.ERROR)
+        try:
+            self.retargeting = config_obj.build()
+        finally:
+            urdf_log.setLevel(level)
+        # Fingertip links, thumb first, and the link they are measured from (for checks and
+        # tools: the optimiser's own targets).
+        self.fingertip_links: list[str] = list(
+            cfg.get('finger_tip_link_names') or cfg.get('target_task_link_names')
+            or cfg.get('target_link_names') or [])
+        self.wrist_link: str | None = (
+            cfg.get('wrist_link_name') or (cfg.get('target_origin_link_names') or [None])[0])
         self.urdf_path = urdf
         optimizer = self.retargeting.optimizer
         self.kind = optimizer.retargeting_type  # 'VECTOR', 'POSITION' or 'DEXPILOT'
