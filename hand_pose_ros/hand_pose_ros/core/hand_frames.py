@@ -79,19 +79,26 @@ def mano_keypoints(world: np.ndarray, handedness: str) -> np.ndarray:
     return rel @ wrist_frame(rel) @ operator2mano(handedness)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(math.sqrt(float(v @ v)), _EPS)
+def _units(v: np.ndarray) -> np.ndarray:
+    """Row-wise unit vectors."""
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), _EPS)
 
 
-def _bend(b1: np.ndarray, b2: np.ndarray, axis: np.ndarray) -> float:
-    """Signed angle from bone b1 to bone b2 about `axis` (b2 projected onto axis' normal)."""
-    e1 = _unit(b1 - (b1 @ axis) * axis)
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum('ij,ij->i', a, b)
+
+
+def _bend(b1: np.ndarray, b2: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Signed angles from bones b1 to bones b2 about `axis` (rows; b2 projected onto the
+    plane normal to the axis)."""
+    e1 = _units(b1 - _rowdot(b1, axis)[:, None] * axis)
     e2 = np.cross(axis, e1)
-    return math.atan2(float(b2 @ e2), float(b2 @ e1))
+    return np.arctan2(_rowdot(b2, e2), _rowdot(b2, e1))
 
 
 def _unsigned(b1: np.ndarray, b2: np.ndarray) -> float:
-    return math.acos(min(max(float(_unit(b1) @ _unit(b2)), -1.0), 1.0))
+    c = float(_units(b1[None])[0] @ _units(b2[None])[0])
+    return math.acos(min(max(c, -1.0), 1.0))
 
 
 def joint_angles(world: np.ndarray, handedness: str) -> np.ndarray:
@@ -117,28 +124,29 @@ def joint_angles(world: np.ndarray, handedness: str) -> np.ndarray:
     w = np.asarray(world, dtype=np.float64).reshape(21, 3)
     n_palm = palm_normal(w, handedness)
     radial_hint = w[INDEX_MCP] - w[PINKY_MCP]
-    out = np.zeros(NUM_JOINT_ANGLES)
-    for f in range(1, 5):
-        mcp, pip, dip, tip = FINGER_JOINTS[f]
-        a = _unit(w[mcp] - w[WRIST])
-        n = _unit(n_palm - (n_palm @ a) * a)
-        k = np.cross(a, n)
-        radial = k if k @ radial_hint >= 0 else -k
-        b1, b2, b3 = w[pip] - w[mcp], w[dip] - w[pip], w[tip] - w[dip]
-        base = 4 * f
-        out[base] = _bend(a, b1, k)
-        out[base + 1] = math.asin(min(max(float(_unit(b1) @ radial), -1.0), 1.0))
-        out[base + 2] = _bend(b1, b2, k)
-        out[base + 3] = _bend(b2, b3, k)
+    chains = np.asarray(FINGER_JOINTS[1:])  # (4, 4): MCP, PIP, DIP, tip per finger
+    a = _units(w[chains[:, 0]] - w[WRIST])  # metacarpals
+    n = _units(n_palm - (a @ n_palm)[:, None] * a)
+    k = np.cross(a, n)
+    radial = k * np.where(k @ radial_hint >= 0, 1.0, -1.0)[:, None]
+    b1, b2, b3 = (w[chains[:, j + 1]] - w[chains[:, j]] for j in range(3))
+    fingers = np.stack([
+        _bend(a, b1, k),
+        np.arcsin(np.clip(_rowdot(_units(b1), radial), -1.0, 1.0)),
+        _bend(b1, b2, k),
+        _bend(b2, b3, k),
+    ], axis=1)
     cmc, t_mcp, t_ip, t_tip = FINGER_JOINTS[0]
-    m = _unit(w[MIDDLE_MCP] - w[WRIST])
-    n = _unit(n_palm - (n_palm @ m) * m)
+    m = _units((w[MIDDLE_MCP] - w[WRIST])[None])[0]
+    n = _units((n_palm - (n_palm @ m) * m)[None])[0]
     r = np.cross(n, m)
     r = r if r @ radial_hint >= 0 else -r
     meta = w[t_mcp] - w[cmc]
     in_plane = meta - (meta @ n) * n
-    out[0] = math.atan2(float(meta @ n), math.sqrt(float(in_plane @ in_plane)))
-    out[1] = math.atan2(float(in_plane @ r), float(in_plane @ m))
-    out[2] = _unsigned(meta, w[t_ip] - w[t_mcp])
-    out[3] = _unsigned(w[t_ip] - w[t_mcp], w[t_tip] - w[t_ip])
-    return out
+    thumb = (
+        math.atan2(float(meta @ n), math.sqrt(float(in_plane @ in_plane))),
+        math.atan2(float(in_plane @ r), float(in_plane @ m)),
+        _unsigned(meta, w[t_ip] - w[t_mcp]),
+        _unsigned(w[t_ip] - w[t_mcp], w[t_tip] - w[t_ip]),
+    )
+    return np.concatenate([np.asarray(thumb), fingers.reshape(-1)])
