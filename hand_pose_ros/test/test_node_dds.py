@@ -467,3 +467,46 @@ def test_live_parameter_change_and_rejection(ros):
                                 for a in client.markers['cam_b'] if a.markers),
                     what='markers after switching them back on')
 
+
+
+def test_lost_hand_is_held_stale_then_dropped_never_zeros(ros):
+    """Loss policy over DDS: a hand, then hand-free frames 1/30 s apart (by their stamps).
+
+    For hold_lost_s (0.2 s by default) the hand comes back stale with its last pose and its
+    age; later it is gone. No message carries zeros or NaN in place of a hand.
+    """
+    client, _, _ = ros
+    hand = _frames('seq2', 1)[0]
+    blank = np.zeros_like(hand)
+    intr = _intrinsics(hand)
+    start = client.node.get_clock().now().nanoseconds
+    msgs = []
+    # Hand-free frames first: whatever earlier tests left on cam_b is dropped by then.
+    for k in range(-12, 14):
+        header = Header(frame_id=FRAME)
+        header.stamp = conv.ns_to_stamp(start + round((k + 12) * 1e9 / 30))
+        client.send('cam_b', hand if 0 <= k < 4 else blank, header, intr)
+        msgs.append(client.wait_stamp('cam_b', conv.stamp_to_ns(header.stamp)))
+    assert not msgs[11].hands
+    msgs = msgs[12:]
+    live = msgs[3].hands
+    assert len(live) == 1 and not live[0].stale and live[0].age == 0.0
+    assert all(live[0].keypoint_in_image) and live[0].camera_valid
+    seen_held = 0
+    for k, msg in enumerate(msgs[4:], start=4):
+        age = (k - 3) / 30
+        for h in msg.hands:
+            kp = np.array([[p.x, p.y, p.z] for p in h.keypoints])
+            cam = np.array([[p.x, p.y, p.z] for p in h.keypoints_camera])
+            assert np.all(np.isfinite(kp)) and np.all(np.isfinite(cam))
+            assert np.all(np.abs(cam[:, 2]) > 0.05), 'a held hand must not be zeros'
+        if age < 0.19:
+            assert len(msg.hands) == 1, k
+            held = msg.hands[0]
+            assert held.stale and held.id == live[0].id
+            assert abs(held.age - age) < 1e-3
+            assert [p.x for p in held.keypoints] == [p.x for p in live[0].keypoints]
+            seen_held += 1
+        elif age > 0.21:
+            assert not msg.hands, k
+    assert seen_held >= 5

@@ -372,11 +372,13 @@ def test_tracker_video_golden_hand_count_with_torch(torch_video_run) -> None:
     assert np.median(diffs) <= 0.005
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=False, reason=(
     'known: in seq0 a hand slips out of tracking over frames 3-8; the tracker amplifies '
     'torch-vs-XNNPACK float differences (~1e-6 relative per call) until frame 8, where LiteRT '
     'gives presence 0.452 (dropped, as MediaPipe does) and torch 0.512 (kept): a ghost track '
-    'about 2.5 hand sizes off for 6 frames makes the mean 2D diff ~5.2% (tolerance 1.5%)'))
+    'about 2.5 hand sizes off for 6 frames makes the mean 2D diff ~5.2% (tolerance 1.5%). '
+    'Which side of 0.5 torch lands on depends on the CPU float kernels: on an AVX-512 '
+    'machine (2026-12) the unchanged code passes, so the outcome is not strict'))
 def test_tracker_video_golden_mean_diff_with_torch(torch_video_run) -> None:
     _, _, diffs = torch_video_run
     assert np.mean(diffs) <= 0.015

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hand_pose_ros.core.anatomy import HandLandmark
 from hand_pose_ros.core.metric3d import Metric3DOptions, palm_size, solve_camera_frame, wrist_frame
 from hand_pose_ros.core.types import CameraIntrinsics
 
@@ -102,7 +103,7 @@ def baseline_sqpnp(case: RhdCase) -> np.ndarray:
 def errors_cm(points: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
     """(wrist position error, mean joint error) in centimetres."""
     dist = np.linalg.norm(points - gt, axis=1) * 100.0
-    return float(dist[0]), float(dist.mean())
+    return float(dist[HandLandmark.WRIST]), float(dist.mean())
 
 
 def rotation_error_deg(a: np.ndarray, b: np.ndarray) -> float:
@@ -135,7 +136,7 @@ def synthetic_trial(shape: np.ndarray, camera: CameraIntrinsics, rotation: np.nd
     result = solve_camera_frame(pixels, shape, camera, image_size=SYNTHETIC_SIZE,
                                 handedness='right',
                                 options=Metric3DOptions(normalize_palm_size=False))
-    err_mm = float(np.linalg.norm(result.wrist_position - truth[0]) * 1000.0)
+    err_mm = float(np.linalg.norm(result.wrist_position - truth[HandLandmark.WRIST]) * 1000.0)
     err_deg = rotation_error_deg(result.wrist_rotation, wrist_frame(truth, 'right'))
     return err_mm, err_deg
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 SUBCOMMANDS = {
     'detect': 'hands in images, folders or videos to JSON',
     'bench': 'this pipeline vs official MediaPipe, ms/frame',
-    'fetch-models': 'download and verify the MediaPipe models, derive the int8 ones',
+    'eval-teleop': 'jitter, filter lag and bone-length stability on known-truth sequences',
+    'fetch-models': 'download and verify the MediaPipe hand and body models, derive the int8 ones',
 }
 
 
@@ -26,7 +27,7 @@ def _fetch_models(argv: Sequence[str]) -> int:
     parser.add_argument('--wheel', type=Path, default=None,
                         help='a local mediapipe-0.10.21 wheel instead of downloading it')
     args = parser.parse_args(list(argv))
-    folder = fetch_models(args.model_dir, args.wheel)
+    folder = fetch_models(args.model_dir, args.wheel, body=True)
     print(f'models ready in {folder}')
     return 0
 
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hand_pose_ros.cli.detect import main as run
     elif command == 'bench':
         from hand_pose_ros.cli.bench import main as run
+    elif command == 'eval-teleop':
+        from hand_pose_ros.cli.eval_teleop import main as run
     else:
         run = _fetch_models
     return int(run(rest) or 0)

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-# The palm polygon: the rigid joints (wrist, thumb CMC, four finger MCPs), which stay inside
-# the silhouette whatever the fingers do.
-from hand_pose_ros.core.hand_signals import PALM_JOINTS
+from hand_pose_ros.core.anatomy import PALM_JOINTS
 
 LOG = logging.getLogger(__name__)
 
@@ -67,6 +65,8 @@ def palm_depth(
     and flying pixels while keeping the whole palm surface, even when it is tilted.
     """
     h, w = depth_m.shape
+    # The palm polygon: the rigid joints (wrist, thumb CMC, four finger MCPs), which stay
+    # inside the silhouette whatever the fingers do.
     polygon = np.asarray(keypoints_2d, dtype=np.float64)[list(PALM_JOINTS), :2]
     # Rasterise in a mask covering only the polygon's (clipped) bounding box: a full-image
     # mask per hand per frame costs milliseconds at HD resolutions.
@@ -117,6 +117,10 @@ def palm_model_depth(points_cam: np.ndarray, rays: np.ndarray) -> float | None:
     `rays` (N, 3) are the normalized rays (x/z, y/z, 1) of the pixels `palm_depth` kept; the
     model's palm is the least-squares plane through its palm joints. Comparing like with like
     (median over the same pixels) keeps a tilted palm from biasing the scale.
+
+    This plane is deliberately not `anatomy.palm_frame`'s normal: it stands for the palm
+    surface the depth pixels sample, so it is fitted to all six rigid joints, and which side
+    it faces does not matter (only the depth along each ray is used).
     """
     palm = np.asarray(points_cam, dtype=np.float64)[list(PALM_JOINTS)]
     centre = palm.mean(axis=0)

@@ -25,15 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hand_pose_ros.core.hand_signals import (
-    INDEX,
-    MIDDLE,
-    PINKY,
-    RING,
-    THUMB,
-    HandFeatures,
-    hand_signals,
-)
+from hand_pose_ros.core.anatomy import INDEX, MIDDLE, PINKY, RING, THUMB
+from hand_pose_ros.core.hand_signals import HandFeatures, hand_signals
 from hand_pose_ros.core.types import GestureChange, GestureResult, HandResult
 
 _LOG = logging.getLogger(__name__)

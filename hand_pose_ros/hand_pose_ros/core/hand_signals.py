@@ -13,16 +13,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Finger indices into finger_curl (hand_pose_msgs/Hand FINGER_*).
-THUMB, INDEX, MIDDLE, RING, PINKY = range(5)
-FINGER_NAMES: tuple[str, ...] = ('thumb', 'index', 'middle', 'ring', 'pinky')
-# Joint chains (base .. tip) per finger, MediaPipe joint order.
-FINGER_JOINTS: tuple[tuple[int, int, int, int], ...] = (
-    (1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
-WRIST = 0
-FINGER_MCPS = (5, 9, 13, 17)
-# The rigid part of the hand: wrist, thumb CMC and the four finger MCPs.
-PALM_JOINTS = (0, 1, 5, 9, 13, 17)
+from hand_pose_ros.core.anatomy import (
+    FINGER_CHAINS,
+    FINGERTIPS,
+    INDEX,
+    MCP_JOINTS,
+    MIDDLE,
+    NUM_KEYPOINTS,
+    PINKY,
+    RING,
+    THUMB,
+    HandLandmark,
+    palm_frame,
+    palm_size,
+)
 
 # Flexion (MCP + PIP + DIP, degrees) that counts as a fully curled finger. Anatomical maxima
 # sum to ~260 deg, but MediaPipe's world landmarks of a tight fist reach ~200 deg and its
@@ -95,32 +99,13 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return _degrees_from_cos(float(_unit(a) @ _unit(b)))
 
 
-def palm_size(world: np.ndarray) -> float:
-    """Mean wrist-to-MCP distance (index..pinky): a size that finger poses do not change."""
-    world = np.asarray(world, dtype=np.float64)
-    return float(np.mean(np.linalg.norm(world[list(FINGER_MCPS)] - world[WRIST], axis=1)))
-
-
-def handedness_sign(handedness: str) -> float:
-    """+1 for a right hand, -1 for a left one (anatomical; any case, surrounding spaces ok).
-
-    Left and right hands are mirror images, so every palm-normal cross product flips sign
-    with the side; this is the one place that maps the label to that sign.
-    """
-    side = str(handedness).strip().lower()
-    if side not in ('left', 'right'):
-        raise ValueError(f"handedness must be 'left' or 'right', got {handedness!r}")
-    return 1.0 if side == 'right' else -1.0
-
-
 def palm_normal(world: np.ndarray, handedness: str) -> np.ndarray:
     """Unit normal pointing out of the palm (the side the fingers curl toward).
 
-    The cross product of wrist->index MCP and wrist->pinky MCP points out of the palm of a
-    right hand and into the palm of a left one (mirror images), hence the sign flip.
+    The palm frame's `normal` (core/anatomy.py): the normal of the wrist / index MCP /
+    pinky MCP triangle, signed by `handedness` because left and right hands are mirror images.
     """
-    n = np.cross(world[5] - world[WRIST], world[17] - world[WRIST])
-    return _unit(handedness_sign(handedness) * n)
+    return palm_frame(world, handedness).normal
 
 
 def _mcp_flexion_deg(world: np.ndarray, mcp: int, pip: int) -> float:
@@ -130,8 +115,8 @@ def _mcp_flexion_deg(world: np.ndarray, mcp: int, pip: int) -> float:
     the palm's lateral axis keeps a spread flat hand at ~0 deg. Unsigned, so it needs no
     handedness (a wrong left/right label must not change the curl).
     """
-    metacarpal = _unit(world[mcp] - world[WRIST])
-    lateral = world[5] - world[17]
+    metacarpal = _unit(world[mcp] - world[HandLandmark.WRIST])
+    lateral = world[HandLandmark.INDEX_FINGER_MCP] - world[HandLandmark.PINKY_MCP]
     lateral = _unit(lateral - (lateral @ metacarpal) * metacarpal)
     proximal = world[pip] - world[mcp]
     proximal = proximal - (proximal @ lateral) * lateral
@@ -141,12 +126,12 @@ def _mcp_flexion_deg(world: np.ndarray, mcp: int, pip: int) -> float:
 def finger_curl(world: np.ndarray) -> np.ndarray:
     """Per-finger curl in [0, 1] from joint angles (rotation and scale invariant)."""
     curl = np.zeros(5)
-    t_cmc, t_mcp, t_ip, t_tip = FINGER_JOINTS[THUMB]
+    t_cmc, t_mcp, t_ip, t_tip = FINGER_CHAINS[THUMB]
     thumb = (_angle_deg(world[t_mcp] - world[t_cmc], world[t_ip] - world[t_mcp])
              + _angle_deg(world[t_ip] - world[t_mcp], world[t_tip] - world[t_ip]))
     curl[THUMB] = thumb / FULL_THUMB_FLEXION_DEG
     for f in (INDEX, MIDDLE, RING, PINKY):
-        mcp, pip, dip, tip = FINGER_JOINTS[f]
+        mcp, pip, dip, tip = FINGER_CHAINS[f]
         flexion = (_mcp_flexion_deg(world, mcp, pip)
                    + _angle_deg(world[pip] - world[mcp], world[dip] - world[pip])
                    + _angle_deg(world[dip] - world[pip], world[tip] - world[dip]))
@@ -166,12 +151,14 @@ def hand_signals(world: np.ndarray, handedness: str = 'right',
     `handedness` only sets the sign of the palm normal; `up` (default image up, -y) is the
     direction used by direction-dependent gestures such as thumb_up.
     """
-    world = np.asarray(world, dtype=np.float64).reshape(21, 3)
+    world = np.asarray(world, dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
     size = max(palm_size(world), _EPS)
-    tips = world[[4, 8, 12, 16, 20]]
-    bases = world[[2, 5, 9, 13, 17]]
+    tips = world[list(FINGERTIPS)]
+    bases = world[list(MCP_JOINTS)]
     directions = np.stack([_unit(t - b) for t, b in zip(tips, bases)])
-    pinch = _norm(world[4] - world[8])
+    thumb_tip = world[HandLandmark.THUMB_TIP]
+    pinch = _norm(thumb_tip - world[HandLandmark.INDEX_FINGER_TIP])
+    index_dip = world[HandLandmark.INDEX_FINGER_DIP]
     return HandFeatures(
         world=world,
         handedness=handedness,
@@ -182,8 +169,8 @@ def hand_signals(world: np.ndarray, handedness: str = 'right',
         pinch_distance=pinch,
         pinch_ratio=pinch / size,
         pinch_strength=pinch_strength(pinch / size),
-        grip_aperture=float(np.max(np.linalg.norm(tips[1:] - world[4], axis=1))),
-        thumb_out_ratio=_norm(world[4] - world[6]) / size,
-        thumb_tip_to_index_dip_ratio=_norm(world[4] - world[7]) / size,
+        grip_aperture=float(np.max(np.linalg.norm(tips[1:] - thumb_tip, axis=1))),
+        thumb_out_ratio=_norm(thumb_tip - world[HandLandmark.INDEX_FINGER_PIP]) / size,
+        thumb_tip_to_index_dip_ratio=_norm(thumb_tip - index_dip) / size,
         palm_normal=palm_normal(world, handedness),
     )

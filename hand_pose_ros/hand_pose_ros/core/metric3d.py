@@ -34,6 +34,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from hand_pose_ros.core.anatomy import (
+    NUM_KEYPOINTS,
+    PALM_JOINTS,
+    HandLandmark,
+    palm_frame,
+    palm_size,
+)
 from hand_pose_ros.core.camera import normalize_points, project_points, validate_intrinsics
 from hand_pose_ros.core.depth import (
     depth_to_metres,
@@ -41,15 +48,10 @@ from hand_pose_ros.core.depth import (
     palm_depth,
     palm_model_depth,
 )
-from hand_pose_ros.core.hand_signals import PALM_JOINTS, WRIST, handedness_sign, palm_size
-from hand_pose_ros.core.types import NUM_KEYPOINTS, CameraFrame3D, CameraIntrinsics, Method3D
+from hand_pose_ros.core.types import CameraFrame3D, CameraIntrinsics, Method3D
 
 LOG = logging.getLogger(__name__)
 
-INDEX_MCP = 5
-MIDDLE_MCP = 9
-PINKY_MCP = 17
-# Rigid joints of the hand: wrist, thumb CMC and the four finger MCPs.
 # Mean wrist-to-finger-MCP joint-centre distance of an average adult hand, metres. Palm length
 # (wrist crease to the base of the middle finger) is about 10.5 cm in adult anthropometric
 # surveys (ANSUR II); MCP joint centres lie about 2 cm proximal to that crease, and the index
@@ -102,50 +104,11 @@ class PnPFit:
 def wrist_frame(points: np.ndarray, handedness: str | None = None) -> np.ndarray:
     """Wrist orientation (3, 3), columns = the wrist frame's x, y, z axes in the points' frame.
 
-    The same convention for both hands (right-handed, REP 103)::
-
-            middle MCP                       x: wrist -> middle-finger MCP
-                 o                           z: palm normal, pointing out of the palm
-          index  |   ring                       (the side the palm faces)
-            o    |    o    pinky             y: z cross x
-             \\   |   /    o
-              \\  x  /   /                  For a right hand seen palm-on (palm towards
-        thumb  \\ ^ /  /                     the viewer, fingers up) z points at the viewer
-          o     \\|/ /                       and y points to the viewer's left (the pinky
-           \\     o wrist                    side). For a left hand seen palm-on z also
-            ---> y (pinky side for a right   points at the viewer and y to the thumb side.
-                   hand seen palm-on)
-
-    A left hand is the mirror image of a right hand, so the palm normal cannot come from the
-    MCP cross product alone: (index MCP - wrist) x (pinky MCP - wrist) points out of the palm
-    for a right hand and into it for a left one. `handedness` ('left'/'right', anatomical)
-    picks the sign. Without it the side the fingers flex towards (always the palm side) is
-    used; for a perfectly flat hand that is undecided and the right-hand sign is assumed.
+    The palm frame's rotation (core/anatomy.py `palm_frame`, where the axes are drawn): x
+    towards the middle MCP, z out of the palm, y = z cross x, for both hands. `handedness`
+    ('left'/'right', anatomical) picks the mirror sign; None infers it from finger flexion.
     """
-    p = np.asarray(points, dtype=np.float64)
-    x = p[MIDDLE_MCP] - p[WRIST]
-    x /= max(np.linalg.norm(x), 1e-12)
-    normal = np.cross(p[INDEX_MCP] - p[WRIST], p[PINKY_MCP] - p[WRIST])
-    side = _palm_side(p, normal, handedness)
-    z = side * normal
-    z -= np.dot(z, x) * x
-    norm = np.linalg.norm(z)
-    if norm < 1e-12:
-        return np.eye(3)
-    z /= norm
-    y = np.cross(z, x)
-    return np.stack([x, y, z], axis=1)
-
-
-def _palm_side(points: np.ndarray, normal: np.ndarray, handedness: str | None) -> float:
-    """+1 when `normal` (index x pinky MCP vectors) points out of the palm, else -1."""
-    if handedness is not None:
-        return handedness_sign(handedness)
-    # Fingers flex towards the palm: the tips and middle joints sit on the palm side.
-    centre = points[list(PALM_JOINTS)].mean(axis=0)
-    flex = float(np.sum((points[[4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20]] - centre)
-                        @ normal))
-    return -1.0 if flex < 0.0 else 1.0
+    return palm_frame(points, handedness).rotation
 
 
 _IDENTITY_K = np.eye(3)
@@ -373,22 +336,26 @@ def solve_camera_frame(
         return _invalid()
     keypoints = fit.keypoints
     method = Method3D.PNP
+    scale_factor = float(hand_scale)
     if depth_m is not None:
         scale = depth_scale(fit, keypoints_2d, depth_m, intrinsics, options)
         if scale is not None:
             keypoints = snap_to_depth(keypoints * scale, keypoints_2d, depth_m, intrinsics,
                                       options)
             method = Method3D.DEPTH
+            scale_factor *= scale
         else:
             LOG.debug('no usable depth on the palm, keeping the PnP scale')
     valid = _is_valid(keypoints, keypoints_2d, fit.reprojection_error, image_size, options)
+    frame = palm_frame(keypoints, handedness)
     return CameraFrame3D(
         keypoints=keypoints,
-        wrist_position=keypoints[WRIST].copy(),
-        wrist_rotation=wrist_frame(keypoints, handedness),
+        wrist_position=frame.origin,
+        wrist_rotation=frame.rotation,
         valid=valid,
         method=method,
         reprojection_error=fit.reprojection_error,
+        scale_factor=scale_factor,
     )
 
 
@@ -407,7 +374,8 @@ def _is_valid(keypoints: np.ndarray, keypoints_2d: np.ndarray, rms: float,
     if not np.isfinite(rms) or rms > options.max_relative_reprojection_error * max(extent, 1.0):
         return False
     depths = keypoints[:, 2]
-    if np.any(depths <= 0.0) or not options.min_depth <= depths[WRIST] <= options.max_depth:
+    wrist_depth = depths[HandLandmark.WRIST]
+    if np.any(depths <= 0.0) or not options.min_depth <= wrist_depth <= options.max_depth:
         return False
     if image_size is not None:
         width, height = image_size
@@ -423,6 +391,18 @@ def _invalid() -> CameraFrame3D:
         keypoints=np.zeros((NUM_KEYPOINTS, 3)), wrist_position=np.zeros(3),
         wrist_rotation=np.eye(3), valid=False, method=Method3D.NONE,
         reprojection_error=0.0)
+
+
+def measure_hand_scale(keypoints_2d: np.ndarray, world: np.ndarray,
+                       intrinsics: CameraIntrinsics, depth_m: np.ndarray,
+                       options: Metric3DOptions | None = None) -> float | None:
+    """One frame's hand-size factor (measured / canonical hand), or None without depth."""
+    options = options or Metric3DOptions()
+    keypoints_2d = np.asarray(keypoints_2d, dtype=np.float64)[:, :2]
+    fit = fit_pnp(keypoints_2d, model_shape(world, 1.0, options), intrinsics, options)
+    if fit is None:
+        return None
+    return depth_scale(fit, keypoints_2d, depth_m, intrinsics, options)
 
 
 class HandScaleEstimator:
@@ -443,13 +423,8 @@ class HandScaleEstimator:
             depth: np.ndarray) -> float | None:
         """Use one frame; returns its hand-size ratio, or None when it could not be used."""
         validate_intrinsics(intrinsics)
-        keypoints_2d = np.asarray(keypoints_2d, dtype=np.float64)[:, :2]
-        fit = fit_pnp(keypoints_2d, model_shape(world, 1.0, self.options), intrinsics,
-                      self.options)
-        if fit is None:
-            return None
-        ratio = depth_scale(fit, keypoints_2d, depth_to_metres(depth), intrinsics,
-                            self.options)
+        ratio = measure_hand_scale(keypoints_2d, world, intrinsics, depth_to_metres(depth),
+                                   self.options)
         if ratio is not None:
             self._ratios.append(ratio)
         return ratio

@@ -1,10 +1,13 @@
-"""Locating, verifying and fetching the MediaPipe hand models.
+"""Locating, verifying and fetching the MediaPipe hand (and body) models.
 
 The models ship inside the mediapipe 0.10.21 wheel (later wheels carry none). They are fetched
 once at setup time, never while the node runs, and verified by sha256 on every load so a
 truncated or wrong file fails loudly with the command that fixes it. The opt-in int8 landmark
 models (precision 'int8', see quantize.py) are derived from the verified fp32 ones at fetch
-time, deterministically, and pinned by sha256 like the others.
+time, deterministically, and pinned by sha256 like the others. The same wheel carries
+MediaPipe Holistic's body models (pose detector, pose landmarks, hand_recrop), which the
+opt-in body-guided hand ROIs use (core/body.py); `hand-pose-ros fetch-models` extracts them
+too, so an existing model cache gets them on the next setup run.
 """
 
 from __future__ import annotations
@@ -41,7 +44,17 @@ INT8_MODEL_SHA256: dict[str, str] = {
     'hand_landmark_full_int8.tflite':
         '05ff5a935e7c1a01c6db6aff054ff47ef2e12887d15b6a2991aafe8809ca53b3',
 }
-ALL_MODEL_SHA256: dict[str, str] = {**MODEL_SHA256, **INT8_MODEL_SHA256}
+# MediaPipe Holistic's body models (mediapipe/modules/{pose_detection,pose_landmark,
+# holistic_landmark}/ in the wheel), for the body_rois option.
+BODY_MODEL_SHA256: dict[str, str] = {
+    'pose_detection.tflite':
+        '9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c',
+    'pose_landmark_full.tflite':
+        'e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f',
+    'hand_recrop.tflite':
+        '67d996ce96f9d36fe17d2693022c6da93168026ab2f028f9e2365398d8ac7d5d',
+}
+ALL_MODEL_SHA256: dict[str, str] = {**MODEL_SHA256, **INT8_MODEL_SHA256, **BODY_MODEL_SHA256}
 
 MODEL_VARIANTS = ('lite', 'full')
 PRECISIONS = ('fp32', 'int8')
@@ -79,14 +92,25 @@ def model_path(
     name = f'{kind}_{variant}{"_int8" if precision == "int8" else ""}.tflite'
     if name not in ALL_MODEL_SHA256:
         raise ValueError(f'unknown model {name!r}')
-    path = (model_dir or default_model_dir()) / name
+    return _verified((model_dir or default_model_dir()) / name, ALL_MODEL_SHA256[name])
+
+
+def body_model_path(name: str, model_dir: Path | None = None) -> Path:
+    """Verified path of a body model: 'pose_detection', 'pose_landmark_full', 'hand_recrop'."""
+    file = f'{name}.tflite'
+    if file not in BODY_MODEL_SHA256:
+        raise ValueError(f'unknown body model {name!r}')
+    return _verified((model_dir or default_model_dir()) / file, BODY_MODEL_SHA256[file])
+
+
+def _verified(path: Path, expected: str) -> Path:
     if not path.is_file():
         raise ModelError(f'model file {path} is missing; fetch it with `{FETCH_COMMAND}`')
     digest = _sha256(path)
-    if digest != ALL_MODEL_SHA256[name]:
+    if digest != expected:
         raise ModelError(
             f'model file {path} is corrupt (sha256 {digest[:12]}..., expected '
-            f'{ALL_MODEL_SHA256[name][:12]}...); re-fetch it with `{FETCH_COMMAND}`')
+            f'{expected[:12]}...); re-fetch it with `{FETCH_COMMAND}`')
     return path
 
 
@@ -94,25 +118,32 @@ def _present(folder: Path, hashes: dict[str, str]) -> bool:
     return all((folder / n).is_file() and _sha256(folder / n) == h for n, h in hashes.items())
 
 
-def models_present(model_dir: Path | None = None) -> bool:
-    """True when all six models (four fetched, two int8 derived) have the right checksums."""
-    return _present(model_dir or default_model_dir(), ALL_MODEL_SHA256)
+def models_present(model_dir: Path | None = None, body: bool = False) -> bool:
+    """True when all six hand models (four fetched, two int8 derived), and with body the
+    three body models, have the right checksums."""
+    hashes = {**MODEL_SHA256, **INT8_MODEL_SHA256, **(BODY_MODEL_SHA256 if body else {})}
+    return _present(model_dir or default_model_dir(), hashes)
 
 
-def fetch_models(model_dir: Path | None = None, wheel: Path | None = None) -> Path:
-    """Extract the four models from the mediapipe 0.10.21 wheel into model_dir, then derive
-    the two int8 landmark models from them.
+def fetch_models(model_dir: Path | None = None, wheel: Path | None = None,
+                 body: bool = False) -> Path:
+    """Extract the four hand models (with body, also the three body models) from the
+    mediapipe 0.10.21 wheel into model_dir, then derive the two int8 landmark models.
 
-    Downloads the wheel with `pip download --no-deps` unless a local wheel is given. Does
-    nothing when every model is already present and verified.
+    Downloads the wheel with `pip download --no-deps` unless a local wheel is given; only
+    missing or corrupt files are extracted. Does nothing when every model is already present
+    and verified. The CLI (and so setup) passes body=True; the library default stays the
+    hand models, so a cache holding those needs no download.
     """
     folder = model_dir or default_model_dir()
-    if models_present(folder):
+    if models_present(folder, body):
         _LOG.info('models already present in %s', folder)
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    if not _present(folder, MODEL_SHA256):
-        _extract_wheel_models(folder, wheel)
+    wanted = {**MODEL_SHA256, **(BODY_MODEL_SHA256 if body else {})}
+    missing = {n: h for n, h in wanted.items() if not _present(folder, {n: h})}
+    if missing:
+        _extract_wheel_models(folder, wheel, missing)
     for variant in MODEL_VARIANTS:
         derive_int8_landmark(variant, folder)
     _LOG.info('models written to %s', folder)
@@ -144,7 +175,7 @@ def derive_int8_landmark(variant: str, model_dir: Path | None = None) -> Path:
     return target
 
 
-def _extract_wheel_models(folder: Path, wheel: Path | None) -> None:
+def _extract_wheel_models(folder: Path, wheel: Path | None, names: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if wheel is None:
             subprocess.run(
@@ -152,8 +183,8 @@ def _extract_wheel_models(folder: Path, wheel: Path | None) -> None:
                  '-q', '-d', tmp, MEDIAPIPE_WHEEL], check=True)
             wheel = next(Path(tmp).glob('mediapipe-*.whl'))
         with zipfile.ZipFile(wheel) as zf:
-            members = {Path(m).name: m for m in zf.namelist() if Path(m).name in MODEL_SHA256}
-            for name, expected in MODEL_SHA256.items():
+            members = {Path(m).name: m for m in zf.namelist() if Path(m).name in names}
+            for name, expected in names.items():
                 if name not in members:
                     raise ModelError(f'{wheel} does not contain {name}')
                 target = folder / name

@@ -105,6 +105,19 @@ class TrackerOptions:
         'frame to frame). Each costs one landmark call per hand; a pass that loses the hand '
         'keeps the previous one.', low=0, high=MAX_REFINEMENT_PASSES,
         mode_defaults={_IMAGE: 2, RunningMode.VIDEO: 0, RunningMode.LIVE_STREAM: 0})
+    body_rois: bool = option(
+        False, "Look for missed hands from people's bodies (MediaPipe Holistic's rule: pose "
+        'detector and pose landmarks, a hand ROI at each visible wrist refined by hand_recrop, '
+        'the landmark model on those no palm or track covers); the body also confirms or '
+        'corrects handedness. Runs only while fewer than max_num_hands hands are found '
+        '(tracking: every body_every_n_frames frames while so); needs `hand-pose-ros '
+        "fetch-models`' body models.")
+    body_every_n_frames: int = option(
+        10, 'Tracking with body_rois: while fewer than max_num_hands hands are tracked, run the '
+        'body pass every N frames (1 = every frame).', low=1, high=1000)
+    max_bodies: int = option(
+        2, 'body_rois: most people looked at per body pass (pose detections after NMS, each '
+        'through the pose landmark model).', low=1, high=8)
     mirrored: bool = option(
         False, 'The image is mirrored (selfie view): handedness is then taken as the model '
         'reports it; otherwise it is swapped to the anatomical side.')
@@ -113,7 +126,8 @@ class TrackerOptions:
         'only).', mode_defaults={_IMAGE: False, RunningMode.VIDEO: True,
                                  RunningMode.LIVE_STREAM: True})
     one_euro_min_cutoff: float = option(
-        1.0, 'One Euro min cutoff, Hz (lower = smoother).', low=0.001, high=100.0)
+        0.5, 'One Euro min cutoff, Hz (lower = smoother; 0.5 chosen by eval-teleop, see '
+        'BENCHMARKS.md).', low=0.001, high=100.0)
     one_euro_beta: float = option(
         10.0, 'One Euro speed coefficient (higher = less lag).', low=0.0, high=1000.0)
     one_euro_d_cutoff: float = option(
@@ -136,6 +150,19 @@ class TrackerOptions:
     hand_scale: float = option(
         1.0, "User's hand size relative to the model's average hand (metric 3D).",
         low=0.5, high=2.0)
+    skeleton_lock: bool = option(
+        None, 'Per track, lock bone lengths (and, with depth, the hand scale) after the first '
+        'skeleton_lock_frames confident frames, so metric keypoints do not breathe (tracking '
+        'modes only).', mode_defaults={_IMAGE: False, RunningMode.VIDEO: True,
+                                       RunningMode.LIVE_STREAM: True})
+    skeleton_lock_frames: int = option(
+        10, 'Confident frames (presence >= 0.8) whose median bone lengths a track locks.',
+        low=1, high=300)
+    hold_lost_s: float = option(
+        None, 'A lost hand is reported this long (s) after its last frame, flagged stale with '
+        'its last pose, then dropped (0 = drop at once; tracking modes only).', low=0.0,
+        high=10.0, mode_defaults={_IMAGE: 0.0, RunningMode.VIDEO: 0.2,
+                                  RunningMode.LIVE_STREAM: 0.2})
 
     def __post_init__(self) -> None:
         if not isinstance(self.running_mode, RunningMode):
@@ -148,6 +175,9 @@ class TrackerOptions:
             raise ValueError(f'base must be BaseOptions, got {self.base!r}')  # noqa: TRY004
         resolve_mode_defaults(self, self.running_mode)
         check_all(self)
+        if (self.skeleton_lock or self.hold_lost_s) and not self.tracking:
+            raise ValueError("skeleton_lock and hold_lost_s need a tracking running_mode "
+                             "('video' or 'live_stream'): images have no tracks")
         if self.smoothing and not self.tracking:
             raise ValueError("smoothing needs a tracking running_mode ('video' or "
                              "'live_stream'): images are not a sequence")

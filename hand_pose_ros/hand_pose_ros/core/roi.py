@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from hand_pose_ros.core.anatomy import HandLandmark
 from hand_pose_ros.core.types import PalmDetection, Roi
 
 TARGET_ANGLE = math.pi / 2
@@ -23,8 +24,12 @@ DETECTION_SCALE = 2.6
 LANDMARKS_SHIFT_Y = -0.1
 LANDMARKS_SCALE = 2.0
 # The 12 stable landmarks the tracking ROI is built from (no finger tips or distal joints).
-ROI_LANDMARKS = (0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18)
-WRIST, INDEX_MCP, MIDDLE_MCP, RING_MCP = 0, 5, 9, 13
+ROI_LANDMARKS: tuple[HandLandmark, ...] = (
+    HandLandmark.WRIST, HandLandmark.THUMB_CMC, HandLandmark.THUMB_MCP, HandLandmark.THUMB_IP,
+    HandLandmark.INDEX_FINGER_MCP, HandLandmark.INDEX_FINGER_PIP,
+    HandLandmark.MIDDLE_FINGER_MCP, HandLandmark.MIDDLE_FINGER_PIP,
+    HandLandmark.RING_FINGER_MCP, HandLandmark.RING_FINGER_PIP,
+    HandLandmark.PINKY_MCP, HandLandmark.PINKY_PIP)
 
 
 def normalize_radians(angle: float) -> float:
@@ -67,9 +72,12 @@ def roi_from_landmarks(keypoints: np.ndarray) -> Roi:
     Bounds of the 12 stable landmarks in the frame rotated so the palm points up, then
     shift -0.1, square, 2x: the hand stays inside even if it moves a little.
     """
-    pts = np.asarray(keypoints, dtype=np.float64)[list(ROI_LANDMARKS), :2]
-    wrist = pts[0]
-    mid = ((pts[4] + pts[8]) / 2 + pts[6]) / 2  # (index MCP + ring MCP)/2 and middle MCP
+    kp = np.asarray(keypoints, dtype=np.float64)[:, :2]
+    pts = kp[list(ROI_LANDMARKS)]
+    wrist = kp[HandLandmark.WRIST]
+    # Halfway between the middle MCP and the mean of the index and ring MCPs.
+    mid = ((kp[HandLandmark.INDEX_FINGER_MCP] + kp[HandLandmark.RING_FINGER_MCP]) / 2
+           + kp[HandLandmark.MIDDLE_FINGER_MCP]) / 2
     rotation = rotation_to_vertical(wrist[0], wrist[1], mid[0], mid[1])
     centre = (pts.min(axis=0) + pts.max(axis=0)) / 2
     c, s = math.cos(-rotation), math.sin(-rotation)

@@ -19,6 +19,11 @@ is read again from the ROI of its own landmarks, the ROI tracking would use on t
 frame and the kind the landmark model is trained on, so a photo gets the accuracy a tracked
 hand has. Every pass is one more batched landmark call.
 
+Body-guided hand ROIs (``body_rois``, off by default; core/body.py): while fewer than
+max_num_hands hands are found, the pose pipeline looks for people and MediaPipe Holistic's
+hand ROI at each visible wrist; those no palm or track covers go through the landmark
+model, and each hand near a body wrist takes the body's anatomical side (handedness_source).
+
 Batching: all ROIs of a frame, and of every frame given to process_batch (one per camera
 or stream, each with its own TrackerState), go through the landmark model in one runtime
 call, and all palm detector inputs in another, so a GPU runtime can batch across cameras.
@@ -26,6 +31,7 @@ call, and all palm detector inputs in another, so a GPU runtime can batch across
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import weakref
 from collections.abc import Sequence
@@ -33,10 +39,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hand_pose_ros.core.body import BodyNetworks, BodyPose
+from hand_pose_ros.core.depth import depth_to_metres
 from hand_pose_ros.core.gestures import GestureRecognizer
 from hand_pose_ros.core.image import to_rgb
 from hand_pose_ros.core.landmarks import project_landmarks, rotate_world
-from hand_pose_ros.core.metric3d import solve_camera_frame
+from hand_pose_ros.core.metric3d import measure_hand_scale, solve_camera_frame
 from hand_pose_ros.core.options import SETTINGS, TrackerOptions
 from hand_pose_ros.core.palm import detect_palms
 from hand_pose_ros.core.roi import (
@@ -52,9 +60,17 @@ from hand_pose_ros.core.runtimes.base import (
     PALM_INPUT_SIZE,
     Runtime,
 )
+from hand_pose_ros.core.skeleton import SkeletonLocks
 from hand_pose_ros.core.smoothing import LandmarkSmoother, OneEuroParams
 from hand_pose_ros.core.tiles import detection_tiles, new_palms
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult, Roi
+from hand_pose_ros.core.types import (
+    CameraIntrinsics,
+    FrameResult,
+    HandResult,
+    Method3D,
+    Roi,
+    ScaleSource,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -86,10 +102,15 @@ class TrackerState:
         self.next_id = 0
         self.frame_index = 0
         self.last_detection_frame: int | None = None
+        self.body_rois: list[Roi] = []  # people to read in the next body pass (tracking)
+        self.last_body_frame: int | None = None
         self.smoother = LandmarkSmoother(OneEuroParams(
             options.one_euro_min_cutoff, options.one_euro_beta, options.one_euro_d_cutoff))
         self.gestures = (GestureRecognizer(hold_frames=options.gesture_hold_frames)
                          if options.enable_gestures else None)
+        self.skeletons = SkeletonLocks(options.skeleton_lock_frames)
+        # Per live track id, its latest hand and when it was seen (for hold_lost_s).
+        self.last_seen: dict[int, tuple[HandResult, float]] = {}
 
     def configure(self, options: TrackerOptions) -> None:
         """Take live option changes without losing tracks, filters or gesture history."""
@@ -99,12 +120,19 @@ class TrackerState:
         params.d_cutoff = options.one_euro_d_cutoff
         if self.gestures is not None:
             self.gestures.hold_frames = options.gesture_hold_frames
+        self.skeletons.frames_needed = options.skeleton_lock_frames
+        for track in self.skeletons.tracks.values():
+            track.frames_needed = options.skeleton_lock_frames
 
     def reset(self) -> None:
         """Forget all tracks (e.g. after a camera jump); ids keep counting up."""
         self.tracks = []
         self.last_detection_frame = None
+        self.body_rois = []
+        self.last_body_frame = None
         self.smoother.forget_except(set())
+        self.skeletons.forget_except(set())
+        self.last_seen = {}
 
     def should_detect(self) -> bool:
         """MediaPipe's rule, optionally thinned to every N frames while a hand is tracked."""
@@ -116,6 +144,15 @@ class TrackerState:
         if self.last_detection_frame is None:
             return True
         return self.frame_index - self.last_detection_frame >= opts.detect_every_n_frames
+
+    def should_run_body(self, hands_found: int) -> bool:
+        """body_rois: only while hands are missing; in tracking every body_every_n_frames."""
+        opts = self.options
+        if not opts.body_rois or hands_found >= opts.max_num_hands:
+            return False
+        if not opts.tracking or self.last_body_frame is None:
+            return True
+        return self.frame_index - self.last_body_frame >= opts.body_every_n_frames
 
 
 @dataclass
@@ -163,6 +200,7 @@ class HandTracker:
             model_dir=base.model_dir or None)
         self._states: weakref.WeakSet[TrackerState] = weakref.WeakSet()
         self.state = self.new_state()
+        self._body: BodyNetworks | None = None  # loaded on the first body pass
 
     def new_state(self) -> TrackerState:
         """Tracking state for another camera/stream fed through process_batch."""
@@ -218,9 +256,73 @@ class HandTracker:
         detected = [f.state.should_detect() for f in frames]
         candidates = self._candidates(frames, rgbs, detected)
         hands = self._landmarks(rgbs, candidates)
+        bodies = self._body_pass(frames, rgbs, candidates, hands)
         # Stream states advance only here, once every runtime call has succeeded.
-        return [self._finish(f, rgb.shape, frame_hands, ran)
-                for f, rgb, frame_hands, ran in zip(frames, rgbs, hands, detected)]
+        results = []
+        for f, rgb, frame_hands, ran, poses in zip(frames, rgbs, hands, detected, bodies):
+            if poses is not None:
+                f.state.last_body_frame = f.state.frame_index
+                f.state.body_rois = [p.next_roi for p in poses] if self.options.tracking else []
+            result = self._finish(f, rgb.shape, frame_hands, ran)
+            result.bodies, result.body_pass_ran = poses or [], poses is not None
+            results.append(result)
+        return results
+
+    def _body_networks(self) -> BodyNetworks:
+        if self._body is None:
+            base = self.options.base
+            self._body = BodyNetworks(self.runtime, base.num_threads, base.model_dir or None)
+        return self._body
+
+    def _body_pass(self, frames: Sequence[FrameInput], rgbs: list[np.ndarray],
+                   candidates: list[list[Candidate]],
+                   hands: list[list[tuple[HandResult, Roi]]]) -> list[list[BodyPose] | None]:
+        """body_rois: per frame the people found (None where the pass did not run); adds
+        the hands their wrists lead to and labels every hand near a body wrist.
+
+        Body hands go after the palm ones, only where no candidate ROI or found hand covers
+        the wrist, and only up to max_num_hands hands in all: the pass only adds hands.
+        """
+        opts = self.options
+        run = [k for k, f in enumerate(frames) if f.state.should_run_body(len(hands[k]))]
+        out: list[list[BodyPose] | None] = [None] * len(frames)
+        if not run:
+            return out
+        net = self._body_networks()
+        items = []
+        for k in run:
+            rois = list(frames[k].state.body_rois)
+            if len(rois) < opts.max_bodies:
+                rois += [r for r in net.detect(rgbs[k], opts.max_bodies)
+                         if all(roi_iou(r, t) <= opts.roi_similarity for t in rois)]
+            items += [(k, r) for r in rois[:opts.max_bodies]]
+        for k in run:
+            out[k] = []
+        for (k, _), pose in zip(items, net.landmarks(rgbs, items)):
+            # Two tracked ROIs that converged on one person keep the first.
+            if pose is not None and all(roi_iou(pose.next_roi, p.next_roi) <= opts.roi_similarity
+                                        for p in out[k] or []):
+                out[k].append(pose)
+        body_hands = net.hands(rgbs, [(k, p) for k in run for p in out[k] or []])
+        extra: list[list[Candidate]] = [[] for _ in frames]
+        for k, bh in body_hands:
+            taken = [c.roi for c in candidates[k] + extra[k]]
+            near = [hand for hand, _ in hands[k] if _wrist_distance(hand, bh.wrist) < 0.5 *
+                    bh.roi.width]
+            if not near and all(roi_iou(bh.roi, r) <= opts.roi_similarity for r in taken):
+                extra[k].append(Candidate(bh.roi, None))
+        for k, found in enumerate(self._landmarks(rgbs, extra)):
+            for hand, next_roi in found:
+                if len(hands[k]) >= opts.max_num_hands:
+                    break
+                roi = roi_from_landmarks(hand.keypoints)
+                if all(roi_iou(roi, roi_from_landmarks(h.keypoints)) <= opts.roi_similarity
+                       for h, _ in hands[k]):
+                    hand.found_by = 'body'
+                    hands[k].append((hand, next_roi))
+        for k in run:
+            _label_sides([h for h, _ in hands[k]], out[k] or [], opts.mirrored)
+        return out
 
     def _candidates(self, frames: Sequence[FrameInput], rgbs: list[np.ndarray],
                     detected: list[bool]) -> list[list[Candidate]]:
@@ -387,14 +489,85 @@ class HandTracker:
         t = f.timestamp if f.timestamp is not None else state.frame_index / opts.default_fps
         if opts.smoothing:
             self._smooth(state, hands, t)
+        if opts.skeleton_lock:
+            for hand in hands:
+                hand.world = state.skeletons.get(hand.id).update(hand.world, hand.score)
+            state.skeletons.forget_except({hand.id for hand in hands})
         height, width = shape[:2]
+        for hand in hands:
+            hand.keypoint_in_image = keypoints_in_image(hand.keypoints, width, height)
         if f.camera is not None:
-            attach_camera_frames(hands, f.camera, (width, height), f.depth, opts.hand_scale)
+            if opts.skeleton_lock:
+                self._attach_locked(state, hands, f, (width, height))
+            else:
+                attach_camera_frames(hands, f.camera, (width, height), f.depth,
+                                     opts.hand_scale)
         changes = state.gestures.update(hands, opts.tracking) if state.gestures else []
+        held = self._hold(state, hands, t) if opts.tracking else []
         state.frame_index += 1
         return FrameResult(width=width, height=height, hands=hands,
                            palm_detector_ran=detected,
-                           gesture_changes=changes)
+                           gesture_changes=changes, held=held)
+
+    def _attach_locked(self, state: TrackerState, hands: list[HandResult], f: FrameInput,
+                       image_size: tuple[int, int]) -> None:
+        """Camera-frame 3D at one hand scale per track (skeleton_lock).
+
+        With depth, each frame's measured hand-size factor is collected until the track
+        locks its median (core/skeleton.py); the hand is then fitted by PnP at that scale
+        instead of being rescaled to every frame's depth, which would make it breathe with
+        the depth noise. Without depth the hand_scale setting applies.
+        """
+        opts = self.options
+        depth_m = None
+        if f.depth is not None:
+            depth_m = depth_to_metres(f.depth)
+            if depth_m.shape != (image_size[1], image_size[0]):
+                raise ValueError(
+                    f'depth image is {depth_m.shape[1]}x{depth_m.shape[0]} but the colour '
+                    f'image is {image_size[0]}x{image_size[1]}: depth must be registered '
+                    'to colour')
+        for hand in hands:
+            track = state.skeletons.get(hand.id)
+            if depth_m is not None and not track.depth_locked:
+                track.add_depth_ratio(measure_hand_scale(
+                    hand.keypoints[:, :2], hand.world, f.camera, depth_m))
+            scale = track.depth_scale
+            source = ScaleSource.DEPTH
+            if scale is None:
+                scale = opts.hand_scale
+                source = ScaleSource.USER if scale != 1.0 else ScaleSource.MODEL
+            hand.camera = solve_camera_frame(
+                hand.keypoints[:, :2], hand.world, f.camera, hand_scale=scale,
+                image_size=image_size, handedness=hand.handedness)
+            if source is ScaleSource.DEPTH and hand.camera.valid:
+                hand.camera.method = Method3D.DEPTH
+            hand.hand_scale, hand.scale_source = scale, source
+
+    def _hold(self, state: TrackerState, hands: list[HandResult], t: float
+              ) -> list[HandResult]:
+        """Lost hands to repeat, stale, for up to hold_lost_s after they were last seen.
+
+        A robot servoing on a hand must not see it vanish for a one-frame dropout, nor jump
+        to zeros: it gets the last valid pose, flagged, with its age, and can decide. A held
+        hand is dropped early when a live hand takes its place (ROI overlap).
+        """
+        opts = self.options
+        live = {hand.id for hand in hands}
+        for hand in hands:
+            state.last_seen[hand.id] = (hand, t)
+        held = []
+        for track_id, (hand, seen) in list(state.last_seen.items()):
+            if track_id in live:
+                continue
+            age = t - seen
+            replaced = any(roi_iou(hand.roi, other.roi) > opts.roi_similarity
+                           for other in hands)
+            if age > opts.hold_lost_s or replaced:
+                del state.last_seen[track_id]
+                continue
+            held.append(dataclasses.replace(hand, stale=True, age=age))
+        return held
 
     def _smooth(self, state: TrackerState, hands: list[HandResult], t: float) -> None:
         for hand in hands:
@@ -402,6 +575,42 @@ class HandTracker:
             hand.keypoints, hand.world = state.smoother.smooth(
                 hand.id, hand.keypoints, hand.world, t, size)
         state.smoother.forget_except({hand.id for hand in hands})
+
+
+def _wrist_distance(hand: HandResult, point: np.ndarray) -> float:
+    return float(np.hypot(*(hand.keypoints[0, :2] - point)))
+
+
+def _label_sides(hands: list[HandResult], poses: list[BodyPose], mirrored: bool) -> None:
+    """Give each hand whose wrist lies near a visible body wrist that body's side.
+
+    Near: within half the hand's size (its landmark extent). The pose model names the
+    person's anatomical sides as seen by an unmirrored camera, so a mirrored image swaps
+    them. A corrected hand's handedness_score is the pose wrist visibility (>= 0.5).
+    """
+    from hand_pose_ros.core.body import HAND_POSE_LANDMARKS, WRIST_MIN_VISIBILITY
+
+    wrists = [(side if not mirrored else _SWAP[side.title()].lower(),
+               pose.keypoints[w, :2], float(pose.visibility[w]))
+              for pose in poses for side, (w, _, _) in HAND_POSE_LANDMARKS.items()
+              if pose.visibility[w] > WRIST_MIN_VISIBILITY]
+    for hand in hands:
+        size = float(np.ptp(hand.keypoints[:, :2], axis=0).max())
+        best = min(wrists, key=lambda w: _wrist_distance(hand, w[1]), default=None)
+        if best is None or _wrist_distance(hand, best[1]) > 0.5 * size:
+            continue
+        side, _, visibility = best
+        if side == hand.handedness:
+            hand.handedness_source = 'body'
+        else:
+            hand.handedness, hand.handedness_source = side, 'body_corrected'
+            hand.handedness_score = max(0.5, visibility)
+
+
+def keypoints_in_image(keypoints: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(21,) bool: each keypoint inside the image (outside ones are the model's guesses)."""
+    x, y = keypoints[:, 0], keypoints[:, 1]
+    return (x >= 0.0) & (x < width) & (y >= 0.0) & (y < height)
 
 
 def attach_camera_frames(
@@ -416,6 +625,11 @@ def attach_camera_frames(
         hand.camera = solve_camera_frame(
             hand.keypoints[:, :2], hand.world, camera, depth=depth, hand_scale=hand_scale,
             image_size=image_size, handedness=hand.handedness)
+        hand.hand_scale = hand.camera.scale_factor
+        if hand.camera.method is Method3D.DEPTH:
+            hand.scale_source = ScaleSource.DEPTH
+        elif hand_scale != 1.0:
+            hand.scale_source = ScaleSource.USER
 
 
 def _drop_duplicates(

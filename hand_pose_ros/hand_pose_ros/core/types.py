@@ -11,26 +11,20 @@ from enum import IntEnum
 
 import numpy as np
 
-NUM_KEYPOINTS = 21
+from hand_pose_ros.core import anatomy
 
-# TF.js names, MediaPipe joint order.
-KEYPOINT_NAMES: tuple[str, ...] = (
-    'wrist',
-    'thumb_cmc', 'thumb_mcp', 'thumb_ip', 'thumb_tip',
-    'index_finger_mcp', 'index_finger_pip', 'index_finger_dip', 'index_finger_tip',
-    'middle_finger_mcp', 'middle_finger_pip', 'middle_finger_dip', 'middle_finger_tip',
-    'ring_finger_mcp', 'ring_finger_pip', 'ring_finger_dip', 'ring_finger_tip',
-    'pinky_finger_mcp', 'pinky_finger_pip', 'pinky_finger_dip', 'pinky_finger_tip',
-)
+# Re-exported for the modules and users that import them from here; defined in anatomy.py.
+NUM_KEYPOINTS = anatomy.NUM_KEYPOINTS
+KEYPOINT_NAMES = anatomy.KEYPOINT_NAMES
+HAND_CONNECTIONS = anatomy.HAND_CONNECTIONS
 
-# Bones as (parent, child) joint pairs, for drawing and markers.
-HAND_CONNECTIONS: tuple[tuple[int, int], ...] = (
-    (0, 1), (1, 2), (2, 3), (3, 4),
-    (0, 5), (5, 6), (6, 7), (7, 8),
-    (5, 9), (9, 10), (10, 11), (11, 12),
-    (9, 13), (13, 14), (14, 15), (15, 16),
-    (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
-)
+
+class ScaleSource(IntEnum):
+    """Where a hand's metric scale came from; values match hand_pose_msgs/Hand SCALE_*."""
+
+    MODEL = 0  # the canonical average hand (hand_scale 1)
+    USER = 1  # the hand_scale setting
+    DEPTH = 2  # measured with a depth image (per track, locked once confident)
 
 
 class Method3D(IntEnum):
@@ -95,6 +89,8 @@ class CameraFrame3D:
     valid: bool
     method: Method3D
     reprojection_error: float  # RMS, pixels
+    # Hand size against the canonical hand that the keypoints have (hand_scale x depth).
+    scale_factor: float = 1.0
 
 
 @dataclass
@@ -137,6 +133,18 @@ class HandResult:
     roi: Roi  # the rect the landmarks were read from
     camera: CameraFrame3D | None = None
     gesture: GestureResult | None = None
+    # Where `handedness` comes from: 'model' (the landmark model's guess), 'body' (a body's
+    # wrist at this hand agrees, body_rois), 'body_corrected' (the body overrode the model).
+    handedness_source: str = 'model'
+    found_by: str = 'palm'  # 'palm' (detector or track) or 'body' (a body-guided ROI)
+    # Size factor against the canonical hand applied to `camera`, and where it came from.
+    hand_scale: float = 1.0
+    scale_source: ScaleSource = ScaleSource.MODEL
+    # Loss policy: a lost hand is repeated, stale, with the seconds since it was last seen.
+    stale: bool = False
+    age: float = 0.0
+    # (21,) bool: the keypoint lies inside the image (else the model invented it).
+    keypoint_in_image: np.ndarray | None = None
 
 
 @dataclass
@@ -147,5 +155,15 @@ class FrameResult:
     height: int
     hands: list[HandResult] = field(default_factory=list)
     palm_detector_ran: bool = False
+    # People the body pass found (body_rois), in image pixels; empty when it did not run.
+    bodies: list = field(default_factory=list)
+    body_pass_ran: bool = False
     # Debounced gesture changes confirmed in this frame (tracking mode only).
     gesture_changes: list[GestureChange] = field(default_factory=list)
+    # Lost hands still held (stale, see TrackerOptions.hold_lost_s); not part of `hands`.
+    held: list[HandResult] = field(default_factory=list)
+
+    @property
+    def all_hands(self) -> list[HandResult]:
+        """Live hands then held stale ones: what a consumer acting on hands should see."""
+        return self.hands + self.held

@@ -9,7 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from hand_pose_ros.core.types import HAND_CONNECTIONS, FrameResult, HandResult
+from hand_pose_ros.core.anatomy import HAND_CONNECTIONS
+from hand_pose_ros.core.types import FrameResult, HandResult
 from hand_pose_ros.ros.markers import hand_colour, hand_label
 
 

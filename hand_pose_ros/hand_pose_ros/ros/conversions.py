@@ -282,6 +282,13 @@ def hand_to_msg(hand: HandResult) -> Any:
     msg.keypoints = _points(hand.keypoints)
     msg.keypoints_hand = _points(hand.world)
     msg.wrist_pose.orientation.w = 1.0
+    msg.hand_scale = float(hand.hand_scale)
+    msg.scale_source = int(hand.scale_source)
+    msg.stale = bool(hand.stale)
+    msg.age = float(hand.age)
+    inside = hand.keypoint_in_image
+    msg.keypoint_in_image = ([True] * 21 if inside is None
+                             else [bool(v) for v in np.asarray(inside).reshape(21)])
     normal_cam = None
     if camera_valid(hand):
         cam = hand.camera
@@ -324,7 +331,7 @@ def frame_result_to_msg(result: FrameResult, header: Any) -> Any:
     msg = HandArray()
     msg.header = header
     msg.width, msg.height = int(result.width), int(result.height)
-    msg.hands = [hand_to_msg(h) for h in result.hands]
+    msg.hands = [hand_to_msg(h) for h in result.all_hands]
     return msg
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from hand_pose_ros.core.types import HAND_CONNECTIONS, FrameResult, HandResult
+from hand_pose_ros.core.anatomy import HAND_CONNECTIONS, HandLandmark
+from hand_pose_ros.core.types import FrameResult, HandResult
 from hand_pose_ros.ros.conversions import camera_valid
 
 SKELETON_ID, JOINTS_ID, LABEL_ID = 0, 1, 2
@@ -75,9 +76,10 @@ def hand_markers_for(hand: HandResult, header: Any) -> list[Any]:
     label.scale.z = TEXT_HEIGHT_M
     label.text = hand_label(hand)
     # Just above the wrist on screen (optical frame: -y is up).
-    label.pose.position.x = float(kp[0, 0])
-    label.pose.position.y = float(kp[0, 1]) - 0.03
-    label.pose.position.z = float(kp[0, 2])
+    wrist = kp[HandLandmark.WRIST]
+    label.pose.position.x = float(wrist[0])
+    label.pose.position.y = float(wrist[1]) - 0.03
+    label.pose.position.z = float(wrist[2])
     return [skeleton, joints, label]
 
 
@@ -91,7 +93,7 @@ class MarkerTracker:
         from visualization_msgs.msg import Marker, MarkerArray
         arr = MarkerArray()
         shown: set[str] = set()
-        for hand in result.hands:
+        for hand in result.all_hands:
             if not camera_valid(hand):
                 continue
             arr.markers.extend(hand_markers_for(hand, header))

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from hand_pose_ros.core.types import KEYPOINT_NAMES, FrameResult
+from hand_pose_ros.core.anatomy import FINGERTIPS, KEYPOINT_NAMES
+from hand_pose_ros.core.types import FrameResult
 from hand_pose_ros.ros.conversions import camera_valid, rotation_to_quaternion
 
-FINGERTIPS = (4, 8, 12, 16, 20)
 TF_QOS_DEPTH = 100
 
 
@@ -37,7 +37,7 @@ def camera_tf_prefix(tf_prefix: str, camera: str, several_cameras: bool) -> str:
 
 def _frame_parts(result: FrameResult, prefix: str) -> dict[int, tuple[str, str]]:
     """Track id -> (`<prefix><side>`, suffix); suffix `_<id>` only when a side repeats."""
-    valid = [h for h in result.hands if camera_valid(h)]
+    valid = [h for h in result.all_hands if camera_valid(h)]
     sides = Counter(h.handedness for h in valid)
     return {
         h.id: (f'{prefix}{h.handedness}', f'_{h.id}' if sides[h.handedness] > 1 else '')
@@ -55,13 +55,16 @@ def hand_transforms(
 ) -> list[Any]:
     """geometry_msgs/TransformStamped list: camera optical frame -> each hand's wrist frame.
 
+    The wrist frame is the palm frame of core/anatomy.py (x to the middle MCP, z out of the
+    palm), as core/metric3d.py stored it in `CameraFrame3D.wrist_rotation`.
+
     Fingertip frames (optional, `<prefix><side>_<joint name>[_<id>]`) are children of the
     wrist frame with the wrist's orientation, so they only add the finger's offset.
     """
     from geometry_msgs.msg import TransformStamped
     parts = _frame_parts(result, prefix)
     out = []
-    for hand in result.hands:
+    for hand in result.all_hands:
         if hand.id not in parts:
             continue
         base, sfx = parts[hand.id]

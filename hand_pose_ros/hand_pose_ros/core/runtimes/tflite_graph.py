@@ -103,6 +103,9 @@ _OPTION_FIELDS: dict[str, tuple[type, tuple[str, ...]]] = {
     'FULLY_CONNECTED': (tflite.FullyConnectedOptions, (
         'FusedActivationFunction', 'KeepNumDims', 'WeightsFormat')),
     'MEAN': (tflite.ReducerOptions, ('KeepDims',)),
+    'DEPTH_TO_SPACE': (tflite.DepthToSpaceOptions, ('BlockSize',)),
+    'STRIDED_SLICE': (tflite.StridedSliceOptions, (
+        'BeginMask', 'EndMask', 'EllipsisMask', 'NewAxisMask', 'ShrinkAxisMask', 'Offset')),
 }
 
 
@@ -131,13 +134,71 @@ def _read_tensor(model: Any, graph: Any, index: int) -> Tensor:
     tensor = Tensor(index=index, name=t.Name().decode(), shape=shape, dtype=dtype)
     buf = model.Buffers(t.Buffer())
     if buf is not None and buf.DataLength() > 0:
-        raw = buf.DataAsNumpy().tobytes()
-        tensor.data = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        values = np.frombuffer(buf.DataAsNumpy().tobytes(), dtype=dtype)
+        sparsity = t.Sparsity()
+        tensor.data = (values.reshape(shape).copy() if sparsity is None
+                       else _densify(values, shape, sparsity, tensor.name))
     q = t.Quantization()
     if q is not None and q.ScaleLength() > 0:
         tensor.quant_scale = q.ScaleAsNumpy().astype(np.float32)
         tensor.quant_zero_point = q.ZeroPointAsNumpy().astype(np.int64)
     return tensor
+
+
+_SPARSE_INDEX_VECTORS: dict[int, type] = {
+    tflite.SparseIndexVector.Int32Vector: tflite.Int32Vector,
+    tflite.SparseIndexVector.Uint16Vector: tflite.Uint16Vector,
+    tflite.SparseIndexVector.Uint8Vector: tflite.Uint8Vector,
+}
+
+
+def _index_vector(kind: int, table: Any, name: str) -> np.ndarray:
+    cls = _SPARSE_INDEX_VECTORS.get(kind)
+    if cls is None or table is None:
+        raise TfliteGraphError(f'sparse tensor {name!r}: index vector type {kind}')
+    vec = cls()
+    vec.Init(table.Bytes, table.Pos)
+    return vec.ValuesAsNumpy().astype(np.int64) if vec.ValuesLength() else np.zeros(0, np.int64)
+
+
+def _densify(values: np.ndarray, shape: tuple[int, ...], sparsity: Any, name: str
+             ) -> np.ndarray:
+    """A dense array from TFLite's sparse storage (dense / CSR levels, no block map).
+
+    MediaPipe's pose detector stores its fp16 1x1 conv weights this way (zeros pruned
+    along the input channels). Levels run in traversal order; a dense level enumerates its
+    dense_size, a CSR level reads its segments (indexed by the parent position) and the
+    indices of the stored entries. The values follow the traversal.
+    """
+    order = sparsity.TraversalOrderAsNumpy() if sparsity.TraversalOrderLength() else []
+    if sparsity.BlockMapLength() or len(order) != len(shape):
+        raise TfliteGraphError(f'sparse tensor {name!r}: block sparsity is not supported')
+    coords = np.zeros((1, 0), np.int64)  # one row per position reached so far
+    parent = np.zeros(1, np.int64)  # each position's index into the next level's segments
+    for level in range(sparsity.DimMetadataLength()):
+        meta = sparsity.DimMetadata(level)
+        if meta.Format() == tflite.DimensionType.DENSE:
+            size = meta.DenseSize()
+            child = np.tile(np.arange(size), len(parent))
+            rows = np.repeat(np.arange(len(parent)), size)
+            parent = parent[rows] * size + child
+        else:
+            segments = _index_vector(meta.ArraySegmentsType(), meta.ArraySegments(), name)
+            indices = _index_vector(meta.ArrayIndicesType(), meta.ArrayIndices(), name)
+            starts, ends = segments[parent], segments[parent + 1]
+            rows = np.repeat(np.arange(len(parent)), ends - starts)
+            parent = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]
+                                    ) if len(rows) else np.zeros(0, np.int64)
+            child = indices[parent]
+        coords = np.concatenate([coords[rows], child[:, None]], axis=1)
+    if len(coords) != len(values):
+        raise TfliteGraphError(f'sparse tensor {name!r}: {len(values)} values for '
+                               f'{len(coords)} positions')
+    dense = np.zeros(shape, values.dtype)
+    dims = np.empty_like(coords)
+    dims[:, np.asarray(order, dtype=np.int64)] = coords
+    dense[tuple(dims.T)] = values
+    return dense
 
 
 def _dequantize(src: Tensor) -> np.ndarray:
@@ -158,7 +219,8 @@ def load_graph(path: str | Path, fold_dequantize: bool = True) -> TfliteGraph:
     """Parse a .tflite file; with fold_dequantize, DEQUANTIZE of constants becomes a constant.
 
     Folding is what makes the fp16-stored MediaPipe models plain fp32 graphs: their 100+
-    DEQUANTIZE ops only ever read weights, so they disappear at load time.
+    DEQUANTIZE ops only ever read weights, so they disappear at load time. DENSIFY of a
+    sparse constant (the pose detector's pruned weights) is always folded the same way.
     """
     buf = Path(path).read_bytes()
     model = tflite.Model.GetRootAsModel(buf, 0)
@@ -183,6 +245,12 @@ def load_graph(path: str | Path, fold_dequantize: bool = True) -> TfliteGraph:
             out = tensors[outputs[0]]
             out.data = _dequantize(tensors[inputs[0]])
             out.dtype = np.float32
+            continue
+        if name == 'DENSIFY' and tensors[inputs[0]].data is not None:
+            # The sparse constant was densified when read (_densify): pass it on.
+            source, out = tensors[inputs[0]], tensors[outputs[0]]
+            out.data, out.dtype = source.data, source.dtype
+            out.quant_scale, out.quant_zero_point = source.quant_scale, source.quant_zero_point
             continue
         operators.append(Operator(i, name, inputs, outputs, _read_options(op, name)))
     return TfliteGraph(

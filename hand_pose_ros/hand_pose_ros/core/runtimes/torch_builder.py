@@ -322,6 +322,60 @@ class Dequantize(Step):
         return x.to(self.ref.dtype)
 
 
+class DepthToSpace(Step):
+    """DEPTH_TO_SPACE (the pose detector's upsampling): TFLite's DCR channel order.
+
+    Output pixel (h * b + i, w * b + j) channel c reads input channel (i * b + j) * C + c;
+    torch's pixel_shuffle reads c * b * b + i * b + j instead, hence the explicit view.
+    """
+
+    def __init__(self, op: Operator, g: TfliteGraph) -> None:
+        super().__init__(op, [op.inputs[0]], op.outputs[0])
+        self.block = int(op.options['block_size'])
+        self.channels = g.tensors[op.outputs[0]].shape[3]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        b, c = self.block, self.channels
+        y = x.reshape(n, b, b, c, h, w).permute(0, 3, 4, 1, 5, 2)
+        return y.reshape(n, c, h * b, w * b)
+
+
+class StridedSlice(Step):
+    """STRIDED_SLICE with constant begin/end/strides and no ellipsis/new/shrink axes.
+
+    hand_recrop uses it for channel padding (keeping the first channels of a tensor).
+    The batch axis is always kept whole.
+    """
+
+    def __init__(self, op: Operator, g: TfliteGraph) -> None:
+        super().__init__(op, [op.inputs[0]], op.outputs[0])
+        begin, end, strides = (g.tensors[i].data for i in op.inputs[1:4])
+        o = op.options
+        if begin is None or end is None or strides is None:
+            raise UnsupportedOpError(f'STRIDED_SLICE #{op.index}: non-constant bounds')
+        if o['ellipsis_mask'] or o['new_axis_mask'] or o['shrink_axis_mask'] or o['offset']:
+            raise UnsupportedOpError(
+                f'STRIDED_SLICE #{op.index}: ellipsis/new-axis/shrink/offset masks')
+        shape = g.tensors[op.inputs[0]].shape
+        slices = []
+        for axis, (lo, hi, step) in enumerate(zip(begin, end, strides)):
+            lo = None if o['begin_mask'] >> axis & 1 else int(lo)
+            hi = None if o['end_mask'] >> axis & 1 else int(hi)
+            if step <= 0:
+                raise UnsupportedOpError(f'STRIDED_SLICE #{op.index}: stride {step}')
+            slices.append(slice(lo, hi, int(step)))
+        if slices[0].indices(shape[0]) != (0, shape[0], 1):
+            raise UnsupportedOpError(f'STRIDED_SLICE #{op.index}: slicing the batch axis')
+        slices[0] = slice(None)
+        if len(slices) == 4:  # NHWC slices -> NCHW order
+            slices = [slices[0], slices[3], slices[1], slices[2]]
+        self.slices = tuple(slices)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[self.slices]
+
+
 _BUILDERS: dict[str, Callable[[Operator, TfliteGraph], Step]] = {
     'CONV_2D': lambda op, g: Conv(op, g, depthwise=False),
     'DEPTHWISE_CONV_2D': lambda op, g: Conv(op, g, depthwise=True),
@@ -336,6 +390,8 @@ _BUILDERS: dict[str, Callable[[Operator, TfliteGraph], Step]] = {
     'LOGISTIC': Logistic,
     'MEAN': Mean,
     'DEQUANTIZE': Dequantize,
+    'DEPTH_TO_SPACE': DepthToSpace,
+    'STRIDED_SLICE': StridedSlice,
 }
 
 SUPPORTED_OPS: tuple[str, ...] = tuple(sorted(_BUILDERS))
