@@ -67,7 +67,7 @@ def opened(world: np.ndarray, side: str, thumb_spread_deg: float = 35.0) -> np.n
     """A real hand made fully open: each finger straightened along its metacarpal (wrist ->
     MCP; bone lengths kept), the thumb straightened and swung away from the index in the palm
     plane. The open-hand photo's thumb lies against the index (a pinch to DexPilot)."""
-    from hand_pose_ros.core.hand_signals import palm_normal
+    from hand_pose_ros.core.anatomy import palm_frame
     w = np.asarray(world, dtype=np.float64)
     out = w.copy()
     for base in (5, 9, 13, 17):
@@ -77,7 +77,7 @@ def opened(world: np.ndarray, side: str, thumb_spread_deg: float = 35.0) -> np.n
     t = _unit(w[2] - w[1])
     for j in (3, 4):
         out[j] = out[j - 1] + np.linalg.norm(w[j] - w[j - 1]) * t
-    n = palm_normal(w, side)
+    n = palm_frame(w, side).normal
     candidates = []
     for sign in (1.0, -1.0):
         rot = _rotation(n, sign * np.radians(thumb_spread_deg))
@@ -92,10 +92,10 @@ def closed(world: np.ndarray, side: str, mcp_pip_dip_deg=(80.0, 100.0, 70.0)) ->
     """The same hand with every finger (index..pinky) curled into a fist: from the opened
     hand, each joint bent toward the palm by the given angles about the finger's flexion
     axis (metacarpal x palm normal); the thumb stays as in the photo."""
-    from hand_pose_ros.core.hand_signals import palm_normal
+    from hand_pose_ros.core.anatomy import palm_frame
     w = opened(world, side)
     w[1:5] = np.asarray(world, dtype=np.float64)[1:5]
-    n0 = palm_normal(w, side)
+    n0 = palm_frame(w, side).normal
     out = w.copy()
     for base in (5, 9, 13, 17):
         a = _unit(w[base] - w[0])

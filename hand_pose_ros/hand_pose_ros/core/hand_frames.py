@@ -19,9 +19,11 @@ import math
 
 import numpy as np
 
-from hand_pose_ros.core.hand_signals import FINGER_JOINTS, handedness_sign, palm_normal
+from hand_pose_ros.core.anatomy import FINGER_CHAINS, HandLandmark, handedness_sign, palm_frame
 
-WRIST, INDEX_MCP, MIDDLE_MCP, PINKY_MCP = 0, 5, 9, 17
+WRIST, INDEX_MCP, MIDDLE_MCP, PINKY_MCP = (
+    HandLandmark.WRIST, HandLandmark.INDEX_FINGER_MCP, HandLandmark.MIDDLE_FINGER_MCP,
+    HandLandmark.PINKY_MCP)
 
 # Rotations from the wrist frame below to the MANO convention, per anatomical side: the
 # values dex-retargeting's MediaPipe example and `dex_retargeting.constants` use. Rows map
@@ -122,9 +124,10 @@ def joint_angles(world: np.ndarray, handedness: str) -> np.ndarray:
         about an axis that rolls with opposition, so no fixed palm axis signs it reliably.
     """
     w = np.asarray(world, dtype=np.float64).reshape(21, 3)
-    n_palm = palm_normal(w, handedness)
+    palm = palm_frame(w, handedness)
+    n_palm = palm.normal
     radial_hint = w[INDEX_MCP] - w[PINKY_MCP]
-    chains = np.asarray(FINGER_JOINTS[1:])  # (4, 4): MCP, PIP, DIP, tip per finger
+    chains = np.asarray(FINGER_CHAINS[1:], dtype=np.intp)  # (4, 4): MCP, PIP, DIP, tip
     a = _units(w[chains[:, 0]] - w[WRIST])  # metacarpals
     n = _units(n_palm - (a @ n_palm)[:, None] * a)
     k = np.cross(a, n)
@@ -136,10 +139,10 @@ def joint_angles(world: np.ndarray, handedness: str) -> np.ndarray:
         _bend(b1, b2, k),
         _bend(b2, b3, k),
     ], axis=1)
-    cmc, t_mcp, t_ip, t_tip = FINGER_JOINTS[0]
-    m = _units((w[MIDDLE_MCP] - w[WRIST])[None])[0]
-    n = _units((n_palm - (n_palm @ m) * m)[None])[0]
-    r = np.cross(n, m)
+    cmc, t_mcp, t_ip, t_tip = FINGER_CHAINS[0]
+    # The palm frame: x wrist -> middle MCP, z the palm normal made perpendicular to x.
+    m, n = palm.rotation[:, 0], palm.rotation[:, 2]
+    r = palm.rotation[:, 1]
     r = r if r @ radial_hint >= 0 else -r
     meta = w[t_mcp] - w[cmc]
     in_plane = meta - (meta @ n) * n
