@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """Load benchmark of hand_pose_node over real DDS (a script, not a test).
 
-Phase 1: N cameras (default 4) at 30 Hz, 640x480 bgr8, for 60 s, all into one node process.
+Phase 1: N cameras (default 4) at 30 Hz, 640x480 rgb8, for 60 s, all into one node process.
 Phase 2: one camera at 30 Hz: end-to-end latency, image stamp -> HandArray received here
 (another process), full model, tracking mode.
-Reports node RSS growth after warm-up, latency p50/p95, input/processed/dropped rates from
-/diagnostics and from what arrives here, and whether the node logged any exception.
+Reports the delivery ratio (images the node received / images published, per camera: what
+the transport lost), the input rate actually published, node RSS growth after warm-up,
+latency p50/p95, input/processed/dropped/lost rates from /diagnostics and from what arrives
+here, and whether the node logged any exception.
+
+--profile picks the Fast DDS transport of both processes: `default` (Fast DDS's built-in
+transports), `large_images` (config/fastdds_large_images.xml, what the launch files and the
+demo select) or `both` (each in turn, in fresh processes: Fast DDS reads the profile file
+once per process).
 
   .venv/bin/python scripts/load_bench.py [--cameras 4] [--seconds 60] [--single-seconds 30]
+      [--profile both]
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+PROFILE_XML = REPO / 'hand_pose_ros' / 'config' / 'fastdds_large_images.xml'
+PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
 MOTION = REPO.parent / 'shared' / 'data' / 'motion'
 WARM_UP_S = 10.0
 
@@ -98,7 +108,7 @@ def run_phase(cams: list[str], seconds: float, rate: float, frames: list[np.ndar
     ex = SingleThreadedExecutor()
     ex.add_node(node)
     threading.Thread(target=ex.spin, daemon=True).start()
-    msgs = [conv.rgb_to_image(f, Header(frame_id='cam'), 'bgr8') for f in frames]
+    msgs = [conv.rgb_to_image(f, Header(frame_id='cam'), 'rgb8') for f in frames]
     intr = CameraIntrinsics(fx=554.0, fy=554.0, cx=320.0, cy=240.0)
     info = conv.intrinsics_to_camera_info(intr, 640, 480, Header(frame_id='cam'))
     try:
@@ -132,6 +142,7 @@ def run_phase(cams: list[str], seconds: float, rate: float, frames: list[np.ndar
                 infos[c].publish(inf)
                 pubs[c].publish(msg)
             sent += 1
+        elapsed = time.monotonic() - start
         time.sleep(1.5)  # last results and one more /diagnostics
         alive = proc.poll() is None
     finally:
@@ -147,7 +158,8 @@ def run_phase(cams: list[str], seconds: float, rate: float, frames: list[np.ndar
     after = [m for t, m in rss if t >= WARM_UP_S]
     res = {
         'cameras': len(cams), 'seconds': seconds, 'rate_hz': rate,
-        'sent_per_camera': sent, 'node_alive_at_end': alive,
+        'sent_per_camera': sent, 'input_rate_hz_published': round(sent / elapsed, 2),
+        'node_alive_at_end': alive,
         'exceptions_logged': text.count('Traceback') + text.count('frame processing failed'),
         'rss_mb_after_warmup': round(after[0], 1) if after else None,
         'rss_mb_end': round(after[-1], 1) if after else None,
@@ -159,7 +171,10 @@ def run_phase(cams: list[str], seconds: float, rate: float, frames: list[np.ndar
         steady = [ms for t, ms in lat[c] if t - start >= WARM_UP_S]
         all_lat += steady
         d = diag.get(c, {})
+        arrived = int(d.get('frames_received', 0))
         res['per_camera'][c] = {
+            'delivery_ratio': round(arrived / sent, 3) if sent else None,
+            'diag_frames_lost_transport': d.get('frames_lost_transport'),
             'hand_arrays_received': len(lat[c]),
             'received_rate_hz': round(len(lat[c]) / seconds, 2),
             'e2e_latency_p50_ms': round(float(np.percentile(steady, 50)), 1) if steady else None,
@@ -171,6 +186,8 @@ def run_phase(cams: list[str], seconds: float, rate: float, frames: list[np.ndar
             'diag_latency_p50_ms': d.get('latency_p50_ms'),
             'diag_latency_p95_ms': d.get('latency_p95_ms'), 'diag_errors': d.get('errors_total'),
         }
+    ratios = [v['delivery_ratio'] for v in res['per_camera'].values()]
+    res['delivery_ratio_min'] = min(r or 0.0 for r in ratios) if ratios else None
     if all_lat:
         res['e2e_latency_p50_ms'] = round(float(np.percentile(all_lat, 50)), 1)
         res['e2e_latency_p95_ms'] = round(float(np.percentile(all_lat, 95)), 1)
@@ -184,7 +201,10 @@ def main() -> int:
     ap.add_argument('--single-seconds', type=float, default=30.0)
     ap.add_argument('--rate', type=float, default=30.0)
     ap.add_argument('--json', default='')
+    ap.add_argument('--profile', choices=('default', 'large_images', 'both'), default='both')
     a = ap.parse_args()
+    if a.profile == 'both':
+        return _each_profile(a)
     frames = _frames(48)
     tmp = Path(tempfile.mkdtemp(prefix='hand_pose_load_'))
     domain = 150 + os.getpid() % 50
@@ -195,10 +215,38 @@ def main() -> int:
         out['single'] = run_phase(['cam0'], a.single_seconds, a.rate, frames, domain + 1,
                                   tmp / 'single.log')
         print(json.dumps(out['single'], indent=1), flush=True)
+    out['profile'] = a.profile
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1))
-    ok = all(r['node_alive_at_end'] and r['exceptions_logged'] == 0 for r in out.values())
+    ok = all(r['node_alive_at_end'] and r['exceptions_logged'] == 0
+             for r in out.values() if isinstance(r, dict))
     return 0 if ok else 1
+
+
+def _each_profile(a: argparse.Namespace) -> int:
+    """Run the benchmark once per transport profile, each in a fresh process; summarise."""
+    summary, rc = {}, 0
+    for profile in ('default', 'large_images'):
+        env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARS}
+        if profile == 'large_images':
+            env.update(dict.fromkeys(PROFILE_VARS, str(PROFILE_XML)))
+        js = Path(tempfile.mkdtemp(prefix='hand_pose_load_')) / 'out.json'
+        print(f'=== profile {profile} ===', flush=True)
+        rc |= subprocess.run(
+            [sys.executable, __file__, '--profile', profile, '--cameras', str(a.cameras),
+             '--seconds', str(a.seconds), '--single-seconds', str(a.single_seconds),
+             '--rate', str(a.rate), '--json', str(js)], env=env).returncode
+        out = json.loads(js.read_text())
+        summary[profile] = {
+            phase: {k: out[phase].get(k) for k in (
+                'cameras', 'input_rate_hz_published', 'delivery_ratio_min',
+                'e2e_latency_p50_ms', 'e2e_latency_p95_ms')}
+            for phase in ('multi', 'single') if phase in out}
+    print('=== summary ===')
+    print(json.dumps(summary, indent=1), flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(summary, indent=1))
+    return rc
 
 
 if __name__ == '__main__':

@@ -9,13 +9,24 @@ hands/image, gestures) and are remapped here to the arguments; `namespace` puts 
 its outputs under a namespace. Several cameras in one node: use a config file whose
 `cameras` lists camera namespaces (see config/hands.yaml).
 
-The parameter file is the base; compressed, depth, model, runtime and device override it
-only when given (launch_ros applies later parameter entries over earlier ones, so a default
-value here would silently replace the user's YAML).
+Several launches, one TF tree: `tf_prefix` (default `auto`: `<namespace>/`, e.g.
+`robot1/cam/left_wrist`; nothing without a namespace) names the wrist frames, so two launches
+in different namespaces never broadcast the same frame. Any other value is used as given.
+
+Transport: large images between processes need Fast DDS's shared memory sized for them
+(config/fastdds_large_images.xml); it is selected here unless the user set
+FASTRTPS_DEFAULT_PROFILES_FILE or FASTDDS_DEFAULT_PROFILES_FILE, and applies to the processes
+this launch starts (the camera driver needs it too: export it, see the README).
+
+The parameter file is the base; compressed, depth, model, runtime, device and tf_prefix
+override it only when given (launch_ros applies later parameter entries over earlier ones,
+so a default value here would silently replace the user's YAML).
 """
 
+import os
+
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
@@ -37,6 +48,8 @@ ARGUMENTS = (
     ('runtime', '', "Inference runtime: auto, litert or torch; '' = as in the config file."),
     ('device', '', "Device: cpu, cuda or cuda:N; '' = as in the config file."),
     ('namespace', '', 'Namespace of the node and its output topics.'),
+    ('tf_prefix', 'auto', "Prefix of the hand TF frames; auto = '<namespace>/' (nothing "
+     'without a namespace), so launches in different namespaces never share a frame.'),
     ('rviz', 'false', 'true: also start RViz with config/hands.rviz.'),
 )
 
@@ -59,7 +72,19 @@ def _overrides(context: LaunchContext) -> list[dict]:
         # The depth argument is a topic remapped onto the node's relative `depth` topic.
         value = 'depth' if arg == 'depth' else LaunchConfiguration(arg)
         out[param] = ParameterValue(value, value_type=value_type)
+    prefix = tf_prefix(LaunchConfiguration('tf_prefix').perform(context),
+                       LaunchConfiguration('namespace').perform(context))
+    if prefix is not None:
+        out['tf_prefix'] = prefix
     return [out] if out else []
+
+
+def tf_prefix(value: str, namespace: str) -> str | None:
+    """The node's tf_prefix for the launch argument: None keeps the config file's value."""
+    if value != 'auto':
+        return value
+    ns = namespace.strip('/')
+    return f'{ns}/' if ns else None
 
 
 def _node(context: LaunchContext) -> list:
@@ -79,6 +104,18 @@ def _node(context: LaunchContext) -> list:
         ],
     )]
 
+PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+
+
+def _transport(context) -> list:
+    """Fast DDS profile for large images (config/fastdds_large_images.xml) for the processes
+    this launch starts, unless the user chose a profile file of their own."""
+    if any(os.environ.get(v) for v in PROFILE_VARS):
+        return []
+    xml = PathJoinSubstitution(
+        [FindPackageShare('hand_pose_ros'), 'config', 'fastdds_large_images.xml'])
+    return [SetEnvironmentVariable(v, xml) for v in PROFILE_VARS]
+
 
 def generate_launch_description() -> LaunchDescription:
     args = [DeclareLaunchArgument(name, default_value=default, description=desc)
@@ -92,4 +129,5 @@ def generate_launch_description() -> LaunchDescription:
             [FindPackageShare('hand_pose_ros'), 'config', 'hands.rviz'])],
         condition=IfCondition(cfg['rviz']),
     )
-    return LaunchDescription([*args, OpaqueFunction(function=_node), rviz])
+    return LaunchDescription(
+        [*args, OpaqueFunction(function=_transport), OpaqueFunction(function=_node), rviz])

@@ -8,8 +8,15 @@ frame id; hands.launch.py (included) tracks hands on them, with the parameters o
 (model, runtime and device override it only when given).
 """
 
+import os
+
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import (
+    DeclareLaunchArgument,
+    IncludeLaunchDescription,
+    OpaqueFunction,
+    SetEnvironmentVariable,
+)
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -25,6 +32,7 @@ ARGUMENTS = (
     ('camera_info_file', '', "camera_calibration YAML with the intrinsics; '' = from fov_deg."),
     ('fov_deg', '60.0', 'Horizontal field of view used when there is no camera_info_file.'),
     ('namespace', 'camera', 'Namespace of the camera topics (and of the hand tracking node).'),
+    ('tf_prefix', 'auto', "Prefix of the hand TF frames; auto = '<namespace>/'."),
     ('track', 'true', 'true: also run hands.launch.py on the replayed camera.'),
     ('config', PathJoinSubstitution([FindPackageShare('hand_pose_ros'), 'config', 'hands.yaml']),
      'Parameter file of hand_pose_node.'),
@@ -34,6 +42,18 @@ ARGUMENTS = (
     ('device', '', "hand_pose_node device (cpu, cuda or cuda:N); '' = as in the config file."),
     ('rviz', 'false', 'true: also start RViz.'),
 )
+
+PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+
+
+def _transport(context) -> list:
+    """Fast DDS profile for large images (config/fastdds_large_images.xml) for the processes
+    this launch starts, unless the user chose a profile file of their own."""
+    if any(os.environ.get(v) for v in PROFILE_VARS):
+        return []
+    xml = PathJoinSubstitution(
+        [FindPackageShare('hand_pose_ros'), 'config', 'fastdds_large_images.xml'])
+    return [SetEnvironmentVariable(v, xml) for v in PROFILE_VARS]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -60,6 +80,7 @@ def generate_launch_description() -> LaunchDescription:
             [FindPackageShare('hand_pose_ros'), 'launch', 'hands.launch.py'])),
         launch_arguments={
             'namespace': cfg['namespace'],
+            'tf_prefix': cfg['tf_prefix'],
             'config': cfg['config'],
             'model': cfg['model'],
             'runtime': cfg['runtime'],
@@ -68,4 +89,4 @@ def generate_launch_description() -> LaunchDescription:
         }.items(),
         condition=IfCondition(cfg['track']),
     )
-    return LaunchDescription([*args, replay, hands])
+    return LaunchDescription([*args, OpaqueFunction(function=_transport), replay, hands])

@@ -57,6 +57,44 @@ def test_exact_without_noise(shape, distortion):
         assert err_deg < 0.5
 
 
+# A wide-angle fisheye (about 150 degrees across the 640 px width) in the equidistant model.
+FISHEYE = CameraIntrinsics(fx=250.0, fy=250.0, cx=319.5, cy=239.5,
+                           d=np.array([0.05, -0.01, 0.003, -0.0005]),
+                           distortion_model='equidistant')
+
+
+def test_fisheye_round_trip_and_exact_fit(shape):
+    """equidistant CameraInfo: pixels from cv2.fisheye (independent of the code under test)
+    undistort exactly, and the fit recovers the pose as for the pinhole models."""
+    import cv2
+    rng = np.random.default_rng(5)
+    points = np.column_stack([rng.uniform(-0.6, 0.6, 50), rng.uniform(-0.4, 0.4, 50),
+                              rng.uniform(0.3, 1.0, 50)])
+    k, d = FISHEYE.matrix, FISHEYE.d.reshape(4, 1)
+    pixels = cv2.fisheye.projectPoints(points.reshape(-1, 1, 3), np.zeros(3), np.zeros(3),
+                                       k, d)[0].reshape(-1, 2)
+    np.testing.assert_allclose(project_points(points, FISHEYE), pixels, atol=1e-9)
+    np.testing.assert_allclose(normalize_points(pixels, FISHEYE), points[:, :2] / points[:, 2:],
+                               atol=1e-9)
+    # A strided view, as the tracker passes keypoints[:, :2] (cv2.fisheye misreads those).
+    strided = np.column_stack([pixels, np.zeros(len(pixels))])[:, :2]
+    np.testing.assert_allclose(normalize_points(strided, FISHEYE), points[:, :2] / points[:, 2:],
+                               atol=1e-9)
+    np.testing.assert_allclose(project_points(np.hstack([points, points])[:, :3], FISHEYE),
+                               pixels, atol=1e-9)
+    for _ in range(20):
+        rotation, translation = random_pose(rng)
+        truth = shape @ rotation.T + translation
+        px = cv2.fisheye.projectPoints(truth.reshape(-1, 1, 3), np.zeros(3), np.zeros(3),
+                                       k, d)[0].reshape(-1, 2)
+        out = solve_camera_frame(px, shape, FISHEYE, image_size=SYNTHETIC_SIZE,
+                                 handedness='right',
+                                 options=Metric3DOptions(normalize_palm_size=False))
+        assert out.valid
+        assert np.linalg.norm(out.wrist_position - truth[0]) < 1e-3
+        assert rotation_error_deg(out.wrist_rotation, wrist_frame(truth, 'right')) < 0.5
+
+
 def test_hand_scale_recovers_metric_size(shape):
     """With the size prior on, hand_scale = true palm / canonical palm gives the exact pose."""
     camera = camera_with('plumb_bob')

@@ -3,7 +3,8 @@ publishes the shared motion frames and reads what comes back.
 
 Two node processes share one ROS_DOMAIN_ID unique to this test session:
 - `raw`: cameras cam_a and cam_b (sensor_msgs/Image), depth on `depth` in each namespace;
-- `jpeg`: camera cam_c with compressed input (sensor_msgs/CompressedImage).
+- `jpeg`: cameras cam_c and cam_d with compressed input (sensor_msgs/CompressedImage);
+  cam_d only receives hostile input (test_hostile_input_...).
 The reference is the core HandTracker run in this process on the same frames, in the same
 order and with the same timestamps (smoothing depends on them), so the node's HandArray must
 reproduce it: exactly for raw input, within JPEG tolerance for compressed input. Frames are
@@ -25,6 +26,7 @@ import pytest
 import rclpy
 from conftest import shared_path
 from diagnostic_msgs.msg import DiagnosticArray
+from hostile_inputs import bomb_jpeg
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
@@ -79,7 +81,7 @@ class Client:
         self.markers: dict[str, list] = {}
         self.diag: list = []
         self.pubs: dict[str, object] = {}
-        for cam in ('cam_a', 'cam_b', 'cam_c'):
+        for cam in ('cam_a', 'cam_b', 'cam_c', 'cam_d'):
             self.hands[cam], self.markers[cam] = [], []
             self.node.create_subscription(
                 HandArray, f'/{cam}/hands', self._add(self.hands[cam]), 50)
@@ -92,6 +94,8 @@ class Client:
         self.pubs['cam_b/image'] = self.node.create_publisher(Image, '/cam_b/image_raw', 10)
         self.pubs['cam_c/image'] = self.node.create_publisher(
             CompressedImage, '/cam_c/image_raw/compressed', 10)
+        self.pubs['cam_d/image'] = self.node.create_publisher(
+            CompressedImage, '/cam_d/image_raw/compressed', 10)
         self.node.create_subscription(TFMessage, '/tf', self._add(self.tf), 100)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._add(self.diag), 50)
         self.executor = SingleThreadedExecutor()
@@ -179,9 +183,12 @@ def warm_up(client: Client) -> None:
     """Until every camera answers, send black frames (no hand: no tracking state is kept).
 
     Matching is asynchronous in DDS: the first messages can be lost before both sides have
-    discovered each other, so this retries instead of trusting one message.
+    discovered each other, so this retries instead of trusting one message. The frames have
+    the test frames' size: when a test frame's CameraInfo comes late (a loaded machine) the
+    node falls back to the latest one, which must then fit the image (a CameraInfo for
+    another size is rejected, giving no 3D).
     """
-    black = np.zeros((120, 160, 3), np.uint8)
+    black = np.zeros((480, 640, 3), np.uint8)
     for cam in ('cam_a', 'cam_b', 'cam_c'):
         end = time.monotonic() + START_TIMEOUT_S
         while not client.hands[cam]:
@@ -214,16 +221,17 @@ def ros(tmp_path_factory):
                 'cam_a/image_raw', 'cam_a/camera_info', 'cam_b/image_raw', 'cam_b/camera_info',
                 'cam_a/depth', 'cam_b/depth'), logs / 'raw.log', env),
         'jpeg': _start_node(
-            'hands_jpeg', '    cameras: [cam_c]\n    compressed: true\n' + reliable(
-                'cam_c/image_raw/compressed', 'cam_c/camera_info'), logs / 'jpeg.log', env),
+            'hands_jpeg', '    cameras: [cam_c, cam_d]\n    compressed: true\n' + reliable(
+                'cam_c/image_raw/compressed', 'cam_c/camera_info',
+                'cam_d/image_raw/compressed'), logs / 'jpeg.log', env),
     }
     rclpy.init()
     client = Client()
     try:
         client.wait_for(
             lambda: all(client.pubs[k].get_subscription_count() > 0 for k in (
-                'cam_a/image', 'cam_b/image', 'cam_c/image', 'cam_a/info', 'cam_b/info',
-                'cam_c/info', 'cam_a/depth', 'cam_b/depth')),
+                'cam_a/image', 'cam_b/image', 'cam_c/image', 'cam_d/image', 'cam_a/info',
+                'cam_b/info', 'cam_c/info', 'cam_a/depth', 'cam_b/depth')),
             START_TIMEOUT_S, 'the nodes to subscribe')
         warm_up(client)
         yield client, procs, logs
@@ -510,3 +518,129 @@ def test_lost_hand_is_held_stale_then_dropped_never_zeros(ros):
         elif age > 0.21:
             assert not msg.hands, k
     assert seen_held >= 5
+
+
+# ---------------------------------------------------------------- hostile input (issue 13)
+
+def _info_msg(header: Header, rgb: np.ndarray, k=None, d=(), model='plumb_bob',
+              size=None) -> CameraInfo:
+    h, w = rgb.shape[:2]
+    intr = _intrinsics(rgb)
+    k = [intr.fx, 0.0, intr.cx, 0.0, intr.fy, intr.cy, 0.0, 0.0, 1.0] if k is None else k
+    width, height = size or (w, h)
+    return CameraInfo(header=header, width=width, height=height, k=[float(v) for v in k],
+                      d=[float(v) for v in d], distortion_model=model)
+
+
+def _node_peak_rss_mb(proc: subprocess.Popen) -> float:
+    """Peak resident memory of a node process (Linux /proc), MB."""
+    for line in Path(f'/proc/{proc.pid}/status').read_text().splitlines():
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1]) / 1024.0
+    return float('nan')
+
+
+def test_hostile_input_is_rejected_reported_and_isolated(ros):
+    """Each class of hostile input gets its cause in /diagnostics while the good cameras of
+    the same node keep getting HandArrays: a decompression bomb (a ~700 B JPEG declaring
+    30000x30000) on cam_d beside cam_c; on cam_b beside cam_a an oversize raw image, a side
+    above 32767 px, CameraInfo with an absurd K, another size or a bad D length (processed
+    without 3D), and an all-zero depth image (PnP 3D, depth_invalid). A fisheye
+    (equidistant) CameraInfo is accepted with 3D.
+    """
+    client, procs, logs = ros
+    rgb = _frames('seq0', 1)[0]  # its right hand has camera-frame 3D (cam_b tracks it)
+    h, w = rgb.shape[:2]
+    good_a = _frames('seq0', 24)[12:]
+    good_c = _frames('seq2', 3)
+    before_b = client.latest_diag('cam_b')
+    # cam_c got corrupt JPEGs in test_bad_input_...: only errors from now on count.
+    before_good = {cam: client.latest_diag(cam).get('errors_total', '0')
+                   for cam in ('cam_a', 'cam_c')}
+    worst = [0.0]
+
+    def good_frame(i: int) -> None:
+        """cam_a and cam_c still answer, promptly, while their neighbours are attacked."""
+        start = time.monotonic()
+        _, msg = client.exchange('cam_a', good_a[i % len(good_a)], _intrinsics(good_a[0]))
+        _, msg_c = client.exchange('cam_c', good_c[i % 3], _intrinsics(good_c[0]),
+                                   compressed=True, frame_id='cam_c_optical_frame')
+        worst[0] = max(worst[0], time.monotonic() - start)
+
+    def with_info(info_kw: dict, depth: np.ndarray | None = None) -> HandArray:
+        """One cam_b frame whose CameraInfo (and depth) carry its stamp, sent ahead."""
+        hdr = client.header('b')
+        client.pubs['cam_b/info'].publish(_info_msg(hdr, rgb, **info_kw))
+        if depth is not None:
+            client.pubs['cam_b/depth'].publish(Image(
+                header=hdr, height=h, width=w, encoding='16UC1', step=2 * w,
+                data=depth.tobytes()))
+        time.sleep(SIDE_TOPIC_LEAD_S)
+        client.pubs['cam_b/image'].publish(conv.rgb_to_image(rgb, hdr))
+        return client.wait_stamp('cam_b', conv.stamp_to_ns(hdr.stamp))
+
+    # Decompression bombs: rejected on receipt from the header, never decoded.
+    for i in range(3):
+        client.pubs['cam_d/image'].publish(CompressedImage(
+            header=client.header('d'), format='jpeg', data=bomb_jpeg(30000, 30000)))
+        good_frame(i)
+    # Raw images too large to process: 34.4 MP (declared; 8K UHD is 33.2 MP), 40000 px wide.
+    client.pubs['cam_b/image'].publish(Image(
+        header=client.header('b'), height=4300, width=8000, encoding='mono8', step=8000))
+    client.pubs['cam_b/image'].publish(Image(
+        header=client.header('b'), height=1, width=40000, encoding='mono8', step=40000,
+        data=bytes(40000)))
+    good_frame(3)
+    # Fisheye CameraInfo: accepted, 3D as with plumb_bob (up to three frames: cam_b may have
+    # been tracking other hands, see test_live_parameter_change_and_rejection).
+    fisheye = {'d': (0.01, -0.002, 0.0005, -0.0001), 'model': 'equidistant'}
+    for _ in range(3):
+        msg = with_info(fisheye)
+        if any(hd.camera_valid for hd in msg.hands):
+            break
+    assert any(hd.camera_valid for hd in msg.hands), ('fisheye CameraInfo gave no 3D', [
+        (hd.handedness, hd.camera_valid, hd.reprojection_error) for hd in msg.hands])
+    good_frame(4)
+    # Bad CameraInfo: the hand is still tracked, without (rather than with wrong) 3D.
+    fx = 0.9 * w
+    bad_infos = [
+        {'k': [1e300, 0, w / 2, 0, 1e300, h / 2, 0, 0, 1]},  # finite but absurd K
+        {'k': [2 * fx, 0, w, 0, 2 * fx, h, 0, 0, 1], 'size': (2 * w, 2 * h)},  # other size
+        {'d': (0.1, -0.05, 0.001)},  # plumb_bob needs 5 coefficients
+    ]
+    for i, kw in enumerate(bad_infos):
+        msg = with_info(kw)
+        assert msg.hands and not any(hd.camera_valid for hd in msg.hands), kw
+        good_frame(5 + i)
+    # Depth with no valid pixel: PnP 3D is still published, depth_invalid reported.
+    msg = with_info({}, depth=np.zeros((h, w), np.uint16))
+    assert any(hd.camera_valid and hd.camera_method == 1 for hd in msg.hands), [
+        (hd.handedness, hd.camera_valid, hd.camera_method) for hd in msg.hands]
+    good_frame(8)
+
+    def count(diag: dict, cause: str) -> int:
+        return int(diag.get(f'errors/{cause}', 0))
+    expected_b = {'image_too_large': 1, 'image_side_too_large': 1,
+                  'bad_camera_info': count(before_b, 'bad_camera_info') + len(bad_infos)}
+
+    def counted() -> bool:
+        b, d = client.latest_diag('cam_b'), client.latest_diag('cam_d')
+        return (all(count(b, k) == v for k, v in expected_b.items())
+                and count(b, 'depth_invalid') >= 1 and count(d, 'image_too_large') == 3)
+    try:
+        client.wait_for(counted, 30.0, 'diagnostics')
+    except AssertionError as exc:
+        raise AssertionError(f'expected {expected_b}; diagnostics say '
+                             f'{client.latest_diag("cam_b")} {client.latest_diag("cam_d")}'
+                             ) from exc
+    for cam, errors in before_good.items():
+        assert client.latest_diag(cam).get('errors_total') == errors, client.latest_diag(cam)
+    assert client.latest_diag('cam_d').get('frames_processed') == '0'
+    assert all(p.poll() is None for p in procs.values())
+    # The bomb was never decoded (that takes 2.7 GB and seconds during which every camera
+    # waits): the jpeg node stays small and no good frame waited long.
+    assert _node_peak_rss_mb(procs['jpeg']) < 2000.0
+    assert worst[0] < 10.0, f'a good camera waited {worst[0]:.1f} s'
+    log = (logs / 'raw.log').read_text() + (logs / 'jpeg.log').read_text()
+    for cause in ('image_too_large', 'image_side_too_large', 'depth_invalid'):
+        assert f'rejected input, {cause}:' in log, cause

@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from hand_pose_ros.core.anatomy import FINGERTIPS, HandLandmark
 from hand_pose_ros.core.metric3d import solve_camera_frame
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.runtimes import create_runtime
@@ -41,8 +42,9 @@ from hand_pose_ros.core.skeleton import bone_length_cv
 from hand_pose_ros.core.tracker import HandTracker
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
 
-TIPS = (4, 8, 12, 16, 20)
-WRIST = 0
+# Joints the jitter is reported for (indices from anatomy).
+TIPS = list(FINGERTIPS)
+WRIST = HandLandmark.WRIST
 CANVAS = (640, 480)
 TARGET_DISTANCE_M = 0.5
 DEFAULT_PHOTOS = ('onehand10k/784.jpg', 'onehand10k/9.jpg')
@@ -267,7 +269,7 @@ def measure(seq: SyntheticSequence, track: Track, filter_name: str) -> JitterRow
             rot_deg=rotation_step_deg(track.rotation))
     truth = true_trajectory(seq.affines, kp)
     residual = kp - truth
-    joints = list(TIPS) + [WRIST]
+    joints = TIPS + [WRIST]
     lag = lag_frames(kp[:, joints], truth[:, joints])
     err = np.linalg.norm(residual[:, TIPS], axis=-1)
     return JitterRow(

@@ -154,3 +154,23 @@ def joint_depths(depth_m: np.ndarray, keypoints_2d: np.ndarray, radius: int = 2,
         if values.size >= min_valid:
             out[i] = float(np.median(values))
     return out
+
+
+def hand_depth_missing(keypoints_2d: np.ndarray, depth_m: np.ndarray) -> bool:
+    """True when the depth image has no valid reading (finite, > 0) in the hand's 2D box.
+
+    Then the camera-frame 3D can only come from PnP with the model's hand size; callers
+    report it, because a depth camera that sees nothing on the hands (too close, IR
+    absorbing gloves, a stale or mis-registered depth stream) otherwise goes unnoticed.
+    """
+    kp = np.asarray(keypoints_2d, dtype=np.float64)[:, :2]
+    h, w = depth_m.shape[:2]
+    if kp.size == 0 or not np.all(np.isfinite(kp)):
+        return False
+    x0, y0 = np.clip(np.floor(kp.min(axis=0)).astype(int), 0, [w, h])
+    x1, y1 = np.clip(np.ceil(kp.max(axis=0)).astype(int) + 1, 0, [w, h])
+    box = depth_m[y0:y1, x0:x1]
+    if box.size == 0:
+        return False  # the hand is outside the image: nothing to expect
+    return not bool(np.any(np.isfinite(box) & (box > 0)))
+

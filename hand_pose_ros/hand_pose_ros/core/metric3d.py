@@ -12,10 +12,11 @@ What is done here, and why:
    rescaled to a canonical palm (mean wrist-to-finger-MCP distance CANONICAL_PALM_SIZE_M,
    an average adult hand) times the per-user `hand_scale`. Shape and orientation still come
    from the network.
-2. Fit. Undistorted normalized coordinates (CameraInfo K and D, plumb_bob or
-   rational_polynomial), SQPnP for a global start, then a weighted Levenberg-Marquardt
-   refinement in which the rigid palm joints count more than the fingers; joints whose
-   residual stands out are dropped (a few at most) and the fit is refined again.
+2. Fit. Undistorted normalized coordinates (CameraInfo K and D, plumb_bob,
+   rational_polynomial or equidistant fisheye), SQPnP for a global start, then a weighted
+   Levenberg-Marquardt refinement in which the rigid palm joints count more than the
+   fingers; joints whose residual stands out are dropped (a few at most) and the fit is
+   refined again.
 3. Depth. With a registered depth image the palm's depth is read robustly (median of the
    palm polygon, background and outliers gated away, see core/depth.py); the ratio between
    measured and modelled depth at the joints that have readings fixes the scale: the whole

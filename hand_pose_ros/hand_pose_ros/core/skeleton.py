@@ -16,20 +16,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hand_pose_ros.core.hand_signals import FINGER_MCPS, WRIST, palm_size
+from hand_pose_ros.core.anatomy import FINGER_CHAINS, FINGER_MCPS, HandLandmark, palm_size
 from hand_pose_ros.core.types import NUM_KEYPOINTS
 
 # The rigid palm: wrist and the four finger MCPs (the thumb CMC moves with the thumb).
-RIGID_PALM = (WRIST,) + FINGER_MCPS
+RIGID_PALM = (HandLandmark.WRIST, *FINGER_MCPS)
 # Finger chains rebuilt outward, each (parent, child) in order: the thumb hangs from the
 # wrist, the other fingers from their MCPs.
 CHAIN_BONES: tuple[tuple[int, int], ...] = (
-    (0, 1), (1, 2), (2, 3), (3, 4),
-    (5, 6), (6, 7), (7, 8),
-    (9, 10), (10, 11), (11, 12),
-    (13, 14), (14, 15), (15, 16),
-    (17, 18), (18, 19), (19, 20),
-)
+    (HandLandmark.WRIST, HandLandmark.THUMB_CMC),
+    *((a, b) for chain in FINGER_CHAINS for a, b in zip(chain, chain[1:])))
 # Every bone drawn in HAND_CONNECTIONS plus the palm's cross links: what "bone length CV"
 # is measured over.
 MEASURED_BONES: tuple[tuple[int, int], ...] = CHAIN_BONES + (
@@ -108,8 +104,8 @@ class Skeleton:
             d = p[child] - p[parent]
             norm = float(np.linalg.norm(d))
             if norm < 1e-12:  # a collapsed bone keeps the palm's pointing direction
-                d, norm = out[parent] - out[WRIST], max(float(np.linalg.norm(
-                    out[parent] - out[WRIST])), 1e-12)
+                d, norm = out[parent] - out[HandLandmark.WRIST], max(float(np.linalg.norm(
+                    out[parent] - out[HandLandmark.WRIST])), 1e-12)
             out[child] = out[parent] + d * (length / norm)
         mcps = list(FINGER_MCPS)
         return out - out[mcps].mean(axis=0) + p[mcps].mean(axis=0)

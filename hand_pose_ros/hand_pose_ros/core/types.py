@@ -63,8 +63,9 @@ class PalmDetection:
 class CameraIntrinsics:
     """Pinhole intrinsics plus distortion as in sensor_msgs/CameraInfo.
 
-    distortion_model is 'plumb_bob' (k1 k2 p1 p2 k3) or 'rational_polynomial'
-    (k1 k2 p1 p2 k3 k4 k5 k6); an empty `d` means no distortion.
+    distortion_model is 'plumb_bob' (k1 k2 p1 p2 k3), 'rational_polynomial'
+    (k1 k2 p1 p2 k3 k4 k5 k6) or 'equidistant' (fisheye, k1 k2 k3 k4); an empty `d` means no
+    distortion.
     """
 
     fx: float

@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hand_pose_ros.core.camera import validate_intrinsics
+from hand_pose_ros.core.camera import plausible_for_image, validate_intrinsics
 from hand_pose_ros.core.depth import depth_to_metres as core_depth_to_metres
 from hand_pose_ros.core.hand_frames import joint_angles, mano_keypoints
 from hand_pose_ros.core.image import to_rgb
@@ -40,6 +40,16 @@ _COLOUR_ENCODINGS: dict[str, tuple[int, str | int]] = {
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(
     e for e in _COLOUR_ENCODINGS if not e.startswith('8uc'))
 DEPTH_ENCODINGS: tuple[str, ...] = ('16UC1', '32FC1')
+# Longest image side the pipeline can sample: cv2.remap (warp_u8) takes coordinates as shorts.
+MAX_IMAGE_SIDE = 32767
+# Default of the node's max_image_pixels: 8K UHD (7680 x 4320 = 33.2 MP) and a little more.
+DEFAULT_MAX_IMAGE_PIXELS = 34_000_000
+# D length of each CameraInfo distortion model (sensor_msgs/distortion_models); an all-zero D
+# of any length means no distortion.
+CAMERA_INFO_D_LENGTHS = {'plumb_bob': 5, 'rational_polynomial': 8, 'equidistant': 4}
+_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+# JPEG start-of-frame markers (SOF0-SOF15 except DHT, JPG and DAC), which carry the size.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 class InputError(ValueError):
@@ -95,12 +105,96 @@ def _rows(msg: Any, bytes_per_pixel: int) -> np.ndarray:
     return data.reshape(height, step)[:, :int(msg.width) * bytes_per_pixel]
 
 
-def check_image(msg: Any) -> int:
+def check_image_size(width: int, height: int, max_pixels: int) -> None:
+    """Reject an image the pipeline cannot or should not process, before any pixel work.
+
+    Decoding or converting a huge image costs gigabytes and seconds that every other camera
+    waits for (one worker serves all cameras); a side above MAX_IMAGE_SIDE makes OpenCV's
+    remap fail deep inside the pipeline.
+    """
+    if max(width, height) > MAX_IMAGE_SIDE:
+        raise InputError(
+            'image_side_too_large',
+            f'image is {width}x{height}; sides above {MAX_IMAGE_SIDE} px are not supported')
+    if width * height > max_pixels:
+        raise InputError(
+            'image_too_large', f'image is {width}x{height} = {width * height / 1e6:.1f} MP, '
+            f'above max_image_pixels ({max_pixels / 1e6:.1f} MP)')
+
+
+def compressed_image_size(data: bytes | np.ndarray) -> tuple[int, int]:
+    """(width, height) a JPEG or PNG declares in its header, without decoding it.
+
+    A few hundred bytes can declare 30000 x 30000 pixels, and cv2.imdecode would allocate
+    (and spend seconds filling) all of them: the size must be known before decoding. Raises
+    InputError for anything that is neither a well-formed JPEG nor PNG header, since only
+    those two are what image_transport's compressed plugin sends.
+    """
+    data = memoryview(_buffer(data)).cast('B')  # indexing gives ints; no copy
+    buf = bytes(data[:8])
+    if buf.startswith(_PNG_SIGNATURE):
+        head = bytes(data[8:24])
+        if len(head) < 16 or head[4:8] != b'IHDR':
+            raise InputError('corrupt_compressed', 'PNG without an IHDR chunk')
+        return int.from_bytes(head[8:12], 'big'), int.from_bytes(head[12:16], 'big')
+    if buf.startswith(b'\xff\xd8'):
+        return _jpeg_size(data)
+    raise InputError('unsupported_compressed',
+                     f'neither JPEG nor PNG (first bytes {buf[:4].hex() or "none"})')
+
+
+def _jpeg_size(data: memoryview) -> tuple[int, int]:
+    """Walk the JPEG's marker segments up to its start-of-frame marker (no entropy data)."""
+    n, i = len(data), 2
+    while i < n:
+        if data[i] != 0xFF:
+            break
+        while i < n and data[i] == 0xFF:  # fill bytes
+            i += 1
+        if i >= n:
+            break
+        marker = data[i]
+        i += 1
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # TEM, RSTn, SOI: no length
+            continue
+        if marker in (0xD9, 0xDA) or i + 2 > n:  # EOI or scan data before any frame header
+            break
+        length = (data[i] << 8) | data[i + 1]
+        if length < 2:
+            break
+        if marker in _JPEG_SOF:
+            if length < 7 or i + 7 > n:
+                break
+            height = (data[i + 3] << 8) | data[i + 4]
+            width = (data[i + 5] << 8) | data[i + 6]
+            return width, height
+        i += length
+    raise InputError('corrupt_compressed', 'JPEG without a readable frame header')
+
+
+def check_compressed(msg: Any, max_pixels: int) -> tuple[int, int]:
+    """Header checks of a sensor_msgs/CompressedImage (no decoding); returns (width, height).
+
+    Run on receipt like check_image, so a decompression bomb never reaches the decoder.
+    """
+    data = _buffer(msg.data)
+    if data.size == 0:
+        raise InputError('empty_image', 'compressed image has no data')
+    width, height = compressed_image_size(data)
+    if width <= 0 or height <= 0:
+        raise InputError('empty_image', f'compressed image declares {width}x{height}')
+    check_image_size(width, height, max_pixels)
+    return width, height
+
+
+def check_image(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> int:
     """Cheap header checks of a sensor_msgs/Image (no pixel work); returns bytes per pixel.
 
     Run on receipt, so a malformed message is rejected at once and never takes the place of
-    a good pending frame.
+    a good pending frame. The declared size is checked first: it alone decides the work.
     """
+    if int(msg.width) > 0 and int(msg.height) > 0:
+        check_image_size(int(msg.width), int(msg.height), max_pixels)
     encoding = str(msg.encoding).lower()
     if encoding not in _COLOUR_ENCODINGS:
         raise InputError(
@@ -123,14 +217,20 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(img), fmt)
 
 
-def compressed_to_rgb(msg: Any) -> np.ndarray:
-    """sensor_msgs/CompressedImage (jpeg / png, as image_transport's compressed plugin) -> RGB."""
+def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg / png, as image_transport's compressed plugin) -> RGB.
+
+    The header's size is checked before decoding (see check_compressed), and the decoded
+    size must match it: a decoder never allocates more than the header allowed.
+    """
+    width, height = check_compressed(msg, max_pixels)
     data = _buffer(msg.data)
-    if data.size == 0:
-        raise InputError('empty_image', 'compressed image has no data')
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
         raise InputError('corrupt_compressed', f'cannot decode {msg.format!r} ({data.size} B)')
+    if bgr.shape[:2] not in ((height, width), (width, height)):  # EXIF may rotate by 90
+        raise InputError('corrupt_compressed', f'decoded {bgr.shape[1]}x{bgr.shape[0]}, the '
+                         f'header says {width}x{height}')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -151,25 +251,84 @@ def depth_to_metres(msg: Any, expected_shape: tuple[int, int] | None = None) -> 
     return core_depth_to_metres(raw.astype(raw.dtype.newbyteorder('=')))
 
 
-def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
-    """sensor_msgs/CameraInfo -> CameraIntrinsics; rejects K that cannot be a pinhole camera.
+def camera_info_image_size(msg: Any) -> tuple[int, int] | None:
+    """(width, height) of the images this CameraInfo describes, per REP 104, or None when the
+    CameraInfo gives no size (width/height 0).
 
-    The core works in raw (distorted) image pixels, so K and D are used, not P.
+    A driver that bins (binning_x/y > 1) or crops (roi) keeps width/height and K of the full
+    sensor resolution; the image it publishes is the ROI divided by the binning.
+    """
+    width, height = int(msg.width), int(msg.height)
+    roi = getattr(msg, 'roi', None)
+    if roi is not None and int(roi.width) > 0 and int(roi.height) > 0:
+        width, height = int(roi.width), int(roi.height)
+    if width <= 0 or height <= 0:
+        return None
+    bx, by = _binning(msg)
+    return width // bx, height // by
+
+
+def _binning(msg: Any) -> tuple[int, int]:
+    """binning_x/y of a CameraInfo; 0 and 1 both mean no binning (REP 104)."""
+    return (max(int(getattr(msg, 'binning_x', 0)), 1),
+            max(int(getattr(msg, 'binning_y', 0)), 1))
+
+
+def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
+    """sensor_msgs/CameraInfo -> CameraIntrinsics of the published (binned, cropped) image.
+
+    Rejects K and D that cannot be a camera: non-finite or non-positive focal lengths, a K
+    whose last row is not (0, 0, 1), a D whose length does not fit its model (plumb_bob 5,
+    rational_polynomial 8, equidistant 4; an all-zero D of any length is no distortion), and,
+    when the CameraInfo gives its size, K and D that are implausible for that size (see
+    core.camera.plausible_for_image). The core works in raw (distorted) image pixels, so K
+    and D are used, not P; binning and ROI (REP 104) are applied to K as image_geometry does.
     """
     k = np.asarray(msg.k, dtype=np.float64).reshape(-1)
     if k.size != 9:
         raise InputError('bad_camera_info', f'K has {k.size} values, expected 9')
+    if np.all(np.isfinite(k)) and np.any(k) and not np.allclose(k[6:], (0.0, 0.0, 1.0)):
+        raise InputError('bad_camera_info', f"K's last row is {k[6:].tolist()}, not [0, 0, 1]")
+    model = str(msg.distortion_model) or 'plumb_bob'
+    d = np.asarray(msg.d, dtype=np.float64).reshape(-1)
+    if np.any(d) and model in CAMERA_INFO_D_LENGTHS and d.size != CAMERA_INFO_D_LENGTHS[model]:
+        raise InputError('bad_camera_info', f'{model} needs {CAMERA_INFO_D_LENGTHS[model]} '
+                         f'distortion coefficients, D has {d.size}')
+    bx, by = _binning(msg)
+    roi = getattr(msg, 'roi', None)
+    ox, oy = (int(roi.x_offset), int(roi.y_offset)) if roi is not None else (0, 0)
     intr = CameraIntrinsics(
-        fx=float(k[0]), fy=float(k[4]), cx=float(k[2]), cy=float(k[5]),
-        d=np.asarray(msg.d, dtype=np.float64).reshape(-1),
-        distortion_model=str(msg.distortion_model) or 'plumb_bob')
+        fx=float(k[0]) / bx, fy=float(k[4]) / by, cx=(float(k[2]) - ox) / bx,
+        cy=(float(k[5]) - oy) / by, d=d, distortion_model=model)
     if not np.any(intr.d):  # all-zero D is no distortion, whatever its length or model
         intr.d, intr.distortion_model = np.zeros(0), 'plumb_bob'
     try:
         validate_intrinsics(intr)
+        size = camera_info_image_size(msg)
+        if size is not None:
+            plausible_for_image(intr, *size)
     except ValueError as exc:
         raise InputError('bad_camera_info', str(exc)) from exc
     return intr
+
+
+def check_camera_info_for_image(
+    intr: CameraIntrinsics, info_size: tuple[int, int] | None, width: int, height: int
+) -> None:
+    """Raise InputError('bad_camera_info') when a CameraInfo does not describe this image.
+
+    A CameraInfo of another resolution (or another camera) gives finite but wrong 3D that
+    would be published as valid; it must give none. Without a size in the CameraInfo, K and
+    D are still checked for plausibility against the image's own size.
+    """
+    if info_size is not None and tuple(info_size) != (width, height):
+        raise InputError(
+            'bad_camera_info', f'CameraInfo is for {info_size[0]}x{info_size[1]} images '
+            f'(after binning/roi), the image is {width}x{height}')
+    try:
+        plausible_for_image(intr, width, height)
+    except ValueError as exc:
+        raise InputError('bad_camera_info', str(exc)) from exc
 
 
 # ---------------------------------------------------------------- images out
@@ -257,12 +416,35 @@ def rotation_to_quaternion(rot: np.ndarray) -> tuple[float, float, float, float]
     return float(arr[0]), float(arr[1]), float(arr[2]), float(arr[3])
 
 
-def camera_valid(hand: HandResult) -> bool:
-    """True when the hand has finite camera-frame 3D that the fit marked valid."""
-    cam = hand.camera
+def hand_finite(hand: HandResult) -> bool:
+    """True when the hand's 2D keypoints, metric model keypoints and scores are all finite.
+
+    A hand without them is not a measurement; it is left out of every output rather than
+    published with NaN/inf (which many consumers do not check for) or with made-up zeros.
+    """
     return bool(
-        cam is not None and cam.valid and np.all(np.isfinite(cam.keypoints))
-        and np.all(np.isfinite(cam.wrist_position)) and np.all(np.isfinite(cam.wrist_rotation)))
+        np.all(np.isfinite(np.asarray(hand.keypoints, dtype=np.float64)))
+        and np.all(np.isfinite(np.asarray(hand.world, dtype=np.float64)))
+        and math.isfinite(float(hand.score)) and math.isfinite(float(hand.handedness_score)))
+
+
+def camera_valid(hand: HandResult) -> bool:
+    """True when the hand has finite camera-frame 3D that the fit marked valid, with a proper
+    rotation (so that its quaternion is finite too)."""
+    cam = hand.camera
+    if not (hand_finite(hand) and cam is not None and cam.valid
+            and np.all(np.isfinite(cam.keypoints)) and np.all(np.isfinite(cam.wrist_position))
+            and np.all(np.isfinite(cam.wrist_rotation))
+            and math.isfinite(float(cam.reprojection_error))):
+        return False
+    rot = np.asarray(cam.wrist_rotation, dtype=np.float64)
+    return bool(np.allclose(rot.T @ rot, np.eye(3), atol=1e-3) and np.linalg.det(rot) > 0.0)
+
+
+def finite_or(value: float, default: float = 0.0) -> float:
+    """float(value), or `default` when it is NaN/inf: no message field carries those."""
+    v = float(value)
+    return v if math.isfinite(v) else default
 
 
 def _points(arr: np.ndarray) -> list[Any]:
@@ -304,12 +486,12 @@ def hand_to_msg(hand: HandResult) -> Any:
     g = hand.gesture
     if g is not None:
         msg.gesture = str(g.name)
-        msg.gesture_score = float(g.score)
+        msg.gesture_score = finite_or(g.score)
         msg.gesture_raw = str(g.raw_name)
-        msg.pinch_distance = float(g.pinch_distance)
-        msg.pinch_strength = float(g.pinch_strength)
-        msg.grip_aperture = float(g.grip_aperture)
-        msg.finger_curl = [float(v) for v in np.asarray(g.finger_curl).reshape(5)]
+        msg.pinch_distance = finite_or(g.pinch_distance)
+        msg.pinch_strength = finite_or(g.pinch_strength)
+        msg.grip_aperture = finite_or(g.grip_aperture)
+        msg.finger_curl = [finite_or(v) for v in np.asarray(g.finger_curl).reshape(5)]
         if normal_cam is None:
             normal_cam = np.asarray(g.palm_normal)
     else:
@@ -326,12 +508,17 @@ def hand_to_msg(hand: HandResult) -> Any:
 
 
 def frame_result_to_msg(result: FrameResult, header: Any) -> Any:
-    """FrameResult -> hand_pose_msgs/HandArray with the source image's header."""
+    """FrameResult -> hand_pose_msgs/HandArray with the source image's header.
+
+    Hands with non-finite 2D keypoints or scores are left out (see hand_finite); hands with
+    non-finite 3D keep camera_valid false and the documented zero/identity 3D fields, so no
+    NaN/inf is ever published.
+    """
     from hand_pose_msgs.msg import HandArray
     msg = HandArray()
     msg.header = header
     msg.width, msg.height = int(result.width), int(result.height)
-    msg.hands = [hand_to_msg(h) for h in result.all_hands]
+    msg.hands = [hand_to_msg(h) for h in result.all_hands if hand_finite(h)]
     return msg
 
 

@@ -5,6 +5,14 @@ rate), does the node keep up (processed rate, dropped frames), how late are the 
 (latency from the image stamp to publishing, p50/p95) and which inputs were rejected, why.
 Counts in the key/values are totals since start-up; the level and message only look at the
 last RATE_WINDOW_S, so a bad frame at start-up does not leave the camera in WARN for good.
+
+Frames lost in transport never reach the node, so nothing counts them where they are lost.
+They are estimated from CameraInfo, which a camera publishes with the same stamp as each
+image and which is small enough to arrive where a large best-effort image does not: a
+CameraInfo stamp with no image of that stamp within TRANSPORT_SETTLE_S is one lost frame
+(`frames_lost_transport`, beside `frames_dropped`, the frames the node itself replaced).
+Until one CameraInfo has matched an image by stamp (a camera that stamps them differently,
+or publishes no CameraInfo) the estimate is `n/a`.
 """
 
 from __future__ import annotations
@@ -13,12 +21,99 @@ import collections
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 RATE_WINDOW_S = 5.0
 LATENCY_WINDOW = 300
+TRANSPORT_SETTLE_S = 1.0
+RECENT_IMAGE_STAMPS = 1000
+
+
+class TransportLoss:
+    """CameraInfo stamps that no image matched: the estimate of frames lost in transport.
+
+    Not thread-safe by itself: CameraStats calls it under its lock.
+    """
+
+    def __init__(self, settle_s: float = TRANSPORT_SETTLE_S):
+        self.settle_s = settle_s
+        self._infos: collections.OrderedDict[int, float] = collections.OrderedDict()
+        self._images: collections.OrderedDict[int, None] = collections.OrderedDict()
+        self.matched = 0
+        self.lost = 0
+
+    def on_image(self, stamp_ns: int) -> None:
+        if self._infos.pop(stamp_ns, None) is not None:
+            self.matched += 1
+            return
+        self._images[stamp_ns] = None
+        while len(self._images) > RECENT_IMAGE_STAMPS:
+            self._images.popitem(last=False)
+
+    def on_info(self, stamp_ns: int, now: float) -> None:
+        if stamp_ns in self._images:
+            del self._images[stamp_ns]
+            self.matched += 1
+        elif stamp_ns not in self._infos:
+            self._infos[stamp_ns] = now
+        self.settle(now)
+
+    def settle(self, now: float) -> None:
+        """Count the CameraInfo stamps older than settle_s that no image matched."""
+        while self._infos:
+            stamp, arrived = next(iter(self._infos.items()))
+            if now - arrived < self.settle_s:
+                break
+            del self._infos[stamp]
+            self.lost += 1
+
+    def estimate(self) -> int | None:
+        """Frames lost so far, or None while no CameraInfo has matched an image."""
+        return self.lost if self.matched else None
+
+
+# A repeated error is logged again at most this often (per camera and cause).
+LOG_PERIOD_S = 5.0
+
+
+@dataclass(frozen=True)
+class LogDecision:
+    """What to log for one occurrence: `first` of its cause, or `count` occurrences since
+    the last logged one (this one included) over `elapsed_s` seconds."""
+
+    first: bool
+    count: int
+    elapsed_s: float
+
+
+class LogThrottle:
+    """Time-based log throttling per key (an error cause).
+
+    Logging only the first occurrence hides a fault that persists or comes back; logging
+    every one floods the log at frame rate. So the first is logged at once, then at most one
+    line per LOG_PERIOD_S, carrying how many occurred since the previous line.
+    """
+
+    def __init__(self, period_s: float = LOG_PERIOD_S):
+        self.period_s = period_s
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._since: collections.Counter[str] = collections.Counter()
+
+    def note(self, key: str, now: float | None = None) -> LogDecision | None:
+        """Count one occurrence of `key`; a LogDecision when it is to be logged, else None."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._since[key] += 1
+            last = self._last.get(key)
+            if last is not None and now - last < self.period_s:
+                return None
+            count = self._since.pop(key)
+            self._last[key] = now
+            return LogDecision(last is None, count, 0.0 if last is None else now - last)
 
 
 class CameraStats:
@@ -37,6 +132,7 @@ class CameraStats:
         self.processed_total = 0
         self.errors: collections.Counter[str] = collections.Counter()
         self.last_hands = 0
+        self._transport = TransportLoss()
 
     @staticmethod
     def _trim(q: collections.deque, now: float, key: Callable[[Any], float] = float) -> None:
@@ -49,6 +145,17 @@ class CameraStats:
             self.received_total += 1
             self._inputs.append(now)
             self._trim(self._inputs, now)
+
+    def on_image_stamp(self, stamp_ns: int) -> None:
+        """An image (valid or not) arrived with this stamp."""
+        with self._lock:
+            self._transport.on_image(stamp_ns)
+
+    def on_info_stamp(self, stamp_ns: int, now: float | None = None) -> None:
+        """A CameraInfo arrived with this stamp (see TransportLoss)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._transport.on_info(stamp_ns, now)
 
     def on_processed(self, latency_ms: float, hands: int, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -74,6 +181,7 @@ class CameraStats:
             self._trim(self._inputs, now)
             self._trim(self._processed, now)
             self._trim(self._recent_errors, now, key=lambda e: e[0])
+            self._transport.settle(now)
             recent = collections.Counter(cause for _, cause in self._recent_errors)
             lat = np.asarray(self._latency_ms, dtype=np.float64)
             return {
@@ -84,6 +192,7 @@ class CameraStats:
                 'received': self.received_total,
                 'processed': self.processed_total,
                 'dropped': int(self._dropped()),
+                'lost_transport': self._transport.estimate(),
                 'hands': self.last_hands,
                 'errors': dict(self.errors),
                 'recent_errors': dict(recent),
@@ -119,9 +228,14 @@ def status_message(snap: dict[str, Any]) -> str:
 
 
 def build_diagnostic_array(
-    stats: dict[str, CameraStats], node_name: str, stamp: Any, hardware_id: str = ''
+    stats: dict[str, CameraStats], node_name: str, stamp: Any, hardware_id: str = '',
+    node_values: dict[str, str] | None = None,
 ) -> Any:
-    """diagnostic_msgs/DiagnosticArray with one status per camera; errors as `errors/<cause>`."""
+    """diagnostic_msgs/DiagnosticArray with one status per camera; errors as `errors/<cause>`.
+
+    `node_values` (e.g. callback errors, which belong to no camera) are added to every
+    camera's status, so a monitor watching one camera sees them.
+    """
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
     arr = DiagnosticArray()
     arr.header.stamp = stamp
@@ -140,9 +254,12 @@ def build_diagnostic_array(
             ('frames_received', str(snap['received'])),
             ('frames_processed', str(snap['processed'])),
             ('frames_dropped', str(snap['dropped'])),
+            ('frames_lost_transport', 'n/a' if snap['lost_transport'] is None
+             else str(snap['lost_transport'])),
             ('hands', str(snap['hands'])),
             ('errors_total', str(sum(snap['errors'].values()))),
         ] + [(f'errors/{k}', str(v)) for k, v in sorted(snap['errors'].items())]
+        values += sorted((node_values or {}).items())
         status.values = [KeyValue(key=k, value=v) for k, v in values]
         arr.status.append(status)
     return arr

@@ -92,6 +92,11 @@ class FrameWorker(Generic[T]):
                 self._on_error(exc)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Close the slots and wait up to `timeout` for the batch in progress to end."""
         self._slots.close()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()

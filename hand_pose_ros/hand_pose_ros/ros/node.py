@@ -4,10 +4,13 @@ and diagnostics out.
 Threading: subscription callbacks (executor thread) only store the newest message per
 camera; one worker thread decodes, runs the tracker and publishes, so the executor never
 blocks on inference and no backlog can form (see frame_queue). Everything a camera needs is
-kept in its CameraIO; bad input is rejected per camera and cause, logged once (then at 10,
-100, ... occurrences) and counted in /diagnostics, and never stops the other cameras. An
-unexpected exception while processing one camera's frame is handled the same way (cause
-`internal_error`, the first one logged with its traceback) and only affects that camera.
+kept in its CameraIO; bad input is rejected per camera and cause, logged when it first
+happens and then at most every LOG_PERIOD_S with the count since the previous line, counted in
+/diagnostics, and never stops the other cameras. Checks that decide the work a frame costs
+(declared image size, a compressed image's header) run on receipt, before any decoding, so a
+decompression bomb cannot stall the worker that all cameras share. An unexpected exception
+while processing one camera's frame is handled the same way (cause `internal_error`, the
+first one logged with its traceback) and only affects that camera.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import threading
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,13 +31,19 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from hand_pose_msgs.msg import HandArray, HandGesture
+from hand_pose_ros.core.depth import hand_depth_missing
 from hand_pose_ros.core.options import SETTINGS, tracker_options
 from hand_pose_ros.core.tracker import FrameInput, TrackerState
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
 from hand_pose_ros.ros import conversions as conv
 from hand_pose_ros.ros import parameters
 from hand_pose_ros.ros.annotate import draw_hands
-from hand_pose_ros.ros.diagnostics import CameraStats, build_diagnostic_array
+from hand_pose_ros.ros.diagnostics import (
+    CameraStats,
+    LogDecision,
+    LogThrottle,
+    build_diagnostic_array,
+)
 from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.spin import spin_node
@@ -44,9 +54,9 @@ INFO_BUFFER = 30
 MATCH_WAIT_S = 0.1
 STARTUP_FRAMES = 30
 DEPTH_BUFFER = 10
-LOGGED_COUNTS = (1, 10, 100, 1000, 10000, 100000)
 OUTPUT_QOS = QoSProfile(depth=10)
 IMAGE_OUT_QOS = QoSProfile(depth=2)
+WORKER_JOIN_S = 2.0  # launch escalates to SIGTERM after 5 s: stay well inside it
 
 
 @dataclass
@@ -69,9 +79,10 @@ def _join(ns: str, topic: str) -> str:
     return f'{ns.strip("/")}/{topic}' if ns.strip('/') else topic
 
 
-def _should_log(count: int) -> bool:
-    """Log the 1st, 10th, 100th, ... occurrence: a persistent fault cannot flood the log."""
-    return count in LOGGED_COUNTS
+def _again(decision: LogDecision, total: int) -> str:
+    """The repeat part of a throttled log line: how many since the previous line, in all."""
+    return (f'{decision.count} times in the last {decision.elapsed_s:.0f} s, {total} in '
+            'total')
 
 
 class CameraIO:
@@ -83,6 +94,7 @@ class CameraIO:
         self.tf_camera = name if several else ''
         cfg = node.config
         self.stats = CameraStats(self.name, dropped=lambda: node.slots.dropped(self.name))
+        self.log_throttle = LogThrottle()
         self.markers = MarkerTracker()
         self.infos = StampBuffer(INFO_BUFFER)  # CameraIntrinsics or the InputError it raised
         self.depths = StampBuffer(DEPTH_BUFFER)  # depth Image messages
@@ -116,17 +128,24 @@ class CameraIO:
     # ------------------------------------------------------------ executor thread
     def on_image(self, msg: Any, compressed: bool) -> None:
         self.stats.on_input()
-        if not compressed:
-            try:
-                conv.check_image(msg)
-            except conv.InputError as exc:
-                self.reject(exc)
-                return
+        self.stats.on_image_stamp(conv.stamp_to_ns(msg.header.stamp))
+        max_pixels = self.node.config.max_image_pixels
+        try:
+            if compressed:
+                conv.check_compressed(msg, max_pixels)
+            else:
+                conv.check_image(msg, max_pixels)
+        except conv.InputError as exc:
+            self.reject(exc)
+            return
         self.node.slots.put(self.name, PendingFrame(msg, compressed))
 
     def on_info(self, msg: CameraInfo) -> None:
+        """Convert and check once per CameraInfo; the image size is checked per frame."""
+        self.stats.on_info_stamp(conv.stamp_to_ns(msg.header.stamp))
+        item: tuple[CameraIntrinsics, tuple[int, int] | None] | conv.InputError
         try:
-            item: CameraIntrinsics | conv.InputError = conv.camera_info_to_intrinsics(msg)
+            item = conv.camera_info_to_intrinsics(msg), conv.camera_info_image_size(msg)
         except conv.InputError as exc:
             item = exc
         self.infos.add(conv.stamp_to_ns(msg.header.stamp), item)
@@ -136,23 +155,32 @@ class CameraIO:
 
     # ------------------------------------------------------------ rejected input, errors
     def reject(self, exc: conv.InputError) -> None:
-        """Count one rejected input; log it the 1st, 10th, 100th, ... time (any thread)."""
-        count = self.stats.on_error(exc.cause)
-        if _should_log(count):
-            again = '' if count == 1 else f' ({count} times so far)'
-            self.node.get_logger().warning(
-                f'camera {self.name}: rejected input, {exc.cause}: {exc.detail}{again}')
+        """Count one rejected input; log it the first time, then throttled (any thread).
+
+        Repeats say 'rejected input again' with the count since the previous line, so the
+        first occurrence of a cause stays one distinct line to search for.
+        """
+        total = self.stats.on_error(exc.cause)
+        decision = self.log_throttle.note(exc.cause)
+        if decision is None:
+            return
+        if decision.first:
+            text = f'rejected input, {exc.cause}: {exc.detail}'
+        else:
+            text = f'rejected input again, {exc.cause} ({_again(decision, total)}): {exc.detail}'
+        self.node.get_logger().warning(f'camera {self.name}: {text}')
 
     def internal_error(self, exc: BaseException) -> None:
         """An unexpected exception in this camera's step: counted here, logged as reject()."""
-        count = self.stats.on_error('internal_error')
-        if not _should_log(count):
+        total = self.stats.on_error('internal_error')
+        decision = self.log_throttle.note('internal_error')
+        if decision is None:
             return
         msg = f'camera {self.name}: frame processing failed: {type(exc).__name__}: {exc}'
-        if count == 1:
+        if decision.first:
             msg += '\n' + ''.join(traceback.format_exception(exc)).rstrip()
         else:
-            msg += f' ({count} times so far)'
+            msg += f' ({_again(decision, total)})'
         self.node.get_logger().error(msg)
 
     # ------------------------------------------------------------ worker thread
@@ -167,15 +195,23 @@ class CameraIO:
                 f'({tol * 1e-9:g} s); {fallback}. Logged once per camera.')
         return m.item if m.exact else None
 
-    def intrinsics_for(self, stamp_ns: int) -> CameraIntrinsics | None:
-        """CameraInfo matched by stamp; the latest one when none is within tolerance."""
+    def intrinsics_for(self, stamp_ns: int, shape: tuple[int, int]) -> CameraIntrinsics | None:
+        """CameraInfo matched by stamp (the latest one when none is within tolerance), if it
+        describes this image: a bad or mismatched CameraInfo gives no 3D, not wrong 3D."""
         item = self._match(self.infos, 'CameraInfo', 'using the latest CameraInfo', stamp_ns)
         if item is None:
             item = self.infos.latest()
-        if isinstance(item, conv.InputError):
-            self.reject(item)
+        if item is None:
             return None
-        return item
+        try:
+            if isinstance(item, conv.InputError):
+                raise item
+            intr, info_size = item
+            conv.check_camera_info_for_image(intr, info_size, shape[1], shape[0])
+        except conv.InputError as exc:
+            self.reject(exc)
+            return None
+        return intr
 
     def depth_for(self, stamp_ns: int, shape: tuple[int, int]) -> np.ndarray | None:
         if not self.node.config.depth_topic:
@@ -197,20 +233,37 @@ class CameraIO:
             return None
         header = frame.msg.header
         stamp_ns = conv.stamp_to_ns(header.stamp)
+        intr = self.intrinsics_for(stamp_ns, rgb.shape[:2])
+        depth = self.depth_for(stamp_ns, rgb.shape[:2])
         return CameraJob(self, header, rgb, FrameInput(
-            rgb, state, 'rgb', self.intrinsics_for(stamp_ns),
-            self.depth_for(stamp_ns, rgb.shape[:2]), timestamp=stamp_ns * 1e-9))
+            rgb, state, 'rgb', intr, depth, timestamp=stamp_ns * 1e-9))
 
     def decode(self, frame: PendingFrame) -> np.ndarray | None:
+        max_pixels = self.node.config.max_image_pixels
         try:
             if frame.compressed:
-                return conv.compressed_to_rgb(frame.msg)
+                return conv.compressed_to_rgb(frame.msg, max_pixels)
             return conv.image_to_rgb(frame.msg)
         except conv.InputError as exc:
             self.reject(exc)
             return None
 
-    def publish(self, header: Any, rgb: np.ndarray, result: FrameResult) -> None:
+    def check_depth_used(self, frame: FrameInput, result: FrameResult) -> None:
+        """A depth image with no valid reading on a hand silently leaves PnP's scale: say so
+        (cause depth_invalid) while the PnP 3D is still published."""
+        depth = frame.depth if frame.camera is not None else None  # depth only serves 3D
+        if depth is None:
+            return
+        missing = [h.id for h in result.hands
+                   if conv.hand_finite(h) and hand_depth_missing(h.keypoints[:, :2], depth)]
+        if missing:
+            self.reject(conv.InputError(
+                'depth_invalid', f'no valid depth (all 0/NaN) on hand(s) {missing}; their '
+                '3D uses PnP with the model hand size instead'))
+
+    def publish(self, job: CameraJob, result: FrameResult) -> None:
+        self.check_depth_used(job.frame, result)
+        header, rgb = job.header, job.rgb
         cfg = self.node.config
         self.pub_hands.publish(conv.frame_result_to_msg(result, header))
         if cfg.publish_tf:
@@ -235,7 +288,7 @@ class CameraIO:
             self.pub_gestures.publish(HandGesture(
                 header=header, hand_id=int(change.hand_id), handedness=change.handedness,
                 gesture=change.gesture, previous_gesture=change.previous_gesture,
-                score=float(change.score)))
+                score=conv.finite_or(change.score)))
 
 
 class HandPoseNode(Node):
@@ -255,16 +308,26 @@ class HandPoseNode(Node):
         self.tf = TfBroadcaster(self)
         self.cameras = {c or '/': CameraIO(self, c, len(cams) > 1) for c in cams}
         self._worker_errors = 0
+        self._callback_errors = 0
+        self._worker_log = LogThrottle()
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', OUTPUT_QOS)
         self.create_timer(self.config.diagnostics_period_s, self.publish_diagnostics)
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.worker: FrameWorker[PendingFrame] = FrameWorker(
             self.slots, self.process_batch, self.on_worker_error)
         self.worker.start()
-        topics = ', '.join(io.image_topic for io in self.cameras.values())
+        # What actually runs, after remapping and 'auto': what an operator needs to check.
+        topics = ', '.join(self.resolve_topic_name(io.image_topic)
+                           for io in self.cameras.values())
         self.get_logger().info(
-            f'tracking hands on {topics} (model {self.values["model"]}, runtime '
-            f'{self.values["runtime"]}, device {self.values["device"]})')
+            f'tracking hands on {topics} (model {self.tracker.options.base.model}, '
+            f'{self.resolved_runtime})')
+
+    @property
+    def resolved_runtime(self) -> str:
+        """'runtime <name>, device <device>' as resolved from the parameters ('auto')."""
+        rt = self.tracker.runtime
+        return f'runtime {rt.name}, device {getattr(rt, "device", "cpu")}'
 
     # ------------------------------------------------------------ tracker
     def _make_tracker(self, cams: list[str]) -> None:
@@ -272,8 +335,11 @@ class HandPoseNode(Node):
         from hand_pose_ros.core.gestures import load_gesture_modules
         from hand_pose_ros.core.tracker import HandTracker
         load_gesture_modules(str(m) for m in self.config.gesture_modules)
-        self.tracker = HandTracker(
-            tracker_options(self.values, running_mode=parameters.NODE_MODE))
+        try:
+            self.tracker = HandTracker(
+                tracker_options(self.values, running_mode=parameters.NODE_MODE))
+        except RuntimeError as exc:  # e.g. runtime torch without torch: one line, no traceback
+            raise ValueError(_runtime_hint(str(exc))) from None
         self.states = {c or '/': self.tracker.new_state() for c in cams}
 
     def process_batch(self, batch: dict[str, PendingFrame]) -> None:
@@ -319,15 +385,20 @@ class HandPoseNode(Node):
 
     @staticmethod
     def _publish(job: CameraJob, result: FrameResult) -> None:
+        # A frame finished while the node shuts down (Ctrl-C) is not published: the context
+        # may already be invalid, and publishing then raises RCLError.
+        if not job.io.node.context.ok():
+            return
         try:
-            job.io.publish(job.header, job.rgb, result)
+            job.io.publish(job, result)
         except Exception as exc:  # noqa: BLE001
-            job.io.internal_error(exc)
+            if job.io.node.context.ok():
+                job.io.internal_error(exc)
 
     def on_worker_error(self, exc: BaseException) -> None:
         """An exception outside any camera's step (none expected): logged, throttled."""
         self._worker_errors += 1
-        if _should_log(self._worker_errors):
+        if self._worker_log.note('worker') is not None:
             detail = ''.join(traceback.format_exception(exc)).rstrip()
             self.get_logger().error(
                 f'frame batch failed ({self._worker_errors} times so far): {detail}')
@@ -355,15 +426,41 @@ class HandPoseNode(Node):
                 'parameters changed: ' + ', '.join(f'{k}={v!r}' for k, v in changed.items()))
         return SetParametersResult(successful=True)
 
+    def on_callback_error(self, exc: BaseException) -> None:
+        """An exception that escaped a callback (spin.py logs it): counted for diagnostics."""
+        self._callback_errors += 1
+
     def publish_diagnostics(self) -> None:
         self.pub_diag.publish(build_diagnostic_array(
             {io.name: io.stats for io in self.cameras.values()}, self.get_fully_qualified_name(),
-            self.get_clock().now().to_msg(), hardware_id=str(self.values['device'])))
+            self.get_clock().now().to_msg(), hardware_id=self.resolved_runtime,
+            node_values={'callback_errors': str(self._callback_errors)}))
 
     def destroy_node(self) -> None:
-        self.worker.stop()
-        self.tracker.close()
+        """Stop the worker (bounded wait: a frame in flight finishes), then free the runtime.
+
+        A worker still inside inference after WORKER_JOIN_S keeps its runtime: freeing it
+        under the running call could crash the process, which is about to exit anyway.
+        """
+        self.worker.stop(WORKER_JOIN_S)
+        if not self.worker.alive:
+            self.tracker.close()
         super().destroy_node()
+
+
+def _runtime_hint(message: str) -> str:
+    """The runtime's error, with the install hint that fits how this package was installed.
+
+    `requirements/torch.txt` exists in a checkout of the repository (the venv of
+    scripts/setup.sh); a colcon workspace install has no such file, so name pip instead.
+    """
+    from hand_pose_ros.core.runtimes import TORCH_INSTALL
+    req = Path(__file__).resolve().parents[3] / 'requirements' / 'torch.txt'
+    if TORCH_INSTALL in message:
+        hint = (f'pip install -r {req}' if req.is_file() else
+                'pip install torch tflite into the Python that runs ROS (README: Runtimes)')
+        message = message.replace(TORCH_INSTALL, hint)
+    return message
 
 
 def main(args: list[str] | None = None) -> None:

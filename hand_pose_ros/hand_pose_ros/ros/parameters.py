@@ -70,6 +70,10 @@ class NodeOptions:
         True, 'Publish hands/image (only drawn while someone subscribes).', expose=_ROS_ONLY)
     publish_gestures: bool = option(
         True, 'Publish gesture changes on gestures.', expose=_ROS_ONLY)
+    max_image_pixels: int = option(
+        34_000_000, 'Images (raw, or compressed as their header declares) with more pixels are '
+        'rejected before any decoding or conversion (cause image_too_large); the default '
+        'admits 8K UHD (7680x4320).', low=1, high=1_073_676_289, expose=_ROS_ONLY)
     diagnostics_period_s: float = option(
         1.0, 'Period of /diagnostics messages.', live=False, low=0.1, high=60.0,
         expose=_ROS_ONLY)
@@ -112,8 +116,9 @@ YAML_HEADER = """\
 # hand_pose_node parameters: every parameter with its default (generated from the settings'
 # definitions: python -m hand_pose_ros.ros.parameters > config/hands.yaml).
 # (restart) = read at start-up; changing it at run time is rejected. The others change
-# live: ros2 param set <node> <name> <value> (the node is /hand_pose_node by default,
-# /<namespace>/hand_pose_node under a launch file's namespace).
+# live: ros2 param set <node> <name> <value>, where <node> is /<namespace>/hand_pose_node:
+# /hand_pose_node from hands.launch.py without a namespace, /camera/hand_pose_node from
+# replay.launch.py (`ros2 node list` shows it).
 # Image QoS (sensor_data by default) is overridable per topic, e.g.
 #   qos_overrides./camera/image_raw.subscription.reliability: reliable
 /**:

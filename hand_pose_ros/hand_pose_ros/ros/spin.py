@@ -1,33 +1,104 @@
-"""The one init/spin/shutdown sequence every executable of the package uses."""
+"""The one init/spin/shutdown sequence every executable of the package uses.
+
+Two things rclpy.spin() does not give a node that must keep running in the field:
+- an exception in any callback (a subscription, a timer, or rclpy's own parameter services,
+  which raise ValueError on a SetParameters request carrying an invalid ParameterValue type)
+  escapes spin() and ends the process. Here it is logged (throttled), counted through the
+  node's `on_callback_error(exc)` when it has one (diagnostics), and spinning goes on;
+- a stop by Ctrl-C (once or twice), SIGTERM or launch's shutdown must end with exit status 0
+  and no traceback: the node's own clean-up (worker threads, publishers) runs once, and
+  further signals while it runs are ignored rather than raised in the middle of it.
+"""
 
 from __future__ import annotations
 
+import signal
+import traceback
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+
+SPIN_PERIOD_S = 0.5
+LOGGED_COUNTS = (1, 10, 100, 1000, 10000, 100000)
+
+
+def report_callback_error(node: Node, exc: BaseException, count: int) -> None:
+    """Log the 1st, 10th, 100th, ... callback exception as one line (a malformed request from
+    another process is not this node's fault, and a traceback reads like a crash); the
+    first one's traceback goes to the debug log (`--log-level debug`) for a real bug."""
+    if count not in LOGGED_COUNTS:
+        return
+    node.get_logger().error(
+        f'a callback raised {type(exc).__name__}: {exc}; the node goes on '
+        f'({count} callback error(s) so far)')
+    if count == 1:
+        node.get_logger().debug(''.join(traceback.format_exception(exc)).rstrip())
+
+
+def spin_until_shutdown(node: Node, executor: SingleThreadedExecutor) -> None:
+    """spin() that survives exceptions raised by callbacks (see the module docstring)."""
+    errors = 0
+    on_error = getattr(node, 'on_callback_error', None)
+    while node.context.ok():
+        try:
+            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad request must not end the node
+            if not node.context.ok():
+                return  # an error from a callback cut short by the shutdown
+            errors += 1
+            if on_error is not None:
+                on_error(exc)
+            report_callback_error(node, exc, errors)
+
+
+def _ignore_further_signals() -> None:
+    """A second Ctrl-C (or SIGTERM) during clean-up must not raise in the middle of it."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except (ValueError, OSError):  # not the main thread: nothing to protect
+            pass
 
 
 def spin_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
-    """Run one node until Ctrl-C or shutdown.
+    """Run one node until Ctrl-C, SIGTERM or shutdown; exit status 0 for each of them.
 
     rclpy.init() with try/finally rather than the context-manager form, which needs Kilted:
     the package supports Humble. A ValueError while making the node (the nodes' way to reject
-    parameters) ends the process with exit status 1 and the reason, not a traceback.
+    parameters) ends the process with exit status 1 and the reason, not a traceback; any
+    exception while the context is being shut down (a signal during start-up) is a stop.
     """
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except KeyboardInterrupt:
+        return
     node = None
+    executor = None
     try:
         try:
             node = make_node()
         except ValueError as exc:  # a bad parameter: say which, without a traceback
+            if not rclpy.ok():
+                return  # stopped while starting: the error is a consequence
             rclpy.logging.get_logger('hand_pose_ros').fatal(str(exc))
             raise SystemExit(1) from None
-        rclpy.spin(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_until_shutdown(node, executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # The context was shut down under a call still in progress: a stop, not an error.
     finally:
+        _ignore_further_signals()
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)
         if node is not None:
             node.destroy_node()
         if rclpy.ok():
