@@ -38,3 +38,17 @@ def test_teleop_launch_nodes_arguments_and_install():
     assert passed <= set(included)
     assert any(dest.endswith("launch'") and any(
         fnmatch.fnmatch(f'launch/{PATH.name}', g) for g in globs) for dest, globs in data)
+
+
+def test_teleop_launch_description_builds_where_launch_ros_is_installed():
+    import importlib.util
+
+    import pytest
+    if importlib.util.find_spec('launch_ros') is None:
+        pytest.skip('launch_ros is not installed (WITH_ROS_TOOLS=0)')
+    spec = importlib.util.spec_from_file_location('teleop_launch', PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    names = {a.name for a in description.get_launch_arguments()}
+    assert {'image', 'left_config', 'right_config', 'urdf_dir'} <= names

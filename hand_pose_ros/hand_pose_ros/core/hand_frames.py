@@ -47,7 +47,7 @@ _EPS = 1e-12
 
 
 def operator2mano(handedness: str) -> np.ndarray:
-    """The side's wrist-frame -> MANO rotation (anatomical 'left' / 'right')."""
+    """Return the side's wrist-frame -> MANO rotation (anatomical 'left' / 'right')."""
     return OPERATOR2MANO_RIGHT if handedness_sign(handedness) > 0 else OPERATOR2MANO_LEFT
 
 
@@ -91,8 +91,10 @@ def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _bend(b1: np.ndarray, b2: np.ndarray, axis: np.ndarray) -> np.ndarray:
-    """Signed angles from bones b1 to bones b2 about `axis` (rows; b2 projected onto the
-    plane normal to the axis)."""
+    """Signed angles from bones b1 to bones b2 about `axis` (one per row).
+
+    b2 is projected onto the plane normal to the axis first.
+    """
     e1 = _units(b1 - _rowdot(b1, axis)[:, None] * axis)
     e2 = np.cross(axis, e1)
     return np.arctan2(_rowdot(b2, e2), _rowdot(b2, e1))

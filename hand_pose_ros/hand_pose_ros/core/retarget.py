@@ -42,8 +42,11 @@ def shipped_configs_dir() -> Path:
 
 
 def resolve_config(config: str) -> Path:
-    """A YAML path, or a shipped config by name: 'allegro_hand_right' (teleop folder),
-    'leap_hand_left_dexpilot', 'offline/inspire_hand_right' (position retargeting)."""
+    """Find a retargeting config: a YAML path, or one shipped with dex-retargeting by name.
+
+    Names: 'allegro_hand_right' (teleop folder), 'leap_hand_left_dexpilot',
+    'offline/inspire_hand_right' (position retargeting).
+    """
     path = Path(config).expanduser()
     if path.suffix in ('.yml', '.yaml') or path.is_absolute() or path.exists():
         if not path.is_file():
@@ -106,7 +109,7 @@ class HandRetargeter:
         self.solve_times_s: list[float] = []
 
     def reference(self, mano: np.ndarray) -> np.ndarray:
-        """The optimiser's input from MANO keypoints, as dex-retargeting's example builds it."""
+        """Build the optimiser's input from MANO keypoints as dex-retargeting's example does."""
         mano = np.asarray(mano, dtype=np.float64).reshape(21, 3)
         if self.kind == 'POSITION':
             return mano[self.indices, :]
