@@ -7,6 +7,7 @@
 #
 # Variables: ROS_DISTRO (jazzy | kilted, default jazzy), VENV (default <repo>/.venv),
 # PYTHON (interpreter that creates the venv, default python3.11), WITH_TORCH (1 | 0, default 1),
+# WITH_RETARGET (1 | 0, default WITH_TORCH: dex-retargeting for hand_retarget_node needs torch),
 # WITH_ROS_TOOLS (auto | 1 | 0, default auto: on when ROS_TOOLS_SRC exists), ROS_TOOLS_SRC
 # (default <repo>/../shared/ros2-src: source archives of launch, ros2cli, tf2, ...).
 set -euo pipefail
@@ -15,6 +16,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROS_DISTRO="${ROS_DISTRO:-jazzy}"
 VENV="${VENV:-$ROOT/.venv}"
 WITH_TORCH="${WITH_TORCH:-1}"
+WITH_RETARGET="${WITH_RETARGET:-$WITH_TORCH}"
 WITH_ROS_TOOLS="${WITH_ROS_TOOLS:-auto}"
 ROS_TOOLS_SRC="${ROS_TOOLS_SRC:-$ROOT/../shared/ros2-src}"
 if [[ -z "${PYTHON:-}" ]]; then
@@ -30,6 +32,9 @@ case "$ROS_DISTRO" in
   *) die "ROS_DISTRO must be jazzy or kilted, got '$ROS_DISTRO'" ;;
 esac
 [[ -f "$REQ/ros-$ROS_DISTRO.txt" ]] || die "missing $REQ/ros-$ROS_DISTRO.txt"
+if [[ "$WITH_RETARGET" == 1 && "$WITH_TORCH" != 1 ]]; then
+  die 'WITH_RETARGET=1 needs WITH_TORCH=1 (dex-retargeting imports torch); or set WITH_RETARGET=0'
+fi
 
 # The ROS 2 tools (ros2 launch/run/topic/param/node, launch_ros, tf2_ros) are not on PyPI; their
 # Jazzy sources are built into the venv when the archives are there. auto: on when they exist
@@ -104,11 +109,12 @@ for f in "$REQ"/*.txt; do
     ros-tools.txt) [[ "$ROS_TOOLS" == 1 ]] || continue ;;
     ros-*.txt) [[ "$name" == "ros-$ROS_DISTRO.txt" ]] || continue ;;
     torch.txt) [[ "$WITH_TORCH" == 1 ]] || continue ;;
+    retarget.txt) [[ "$WITH_RETARGET" == 1 ]] || continue ;;
   esac
   if grep -qx '# --no-deps' "$f"; then nodeps_files+=("$f"); else req_files+=("$f"); fi
 done
 pip_key="$(hash_of "${req_files[@]}" ${nodeps_files[@]+"${nodeps_files[@]}"} \
-  "$ROOT/scripts/fix_ros_wheels.py" <(echo "$ROS_DISTRO $WITH_TORCH $ROS_TOOLS"))"
+  "$ROOT/scripts/fix_ros_wheels.py" <(echo "$ROS_DISTRO $WITH_TORCH $WITH_RETARGET $ROS_TOOLS"))"
 if ! stamp_ok pip "$pip_key"; then
   log "installing Python packages (ROS 2 $ROS_DISTRO)"
   pip_args=(-q --disable-pip-version-check)

@@ -83,6 +83,9 @@ def make_hand(hand_no: int) -> Hand:
     hand.grip_aperture = 0.15625 - hand_no * 0.03125
     hand.finger_curl = [0.125 * (f + 1) + 0.0625 * hand_no for f in range(5)]
     hand.palm_normal = Vector3(x=0.48, y=-0.6 if hand_no else 0.6, z=0.64)
+    hand.keypoints_mano = [Point(x=0.001 * i + 0.5, y=-0.002 * i - 0.25 * (hand_no + 1),
+                                 z=0.003 * i + 0.125) for i in range(21)]
+    hand.joint_angles = [0.03125 * (j + 1) + 0.5 * hand_no for j in range(20)]
     return hand
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from hand_pose_ros.core.camera import plausible_for_image, validate_intrinsics
 from hand_pose_ros.core.depth import depth_to_metres as core_depth_to_metres
+from hand_pose_ros.core.hand_frames import joint_angles, mano_keypoints
 from hand_pose_ros.core.image import to_rgb
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
 
@@ -499,6 +500,10 @@ def hand_to_msg(hand: HandResult) -> Any:
     if normal_cam is not None and np.all(np.isfinite(normal_cam)):
         n = msg.palm_normal
         n.x, n.y, n.z = (float(v) for v in normal_cam)
+    world = np.asarray(hand.world, dtype=np.float64)
+    if world.shape == (21, 3) and np.all(np.isfinite(world)):
+        msg.keypoints_mano = _points(mano_keypoints(world, hand.handedness))
+        msg.joint_angles = [float(v) for v in joint_angles(world, hand.handedness)]
     return msg
 
 

@@ -1,0 +1,174 @@
+"""Robot-hand joint positions from real hands (core/retarget.py, hand_retarget_node).
+
+For Allegro, LEAP and Inspire, left and right (the shared URDFs): a pinch photo, and a fist
+and an open hand made from the open-hand photo's hand (fingers closed / straightened, see
+retarget_photos), must give robot configurations whose fingertips agree: thumb and index
+tips together on the pinch (DexPilot configs: dex-retargeting's vector configs do not close
+a pinch, 7.5 cm apart on Allegro), index/middle/ring tips pulled toward the palm on the fist
+and stretched out on the open hand (vector configs). Distances are measured in the robot's
+root frame from its wrist link, relative to the straight robot (joints at 0, clipped).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from retarget_photos import closed, opened, pose_world
+from retarget_robots import ROBOTS, URDF_DIR, require
+
+from hand_pose_ros.core.hand_frames import mano_keypoints
+
+SIDES = ('left', 'right')
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _dex_retargeting():
+    require()
+
+
+def _robot(name: str):
+    from hand_pose_ros.core.retarget import HandRetargeter
+    return HandRetargeter(name, URDF_DIR)
+
+
+def _tips(robot, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(thumb..last fingertip positions, their distances from the wrist link / straight's)."""
+    links = [robot.wrist_link, *robot.fingertip_links]
+    limits = robot.retargeting.optimizer.robot.joint_limits
+    straight = robot.link_positions(np.clip(np.zeros(len(qpos)), limits[:, 0], limits[:, 1]),
+                                    links)
+    p = robot.link_positions(qpos, links)
+    ratio = np.linalg.norm(p[1:] - p[0], axis=1) / np.linalg.norm(straight[1:] - straight[0],
+                                                                  axis=1)
+    return p[1:], ratio
+
+
+@pytest.mark.parametrize('side', SIDES)
+@pytest.mark.parametrize('name', ROBOTS)
+def test_pinch_brings_the_robot_thumb_and_index_tips_together(name, side):
+    robot = _robot(f'{name}_{side}_dexpilot')
+    pinch, _ = _tips(robot, robot.retarget(mano_keypoints(pose_world('pinch', side), side), 1))
+    wide, _ = _tips(robot, robot.retarget(
+        mano_keypoints(opened(pose_world('open', side), side), side), 2))
+    assert np.linalg.norm(pinch[0] - pinch[1]) < 0.015, 'thumb and index tips should touch'
+    assert np.linalg.norm(wide[0] - wide[1]) > 0.05, 'an open hand keeps them apart'
+
+
+@pytest.mark.parametrize('side', SIDES)
+@pytest.mark.parametrize('name', ROBOTS)
+def test_fist_flexes_and_open_hand_extends_every_finger(name, side):
+    robot = _robot(f'{name}_{side}')
+    hand = pose_world('open', side)
+    fist, fist_ratio = _tips(robot, robot.retarget(mano_keypoints(closed(hand, side), side), 1))
+    open_, open_ratio = _tips(robot, robot.retarget(mano_keypoints(opened(hand, side), side), 2))
+    # index, middle, ring (Allegro and LEAP have no pinky; Inspire's pinky: see README).
+    assert np.all(fist_ratio[1:4] < 0.6), fist_ratio
+    assert np.all(open_ratio[1:4] > 0.9), open_ratio
+    assert np.linalg.norm(open_[0] - open_[1]) > 0.04
+
+
+def test_joint_names_are_the_urdfs_and_warm_starts_are_per_track():
+    from lxml import etree
+    robot = _robot('allegro_hand_right')
+    urdf_joints = {j.get('name') for j in etree.parse(str(robot.urdf_path)).iter('joint')
+                   if j.get('type') != 'fixed'}
+    assert set(robot.joint_names) == urdf_joints
+    fist = mano_keypoints(closed(pose_world('open', 'right'), 'right'), 'right')
+    open_ = mano_keypoints(opened(pose_world('open', 'right'), 'right'), 'right')
+    alone = [robot.retarget(fist, 7), robot.retarget(fist, 7)]
+    other = _robot('allegro_hand_right')
+    mixed = [other.retarget(fist, 7), other.retarget(open_, 8), other.retarget(fist, 7)]
+    assert np.array_equal(alone[0], mixed[0])
+    assert np.allclose(alone[1], mixed[2], atol=1e-6), 'track 8 must not disturb track 7'
+    other.keep_tracks({8})
+    assert other.tracks == (8,)
+
+
+# ---------------------------------------------------------------- the node over DDS
+
+
+def _hand_array(world: np.ndarray, side: str, track: int, stamp_ns: int):
+    from std_msgs.msg import Header
+
+    from hand_pose_msgs.msg import HandArray
+    from hand_pose_ros.core.types import FrameResult, HandResult, Roi
+    from hand_pose_ros.ros.conversions import frame_result_to_msg, ns_to_stamp
+    hand = HandResult(id=track, handedness=side, handedness_score=1.0, raw_handedness='',
+                      score=1.0, keypoints=np.zeros((21, 3)), world=world,
+                      roi=Roi(0, 0, 1, 1, 0))
+    msg = frame_result_to_msg(FrameResult(640, 480, [hand]),
+                              Header(stamp=ns_to_stamp(stamp_ns), frame_id='cam'))
+    assert isinstance(msg, HandArray)
+    return msg
+
+
+def test_node_publishes_joint_states_over_dds(tmp_path: Path, monkeypatch):
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import JointState
+
+    from hand_pose_msgs.msg import HandArray
+    from hand_pose_ros.ros.conversions import stamp_to_ns
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))  # this test's own
+    env = dict(os.environ)
+    params = tmp_path / 'retarget.yaml'
+    params.write_text(
+        '/**:\n  ros__parameters:\n'
+        f'    left_config: leap_hand_left\n    right_config: allegro_hand_right_dexpilot\n'
+        f'    left_urdf_dir: {URDF_DIR}\n    right_urdf_dir: {URDF_DIR}\n')
+    log = open(tmp_path / 'node.log', 'w')
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'hand_pose_ros.ros.retarget_node', '--ros-args',
+         '--params-file', str(params)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    rclpy.init()
+    node = rclpy.create_node('retarget_test_client')
+    got: dict[str, list] = {'left': [], 'right': []}
+    lock = threading.Lock()
+    for side in SIDES:
+        node.create_subscription(JointState, f'/{side}/joint_states',
+                                 lambda m, s=side: (lock.acquire(), got[s].append(m),
+                                                    lock.release()), 10)
+    pub = node.create_publisher(HandArray, '/hands', 10)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        worlds = {s: pose_world('pinch', s) for s in SIDES}
+        sent = []
+        deadline = time.monotonic() + 60.0
+        stamp = 1_000_000_000
+        while time.monotonic() < deadline:  # until the node is up and answers both sides
+            for side, track in (('left', 3), ('right', 4)):
+                pub.publish(_hand_array(worlds[side], side, track, stamp))
+                sent.append(stamp)
+                stamp += 33_000_000
+            time.sleep(0.2)
+            with lock:
+                if got['left'] and got['right']:
+                    break
+            assert proc.poll() is None, (tmp_path / 'node.log').read_text()
+        with lock:
+            first = {s: got[s][0] for s in SIDES}
+        assert all(first.values()), (tmp_path / 'node.log').read_text()
+        for side, name in (('left', 'leap_hand_left'), ('right', 'allegro_hand_right_dexpilot')):
+            msg = first[side]
+            robot = _robot(name)
+            assert list(msg.name) == robot.joint_names
+            assert stamp_to_ns(msg.header.stamp) in sent
+            want = robot.retarget(mano_keypoints(worlds[side], side), 0)  # a new track's solve
+            assert np.allclose(msg.position, want, atol=1e-5), side
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown()
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
