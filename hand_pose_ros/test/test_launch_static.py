@@ -88,7 +88,13 @@ def _replay_params() -> set[str]:
 
 
 def test_there_are_the_two_launch_files():
-    assert {p.name for p in LAUNCH_FILES} == {'hands.launch.py', 'replay.launch.py'}
+    assert {p.name for p in LAUNCH_FILES} == {'hands.launch.py', 'replay.launch.py',
+                                              'teleop.launch.py'}
+
+
+def _retarget_params() -> set[str]:
+    from hand_pose_ros.ros.retarget_node import RETARGET_SPECS
+    return {s.name for s in RETARGET_SPECS}
 
 
 @pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
@@ -103,8 +109,8 @@ def test_executables_and_parameters_match_setup_and_nodes(path):
             assert KNOWN_FOREIGN_EXECUTABLES.get(package) == executable
             continue
         assert executable in scripts, f'{executable} is not a console script in setup.py'
-        declared = (set(parameters.SPECS) if executable == 'hand_pose_node'
-                    else _replay_params())
+        declared = {'hand_pose_node': lambda: set(parameters.SPECS),
+                    'hand_retarget_node': _retarget_params}.get(executable, _replay_params)()
         params = _kw(node, 'parameters')
         for d in [e for e in params.elts if isinstance(e, ast.Dict)]:
             keys = {k.value for k in d.keys}

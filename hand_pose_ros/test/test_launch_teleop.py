@@ -1,9 +1,7 @@
-"""teleop_launch.py checked as test_launch_static.py checks the *.launch.py files.
+"""teleop.launch.py's own checks, beside those test_launch_static.py runs on every launch file.
 
-It is named *_launch.py so that test's fixed list of launch files stays unchanged; the checks
-are the same: executables are console scripts of setup.py, every argument is described and
-declared, the parameters it sets are hand_retarget_node's, the arguments it passes to
-hands.launch.py are declared there, and the file is installed by setup.py.
+Its only node is hand_retarget_node, it sets only that node's parameters, and it passes to
+hands.launch.py arguments declared there.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from test_launch_static import PKG, _arguments, _calls, _kw, _setup
 
 from hand_pose_ros.ros.retarget_node import RETARGET_SPECS
 
-PATH = PKG / 'launch' / 'teleop_launch.py'
+PATH = PKG / 'launch' / 'teleop.launch.py'
 
 
 def test_teleop_launch_nodes_arguments_and_install():

@@ -1,6 +1,6 @@
 """Camera in -> hand_pose_node -> hand_retarget_node -> robot-hand JointState out.
 
-  ros2 launch hand_pose_ros teleop_launch.py image:=/camera/color/image_raw \
+  ros2 launch hand_pose_ros teleop.launch.py image:=/camera/color/image_raw \
       camera_info:=/camera/color/camera_info urdf_dir:=/path/to/dex-urdf/robots/hands \
       left_config:=leap_hand_left_dexpilot right_config:=leap_hand_right_dexpilot
 
@@ -9,8 +9,6 @@ hand_retarget_node turns each side's hand into the robot hand's joint positions 
 `left/joint_states` and `right/joint_states` (URDF joint names, the image's stamp). For TF
 and RViz of the robot, run robot_state_publisher per side with that URDF, its joint_states
 remapped to these topics and a `frame_prefix` (the left and right URDFs share link names).
-Named *_launch.py (ROS 2 accepts both forms) so test_launch_static.py's fixed list of
-*.launch.py files stays as it is; test_launch_teleop.py checks this file the same way.
 """
 
 from launch import LaunchDescription
@@ -43,8 +41,9 @@ def generate_launch_description() -> LaunchDescription:
     hands = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution(
             [FindPackageShare('hand_pose_ros'), 'launch', 'hands.launch.py'])),
-        launch_arguments={name: cfg[name] for name in
-                          ('image', 'camera_info', 'config', 'namespace', 'rviz')}.items(),
+        launch_arguments={
+            'image': cfg['image'], 'camera_info': cfg['camera_info'], 'config': cfg['config'],
+            'namespace': cfg['namespace'], 'rviz': cfg['rviz']}.items(),
     )
     retarget = Node(
         package='hand_pose_ros',

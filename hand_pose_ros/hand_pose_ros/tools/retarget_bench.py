@@ -1,6 +1,6 @@
 """Time per dex-retargeting solve on tracked hands: what hand_retarget_node adds per frame.
 
-    python -m hand_pose_ros.core.retarget_bench --urdf-dir ../shared/robots/hands
+    python -m hand_pose_ros.tools.retarget_bench --urdf-dir ../shared/robots/hands
 
 Why this shape: the node solves once per hand per HandArray, warm-started from the same
 track's previous solution, so the hands of a real image sequence are tracked first (VIDEO
