@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
-import pytest
 from geometry_msgs.msg import Point, Pose, Vector3
-
 from hand_pose_msgs.msg import Hand, HandArray
+import pytest
 
 TIMEOUT_S = 60.0
 # The 21 names as TF.js writes them, in index order, and the matching constant names.

@@ -15,34 +15,33 @@ are named by the video path and carry their 0-based "frame" index.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 import json
 import logging
 import math
-import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+import sys
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.cli.arguments import add_setting_arguments, given_settings
 from hand_pose_ros.core.frames import (
     IMAGE_SUFFIXES,
-    VIDEO_SUFFIXES,
     list_images,
     read_image,
     video_frame_count,
     video_frames,
+    VIDEO_SUFFIXES,
 )
 from hand_pose_ros.core.options import (
     BASE_SPECS,
+    tracker_options,
     TRACKER_SPECS,
     TrackerOptions,
-    tracker_options,
 )
 from hand_pose_ros.core.tracker_protocol import Tracker
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
+import numpy as np
 
 _LOG = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ Joint order is MediaPipe's (the landmark model's output order)::
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import IntEnum
+import math
 
 import numpy as np
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numpy as np
-
 from hand_pose_ros.core.models import PALM_INPUT_SIZE
+import numpy as np
 
 PALM_STRIDES = (8, 16, 16, 16)
 ANCHOR_OFFSET = 0.5

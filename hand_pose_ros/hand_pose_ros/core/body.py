@@ -38,12 +38,10 @@ cases: the body pass runs rarely, so a device warp would buy little.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+import math
 from pathlib import Path
-
-import numpy as np
 
 from hand_pose_ros.core.anchors import ssd_anchors
 from hand_pose_ros.core.models import body_model_path
@@ -59,6 +57,7 @@ from hand_pose_ros.core.roi import (
 )
 from hand_pose_ros.core.runtimes.base import Runtime, warp_to_tensor, warp_u8
 from hand_pose_ros.core.types import Roi
+import numpy as np
 
 POSE_DETECTION_SIZE = 224
 POSE_STRIDES = (8, 16, 32, 32, 32)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.types import CameraIntrinsics
+import numpy as np
 
 # Coefficient counts OpenCV accepts for each CameraInfo distortion model.
 _DISTORTION_LENGTHS = {

@@ -7,13 +7,12 @@ palm polygon, with the background and outliers rejected around a robust centre.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
+import logging
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.anatomy import PALM_JOINTS
+import numpy as np
 
 LOG = logging.getLogger(__name__)
 

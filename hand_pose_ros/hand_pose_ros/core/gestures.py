@@ -17,17 +17,16 @@ expressed in the camera optical frame) to GestureRecognizer / classify to change
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 import importlib
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-
-import numpy as np
 
 from hand_pose_ros.core.anatomy import INDEX, MIDDLE, PINKY, RING, THUMB
-from hand_pose_ros.core.hand_signals import HandFeatures, hand_signals
+from hand_pose_ros.core.hand_signals import hand_signals, HandFeatures
 from hand_pose_ros.core.types import GestureChange, GestureResult, HandResult
+import numpy as np
 
 _LOG = logging.getLogger(__name__)
 

@@ -8,25 +8,24 @@ quantity should also not change with hand size.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-
-import numpy as np
+import math
 
 from hand_pose_ros.core.anatomy import (
     FINGER_CHAINS,
     FINGERTIPS,
+    HandLandmark,
     INDEX,
     MCP_JOINTS,
     MIDDLE,
     NUM_KEYPOINTS,
+    palm_frame,
+    palm_size,
     PINKY,
     RING,
     THUMB,
-    HandLandmark,
-    palm_frame,
-    palm_size,
 )
+import numpy as np
 
 # Flexion (MCP + PIP + DIP, degrees) that counts as a fully curled finger. Anatomical maxima
 # sum to ~260 deg, but MediaPipe's world landmarks of a tight fist reach ~200 deg and its

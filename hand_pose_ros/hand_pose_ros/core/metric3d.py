@@ -28,18 +28,16 @@ What is done here, and why:
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from dataclasses import dataclass
+import logging
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.anatomy import (
-    NUM_KEYPOINTS,
-    PALM_JOINTS,
     HandLandmark,
+    NUM_KEYPOINTS,
     palm_frame,
+    PALM_JOINTS,
     palm_size,
 )
 from hand_pose_ros.core.camera import normalize_points, project_points, validate_intrinsics
@@ -50,6 +48,7 @@ from hand_pose_ros.core.depth import (
     palm_model_depth,
 )
 from hand_pose_ros.core.types import CameraFrame3D, CameraIntrinsics, Method3D
+import numpy as np
 
 LOG = logging.getLogger(__name__)
 

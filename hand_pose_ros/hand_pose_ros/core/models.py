@@ -15,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
-from pathlib import Path
 
 _LOG = logging.getLogger(__name__)
 

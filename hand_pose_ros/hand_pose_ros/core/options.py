@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from hand_pose_ros.core.models import MODEL_VARIANTS, PRECISIONS
 from hand_pose_ros.core.settings import (
-    CLI,
-    RunningMode,
-    Spec,
     check_all,
+    CLI,
     option,
     resolve_mode_defaults,
+    RunningMode,
+    Spec,
     specs,
 )
 

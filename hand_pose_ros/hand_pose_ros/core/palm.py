@@ -6,12 +6,11 @@ DetectionLetterboxRemoval so the detections, and thus the hand ROIs, match the o
 
 from __future__ import annotations
 
-import numpy as np
-
 from hand_pose_ros.core.anchors import ssd_anchors
 from hand_pose_ros.core.models import PALM_INPUT_SIZE
 from hand_pose_ros.core.roi import apply_affine, invert_affine
 from hand_pose_ros.core.types import PalmDetection
+import numpy as np
 
 SCORE_CLIP = 100.0
 NMS_IOU_THRESHOLD = 0.3

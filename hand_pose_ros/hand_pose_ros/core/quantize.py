@@ -26,8 +26,8 @@ needed. Little-endian hosts only (x86-64, ARM64).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection
+import hashlib
 
 import numpy as np
 
@@ -72,7 +72,6 @@ def quantize_conv_weights(model, keep_fp32: Collection[str]) -> int:
     when a kept layer is not in the model (a recipe for a different model).
     """
     from ai_edge_litert import schema_py_generated as schema
-
     from hand_pose_ros.core.tflite_file import buffer_bytes, opcode_indices
 
     conv = opcode_indices(model, 'CONV_2D')

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from hand_pose_ros.core.anatomy import HandLandmark
 from hand_pose_ros.core.types import PalmDetection, Roi
+import numpy as np
 
 TARGET_ANGLE = math.pi / 2
 

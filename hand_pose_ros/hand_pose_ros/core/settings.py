@@ -10,12 +10,12 @@ named, documented and bounded in exactly one place.
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import re
 from collections.abc import Iterable, Mapping
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
+import math
+import re
 from typing import Any
 
 SPEC_KEY = 'hand_pose_ros.setting'

@@ -7,8 +7,8 @@ measured in hand sizes per second so one set of parameters works for near and fa
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 
 import numpy as np
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils as fbu
+import numpy as np
 
 #: Name of the metadata entry holding a TFLite Metadata flatbuffer (input normalisation etc.).
 TFLITE_METADATA = 'TFLITE_METADATA'

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from hand_pose_ros.core.models import PALM_INPUT_SIZE
 from hand_pose_ros.core.palm import NMS_IOU_THRESHOLD
 from hand_pose_ros.core.roi import box_iou
 from hand_pose_ros.core.types import PalmDetection, Roi
+import numpy as np
 
 MIN_OVERLAP = 0.25
 # The zoomed-out view's side, in units of the image's long side.

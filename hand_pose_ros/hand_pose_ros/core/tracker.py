@@ -31,21 +31,19 @@ call, and all palm detector inputs in another, so a GPU runtime can batch across
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
+from dataclasses import dataclass
 import logging
 import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass
-
-import numpy as np
 
 from hand_pose_ros.core.body import BodyNetworks, BodyPose
 from hand_pose_ros.core.depth import depth_to_metres
 from hand_pose_ros.core.doubtful import (
     EXTRA_MIN_PRESENCE,
-    NESTED_CONFIDENT,
     jumped,
     nested,
+    NESTED_CONFIDENT,
 )
 from hand_pose_ros.core.gestures import GestureRecognizer
 from hand_pose_ros.core.image import to_rgb
@@ -74,6 +72,7 @@ from hand_pose_ros.core.types import (
     Roi,
     ScaleSource,
 )
+import numpy as np
 
 _LOG = logging.getLogger(__name__)
 

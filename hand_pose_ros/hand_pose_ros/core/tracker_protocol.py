@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import numpy as np
-
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
+import numpy as np
 
 
 class Tracker(Protocol):

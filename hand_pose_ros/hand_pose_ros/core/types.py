@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-import numpy as np
-
 from hand_pose_ros.core import anatomy
+import numpy as np
 
 # Re-exported for the modules and users that import them from here; defined in anatomy.py.
 NUM_KEYPOINTS = anatomy.NUM_KEYPOINTS

@@ -7,11 +7,10 @@ someone subscribes to hands/image.
 from __future__ import annotations
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.anatomy import HAND_CONNECTIONS
 from hand_pose_ros.core.types import FrameResult, HandResult
 from hand_pose_ros.ros.markers import hand_colour, hand_label
+import numpy as np
 
 
 def _bgr255(hand: HandResult) -> tuple[int, int, int]:

@@ -18,10 +18,10 @@ or publishes no CameraInfo) the estimate is `n/a`.
 from __future__ import annotations
 
 import collections
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+import threading
+import time
 from typing import Any
 
 import numpy as np

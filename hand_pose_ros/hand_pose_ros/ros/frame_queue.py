@@ -9,9 +9,9 @@ runtime that batches well can process them together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import logging
 import threading
-from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar('T')

@@ -12,11 +12,10 @@ from __future__ import annotations
 import colorsys
 from typing import Any
 
-import numpy as np
-
 from hand_pose_ros.core.anatomy import HAND_CONNECTIONS, HandLandmark
 from hand_pose_ros.core.types import FrameResult, HandResult
 from hand_pose_ros.ros.conversions import camera_valid
+import numpy as np
 
 SKELETON_ID, JOINTS_ID, LABEL_ID = 0, 1, 2
 MARKER_IDS = (SKELETON_ID, JOINTS_ID, LABEL_ID)

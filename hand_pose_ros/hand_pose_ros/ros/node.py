@@ -15,21 +15,13 @@ first one logged with its traceback) and only affects that camera.
 
 from __future__ import annotations
 
-import threading
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
+import threading
+import traceback
 from typing import Any
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
-from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from visualization_msgs.msg import MarkerArray
-
 from hand_pose_msgs.msg import HandArray, HandGesture
 from hand_pose_ros.core.depth import hand_depth_missing
 from hand_pose_ros.core.options import SETTINGS, tracker_options
@@ -39,16 +31,23 @@ from hand_pose_ros.ros import conversions as conv
 from hand_pose_ros.ros import parameters
 from hand_pose_ros.ros.annotate import draw_hands
 from hand_pose_ros.ros.diagnostics import (
+    build_diagnostic_array,
     CameraStats,
     LogDecision,
     LogThrottle,
-    build_diagnostic_array,
 )
 from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.spin import spin_node
 from hand_pose_ros.ros.stamp_match import StampBuffer
-from hand_pose_ros.ros.tf import TfBroadcaster, camera_tf_prefix, hand_transforms
+from hand_pose_ros.ros.tf import camera_tf_prefix, hand_transforms, TfBroadcaster
+import numpy as np
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
 
 INFO_BUFFER = 30
 MATCH_WAIT_S = 0.1

@@ -17,12 +17,12 @@ and patterns descriptors cannot express.
 from __future__ import annotations
 
 import dataclasses
-import textwrap
 from dataclasses import dataclass
+import textwrap
 from typing import Any
 
 from hand_pose_ros.core.options import BASE_SPECS, TRACKER_SPECS
-from hand_pose_ros.core.settings import ROS, RunningMode, Spec, check_all, option, specs
+from hand_pose_ros.core.settings import check_all, option, ROS, RunningMode, Spec, specs
 
 # The same record for a ROS parameter as for any setting (name, default, range, liveness).
 ParamSpec = Spec

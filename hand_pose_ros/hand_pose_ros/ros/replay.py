@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
-import yaml
-
 from hand_pose_ros.core.frames import FrameSource
 from hand_pose_ros.core.types import CameraIntrinsics
+import numpy as np
+import yaml
 
 LOGGED_COUNTS = (1, 10, 100, 1000, 10000)
 
@@ -50,11 +49,10 @@ def load_camera_info_yaml(path: str | Path) -> tuple[CameraIntrinsics, int, int]
 
 
 def _node_class():
+    from hand_pose_ros.ros import conversions as conv
     from rclpy.node import Node
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from std_msgs.msg import Header
-
-    from hand_pose_ros.ros import conversions as conv
 
     class ReplayNode(Node):
         """Timer-driven publisher of one FrameSource as a camera."""

@@ -12,9 +12,9 @@ Two things rclpy.spin() does not give a node that must keep running in the field
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import signal
 import traceback
-from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor

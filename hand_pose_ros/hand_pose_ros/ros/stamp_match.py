@@ -12,9 +12,9 @@ MAX_MISSES waits in a row that found nothing, only every PROBE_EVERY-th frame wa
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 MAX_MISSES = 3

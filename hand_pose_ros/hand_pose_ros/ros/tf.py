@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import numpy as np
-
 from hand_pose_ros.core.anatomy import FINGERTIPS, KEYPOINT_NAMES
 from hand_pose_ros.core.types import FrameResult
 from hand_pose_ros.ros.conversions import camera_valid, rotation_to_quaternion
+import numpy as np
 
 TF_QOS_DEPTH = 100
 

@@ -20,15 +20,15 @@ With --cameras N or --runtime torch this delegates to bench_multicam (multi-came
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, dataclass, field
 import json
 import logging
 import os
+from pathlib import Path
 import platform
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -308,9 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) < 1:
             raise SystemExit(f'--{name.replace("_", "-")} must be >= 1')
     logging.basicConfig(level=logging.WARNING)
+    from hand_pose_ros.tools.reference import ensure_reference_venv, ReferenceWorker, save_frames
     from tqdm import tqdm
-
-    from hand_pose_ros.tools.reference import ReferenceWorker, ensure_reference_venv, save_frames
 
     frames, _ = load_frames(args.data or default_motion_dir(), args.limit)
     configs = _configs(args)

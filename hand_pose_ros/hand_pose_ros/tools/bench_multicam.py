@@ -14,16 +14,15 @@ fp16): the network's throughput without warps, uploads or pipeline work.
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, dataclass
 import json
 import logging
+from pathlib import Path
 import sys
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
-import numpy as np
 
 from hand_pose_ros.tools.bench import default_motion_dir, load_frames
+import numpy as np
 
 _LOG = logging.getLogger(__name__)
 
@@ -149,10 +148,9 @@ def run_cameras(tracker, seqs: list[np.ndarray], cameras: int, steps: int, warmu
 
 def micro_landmark(args: argparse.Namespace) -> dict:
     """Landmark crops/s of the network alone at a fixed batch, input already on the device."""
-    import torch
-
     from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE
     from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
+    import torch
 
     rt = TorchRuntime(model=args.model, device=args.device, dtype=args.micro_dtype,
                       cuda_graphs=not args.no_cuda_graphs, compile=args.compile,

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -94,9 +94,8 @@ class Monitor:
 
     def __init__(self, node, recorder: FrameRecorder):
         from diagnostic_msgs.msg import DiagnosticArray
-        from sensor_msgs.msg import Image
-
         from hand_pose_msgs.msg import HandArray
+        from sensor_msgs.msg import Image
         self.lock = threading.Lock()
         self.arrays: list = []
         self.latency_ms: list[float] = []

@@ -14,18 +14,17 @@ mode, with MediaPipe's single landmark pass and with the default landmark refine
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from dataclasses import dataclass
+import json
 from pathlib import Path
+import sys
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.anatomy import HandLandmark
 from hand_pose_ros.core.metric3d import Metric3DOptions, palm_size, solve_camera_frame, wrist_frame
 from hand_pose_ros.core.types import CameraIntrinsics
 from hand_pose_ros.tools.synthetic_depth import render_depth
+import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SHARED = REPO_ROOT.parent / 'shared'

@@ -23,16 +23,13 @@ filter setting, whose post-processing is all that differs.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+import json
+import math
 from pathlib import Path
 
 import cv2
-import numpy as np
-from tqdm import tqdm
-
 from hand_pose_ros.core.anatomy import FINGERTIPS, HandLandmark
 from hand_pose_ros.core.metric3d import solve_camera_frame
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
@@ -41,6 +38,8 @@ from hand_pose_ros.core.runtimes.base import Runtime
 from hand_pose_ros.core.skeleton import bone_length_cv
 from hand_pose_ros.core.tracker import HandTracker
 from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
+import numpy as np
+from tqdm import tqdm
 
 # Joints the jitter is reported for (indices from anatomy).
 TIPS = list(FINGERTIPS)

@@ -49,9 +49,8 @@ def create_runtime(
         raise ValueError(f'precision {precision!r} needs the litert runtime on device cpu, '
                          f'got runtime {name!r} on device {device!r}')
     try:
-        import torch
-
         from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
+        import torch
     except ImportError as exc:
         raise RuntimeError(
             f'the torch runtime needs torch ({exc}): {TORCH_INSTALL}') from exc

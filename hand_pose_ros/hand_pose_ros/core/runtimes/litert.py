@@ -6,28 +6,27 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 from hand_pose_ros.core.models import (
     HANDEDNESS_OUTPUT,
     LANDMARK_INPUT_SIZE,
     LANDMARKS_OUTPUT,
+    model_path,
     NUM_ANCHORS,
     PALM_BOXES_OUTPUT,
     PALM_INPUT_SIZE,
     PALM_SCORES_OUTPUT,
     PRESENCE_OUTPUT,
     WORLD_OUTPUT,
-    model_path,
 )
 from hand_pose_ros.core.runtimes.base import (
     LandmarkOutput,
-    PalmOutput,
-    Runtime,
     palm_image_index,
     palm_variant,
+    PalmOutput,
+    Runtime,
     warp_u8,
 )
+import numpy as np
 
 _INV_255 = np.float32(1.0 / 255.0)
 

@@ -12,15 +12,14 @@ torch's padding='same' does; VALID pads nothing. Dimension 0 of every tensor is 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+import math
 
 from hand_pose_ros.core.tflite_file import ACTIVATION_NAMES, Operator, Tensor, TfliteGraph
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
 
 # NHWC axis -> NCHW axis, for ops whose axes refer to rank-4 tensors.
 _NHWC_TO_NCHW_AXIS = (0, 2, 3, 1)

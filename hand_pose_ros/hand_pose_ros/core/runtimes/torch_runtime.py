@@ -19,32 +19,31 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+import logging
+import math
 from pathlib import Path
 
 import cv2
-import numpy as np
-import torch
-import torch.nn.functional as F
-
 from hand_pose_ros.core.models import (
     LANDMARK_INPUT_SIZE,
+    model_path,
     NUM_ANCHORS,
     PALM_INPUT_SIZE,
-    model_path,
 )
 from hand_pose_ros.core.runtimes.base import (
     LandmarkOutput,
-    PalmOutput,
-    Runtime,
     palm_image_index,
     palm_variant,
+    PalmOutput,
+    Runtime,
 )
-from hand_pose_ros.core.runtimes.torch_builder import TfliteModule, build_module
+from hand_pose_ros.core.runtimes.torch_builder import build_module, TfliteModule
 from hand_pose_ros.core.tflite_file import load_graph
+import numpy as np
+import torch
+import torch.nn.functional as F
 
 _LOG = logging.getLogger(__name__)
 
