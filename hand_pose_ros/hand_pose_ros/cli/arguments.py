@@ -1,4 +1,5 @@
-"""Command-line flags derived from the settings' definitions (core/settings.py).
+"""
+Command-line flags derived from the settings' definitions (core/settings.py).
 
 A setting `name_with_parts` becomes `--name-with-parts`, with its description, range or
 choices and default (per running mode where it has several) in the help. Flags default to

@@ -1,4 +1,5 @@
-"""`hand-pose-ros detect`: hands in images, folders of images or videos, written as JSON.
+"""
+`hand-pose-ros detect`: hands in images, folders of images or videos, written as JSON.
 
 Output schema (one entry per image or video frame, in input order):
 
@@ -147,8 +148,10 @@ def load_depth(path: Path) -> np.ndarray:
 
 
 class DepthLookup:
-    """Depth per frame from --depth: one file for every frame (read once), or a folder of
-    files named like the images (video frames: <stem>_<frame:06d>)."""
+    """
+    Depth per frame from --depth: one file for every frame (read once), or a folder of
+    files named like the images (video frames: <stem>_<frame:06d>).
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path

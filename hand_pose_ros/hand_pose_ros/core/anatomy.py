@@ -1,4 +1,5 @@
-"""Hand anatomy: the 21 landmark indices, their names, fingers, bones and the palm frame.
+"""
+Hand anatomy: the 21 landmark indices, their names, fingers, bones and the palm frame.
 
 Every module that indexes a (21, k) landmark array (image keypoints, hand-centric `world`,
 camera-frame keypoints) takes its indices from here, and the 3D palm orientation (the wrist
@@ -35,7 +36,8 @@ NUM_KEYPOINTS = 21
 
 
 class HandLandmark(IntEnum):
-    """The 21 hand landmarks in MediaPipe order (names as mediapipe's HandLandmark).
+    """
+    The 21 hand landmarks in MediaPipe order (names as mediapipe's HandLandmark).
 
     An IntEnum so a member indexes numpy arrays and messages directly (`world[WRIST]`) while
     still printing as a joint name in logs and test failures.
@@ -120,7 +122,8 @@ _FRAME_EPS = 1e-12
 
 
 def handedness_sign(handedness: str) -> float:
-    """+1 for a right hand, -1 for a left one (anatomical; any case, surrounding spaces ok).
+    """
+    +1 for a right hand, -1 for a left one (anatomical; any case, surrounding spaces ok).
 
     Left and right hands are mirror images, so every palm-normal cross product flips sign
     with the side; this is the one place that maps the label to that sign.
@@ -140,7 +143,8 @@ def palm_size(points: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class PalmFrame:
-    """The palm's pose in the frame of the points it was computed from.
+    """
+    The palm's pose in the frame of the points it was computed from.
 
     `rotation` columns are the frame's axes, the same convention for both hands
     (right-handed, REP 103)::
@@ -168,7 +172,8 @@ class PalmFrame:
 
 
 def palm_side(points: np.ndarray, normal: np.ndarray, handedness: str | None) -> float:
-    """+1 when `normal` (index x pinky MCP vectors from the wrist) points out of the palm, else -1.
+    """
+    +1 when `normal` (index x pinky MCP vectors from the wrist) points out of the palm, else -1.
 
     With `handedness` the mirror sign decides. Without it the side the fingers flex towards
     (always the palm side) is used; for a perfectly flat hand that is undecided and the
@@ -195,7 +200,8 @@ def _norm(v: np.ndarray) -> float:
 
 
 def palm_frame(points: np.ndarray, handedness: str | None = None) -> PalmFrame:
-    """The palm frame (origin at the wrist, axes in `PalmFrame`) of (21, 3) points.
+    """
+    The palm frame (origin at the wrist, axes in `PalmFrame`) of (21, 3) points.
 
     Works in any frame whose axes are a rotation of the hand's (hand-centric `world`, camera
     optical frame): the result is expressed in the points' frame.

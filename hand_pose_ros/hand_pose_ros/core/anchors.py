@@ -1,4 +1,5 @@
-"""SSD anchors of the MediaPipe palm detector (SsdAnchorsCalculator with the palm options).
+"""
+SSD anchors of the MediaPipe palm detector (SsdAnchorsCalculator with the palm options).
 
 Only the centres matter: the palm model uses fixed-size anchors (w = h = 1), so decoding
 needs just where each of the 2016 anchors sits in the 192x192 input.
@@ -20,7 +21,8 @@ ASPECT_RATIOS = (1.0,)
 def ssd_anchors(
     input_size: int = PALM_INPUT_SIZE, strides: tuple[int, ...] = PALM_STRIDES
 ) -> np.ndarray:
-    """(N, 2) anchor centres, normalised to [0, 1], in the order the model emits boxes.
+    """
+    (N, 2) anchor centres, normalised to [0, 1], in the order the model emits boxes.
 
     Consecutive layers with the same stride share one feature map; each layer adds one
     anchor per aspect ratio plus one interpolated-scale anchor per location.

@@ -1,4 +1,5 @@
-"""Body-guided hand ROIs: MediaPipe Holistic's way of finding the hands a palm detector misses.
+"""
+Body-guided hand ROIs: MediaPipe Holistic's way of finding the hands a palm detector misses.
 
 The palm detector needs the palm to be visible and large enough in its 192-pixel view; a
 body is much larger, so a person several metres away, a hand seen edge-on or a fist still
@@ -132,7 +133,8 @@ def decode_pose_detections(
     raw_boxes: np.ndarray, raw_scores: np.ndarray, transform: np.ndarray,
     min_score: float, max_detections: int,
 ) -> list[tuple[float, np.ndarray]]:
-    """(score, (4, 2) keypoints in image pixels) per person, best first.
+    """
+    (score, (4, 2) keypoints in image pixels) per person, best first.
 
     Keypoints: 0 hip centre, 1 full-body size/rotation point, 2 shoulder centre, 3 upper-body
     size/rotation point. The box (the face) is only used by the NMS.

@@ -1,4 +1,5 @@
-"""The one frame reader: image files, folders of images, video files and cameras, as RGB.
+"""
+The one frame reader: image files, folders of images, video files and cameras, as RGB.
 
 `replay` (the ROS camera stand-in), `hand-pose-ros detect`, the benchmark and the demo all
 read frames here, so they agree on which files are images, on folder order (recursive,
@@ -71,7 +72,8 @@ def video_frames(path: Path) -> Iterator[np.ndarray]:
 
 
 class FrameSource:
-    """Frames (RGB uint8) from a folder (recursively, sorted), a video file or `camera:N`.
+    """
+    Frames (RGB uint8) from a folder (recursively, sorted), a video file or `camera:N`.
 
     next() gives one frame at a time, looping when `loop` (never for a camera), resized to
     `size` (width, height) when given. Folder frames are decoded once and cached (up to
@@ -111,7 +113,8 @@ class FrameSource:
         return rgb
 
     def next(self) -> np.ndarray | None:
-        """The next frame, or None at the end (never None while looping a readable source).
+        """
+        The next frame, or None at the end (never None while looping a readable source).
 
         Unreadable files are skipped and listed in `unreadable`; a folder where none can be
         read ends like a finished one.

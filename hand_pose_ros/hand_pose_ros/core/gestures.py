@@ -1,4 +1,5 @@
-"""Per-hand gesture classes, user-registered gesture rules and temporal debouncing.
+"""
+Per-hand gesture classes, user-registered gesture rules and temporal debouncing.
 
 Gestures are rules over `HandFeatures` (core/hand_signals.py), which come from the metric
 hand-centric keypoints: finger curl is a joint-angle sum and pinch a distance relative to
@@ -205,7 +206,8 @@ DEFAULT_REGISTRY = _builtin_registry()
 
 def register_gesture(name: str, rule: GestureRule, priority: int = USER_PRIORITY,
                      replace: bool = False) -> None:
-    """Add a gesture to the default registry used by every recognizer and `classify`.
+    """
+    Add a gesture to the default registry used by every recognizer and `classify`.
 
     `rule(features)` returns a score in [0, 1] (or None when it does not apply); build it
     from `extended`, `curled`, `thumb_extended`, `points_up`, `pinching` and `ramp`, or any
@@ -244,7 +246,8 @@ class _TrackState:
 
 
 class GestureRecognizer:
-    """Fills `HandResult.gesture` per frame; in tracking mode debounces per track id.
+    """
+    Fills `HandResult.gesture` per frame; in tracking mode debounces per track id.
 
     A new class is reported only after it was the raw class for `hold_frames` consecutive
     frames of that track, so one-frame flicker never reaches the robot. A new track starts

@@ -1,4 +1,5 @@
-"""Landmark model outputs -> image-pixel landmarks and world landmarks.
+"""
+Landmark model outputs -> image-pixel landmarks and world landmarks.
 
 MediaPipe's TensorsToLandmarks, LandmarkLetterboxRemoval, LandmarkProjection and
 WorldLandmarkProjection, in pixels.
@@ -20,7 +21,8 @@ def project_landmarks(
     raw: np.ndarray, roi: Roi, padding: np.ndarray | None = None,
     size: int = LANDMARK_INPUT_SIZE,
 ) -> np.ndarray:
-    """(21, 3) crop-pixel landmarks -> (21, 3) image pixels (z scaled like x).
+    """
+    (21, 3) crop-pixel landmarks -> (21, 3) image pixels (z scaled like x).
 
     `padding` is the letterbox (left, top, right, bottom) of the crop as fractions; zero for
     the square hand ROIs.

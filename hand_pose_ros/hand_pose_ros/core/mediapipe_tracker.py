@@ -1,4 +1,5 @@
-"""The official MediaPipe Tasks HandLandmarker (mediapipe 1.x): a second Tracker, for reference.
+"""
+The official MediaPipe Tasks HandLandmarker (mediapipe 1.x): a second Tracker, for reference.
 
 This is not a runtime: MediaPipe runs its own graph end to end (palm detection, ROI,
 landmarks, tracking), so this wraps the whole task and, like HandTracker, implements the
@@ -53,7 +54,8 @@ _DEFAULT_FRAME_MS = 33
 _TRACK_MATCH_IOU = 0.3
 
 def _palm_detector_bytes(variant: str, folder: Path) -> bytes:
-    """palm_detection_<variant> as the Tasks API accepts it.
+    """
+    palm_detection_<variant> as the Tasks API accepts it.
 
     The Tasks API reads the input normalisation from TFLite metadata, which the 0.10.21
     palm_detection_lite.tflite lacks (the full one has it). Both detectors have the same input
@@ -78,7 +80,8 @@ def _bundle_stamp(variant: str) -> bytes:
 
 
 def task_bundle(variant: str, model_dir: Path | None = None) -> Path:
-    """Path of hand_landmarker_<variant>.task, built from the fetched models when needed.
+    """
+    Path of hand_landmarker_<variant>.task, built from the fetched models when needed.
 
     The Tasks API only loads models from a .task zip; mediapipe 1.x wheels ship none, so the
     bundle is assembled from the same verified models the core uses. It is rebuilt whenever it
@@ -111,7 +114,8 @@ def task_bundle(variant: str, model_dir: Path | None = None) -> Path:
 
 
 class MediaPipeTasksTracker:
-    """Official MediaPipe Tasks HandLandmarker behind the core tracker's process() signature.
+    """
+    Official MediaPipe Tasks HandLandmarker behind the core tracker's process() signature.
 
     `options` is the core TrackerOptions (already validated); it uses base.model,
     running_mode, max_num_hands, min_detection_confidence, min_tracking_confidence and
@@ -155,9 +159,11 @@ class MediaPipeTasksTracker:
         camera: CameraIntrinsics | None = None, depth: np.ndarray | None = None,
         timestamp: float | None = None,
     ) -> FrameResult:
-        """Hands in one image, as HandTracker.process (camera: metric 3D per hand, with
+        """
+        Hands in one image, as HandTracker.process (camera: metric 3D per hand, with
         optional registered depth). In video mode timestamps (seconds) must increase;
-        without them frames are 1/30 s apart."""
+        without them frames are 1/30 s apart.
+        """
         rgb = to_rgb(image, pixel_format)
         mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
         height, width = rgb.shape[:2]

@@ -1,4 +1,5 @@
-"""The hand in the camera frame, in metres: PnP of the metric hand model, optionally with depth.
+"""
+The hand in the camera frame, in metres: PnP of the metric hand model, optionally with depth.
 
 The landmark model gives 21 metric points in a hand-centric frame (an average-sized hand) and
 21 image points. Their camera-frame pose is a Perspective-n-Point problem; its translation is
@@ -102,7 +103,8 @@ class PnPFit:
 
 
 def wrist_frame(points: np.ndarray, handedness: str | None = None) -> np.ndarray:
-    """Wrist orientation (3, 3), columns = the wrist frame's x, y, z axes in the points' frame.
+    """
+    Wrist orientation (3, 3), columns = the wrist frame's x, y, z axes in the points' frame.
 
     The palm frame's rotation (core/anatomy.py `palm_frame`, where the axes are drawn): x
     towards the middle MCP, z out of the palm, y = z cross x, for both hands. `handedness`
@@ -128,7 +130,8 @@ def _weighted_projection(params: np.ndarray, shape: np.ndarray, normalized: np.n
 
 def _refine_lm(params: np.ndarray, shape: np.ndarray, normalized: np.ndarray,
                weights: np.ndarray, iterations: int = 30) -> np.ndarray:
-    """Weighted Levenberg-Marquardt on (rotation vector, translation).
+    """
+    Weighted Levenberg-Marquardt on (rotation vector, translation).
 
     OpenCV's solvePnPRefineLM has no per-point weights, which the palm/finger weighting and
     the outlier rejection need; cv2.projectPoints gives the analytic Jacobian, so each step
@@ -237,7 +240,8 @@ def model_shape(world: np.ndarray, hand_scale: float = 1.0,
 def depth_scale(fit: PnPFit, keypoints_2d: np.ndarray, depth_m: np.ndarray,
                 intrinsics: CameraIntrinsics, options: Metric3DOptions | None = None
                 ) -> float | None:
-    """Factor that brings the fitted hand to the measured depth, or None without usable depth.
+    """
+    Factor that brings the fitted hand to the measured depth, or None without usable depth.
 
     Scaling about the camera centre keeps the reprojection, so one factor fixes the distance.
     The palm polygon's robust depth says where the hand is and rejects the background; the
@@ -271,7 +275,8 @@ def depth_scale(fit: PnPFit, keypoints_2d: np.ndarray, depth_m: np.ndarray,
 
 def snap_to_depth(keypoints: np.ndarray, keypoints_2d: np.ndarray, depth_m: np.ndarray,
                   intrinsics: CameraIntrinsics, options: Metric3DOptions) -> np.ndarray:
-    """Move each joint the depth image sees onto its image ray at the measured depth.
+    """
+    Move each joint the depth image sees onto its image ray at the measured depth.
 
     After the scale fix the palm is at the right distance, but the model's orientation can
     still put the wrist or a finger a few centimetres off in depth. Where the depth image has
@@ -300,7 +305,8 @@ def solve_camera_frame(
     handedness: str | None = None,
     options: Metric3DOptions | None = None,
 ) -> CameraFrame3D:
-    """One hand in the camera optical frame (metres).
+    """
+    One hand in the camera optical frame (metres).
 
     keypoints_2d: (21, 2) image pixels (extra columns, e.g. the model's z, are ignored).
     world: (21, 3) the model's metric hand-centric landmarks.
@@ -406,7 +412,8 @@ def measure_hand_scale(keypoints_2d: np.ndarray, world: np.ndarray,
 
 
 class HandScaleEstimator:
-    """The user's hand-size factor, from frames that have depth.
+    """
+    The user's hand-size factor, from frames that have depth.
 
     Each frame's depth gives the ratio between the measured and the modelled hand distance,
     which is the ratio between the user's hand and the model's. The median over a window of

@@ -1,4 +1,5 @@
-"""The tracker's settings, each defined once (see settings.py for what derives from them).
+"""
+The tracker's settings, each defined once (see settings.py for what derives from them).
 
 Split as MediaPipe Tasks does: `BaseOptions` selects and loads the networks (read once, when
 the runtime is built), `TrackerOptions` says how the pipeline behaves and holds a
@@ -65,7 +66,8 @@ class BaseOptions:
 
 @dataclass(frozen=True)
 class TrackerOptions:
-    """How HandTracker behaves; defaults are MediaPipe's where MediaPipe has the setting.
+    """
+    How HandTracker behaves; defaults are MediaPipe's where MediaPipe has the setting.
 
     Differences, on purpose: `mirrored` is false (robot cameras are not mirrored, so the
     label is swapped to the anatomical hand), and in IMAGE mode `detection_tiles` and

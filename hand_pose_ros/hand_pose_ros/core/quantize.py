@@ -1,4 +1,5 @@
-"""Derive the opt-in int8 hand landmark models from the verified fp32 (fp16-stored) ones.
+"""
+Derive the opt-in int8 hand landmark models from the verified fp32 (fp16-stored) ones.
 
 Why: the landmark model dominates tracking time. Its CONV_2D weights stored as per-channel
 symmetric int8, with no DEQUANTIZE op in front, make XNNPACK run those convs with its
@@ -65,7 +66,8 @@ def layer_name(tensor) -> str:
 
 
 def quantize_conv_weights(model, keep_fp32: Collection[str]) -> int:
-    """Per-output-channel symmetric int8 weights for every CONV_2D not in keep_fp32.
+    """
+    Per-output-channel symmetric int8 weights for every CONV_2D not in keep_fp32.
 
     Dynamic-range form: int8 weights with scales and no DEQUANTIZE, float activations, so
     the interpreter picks the qd8 kernels. Returns how many convs were quantized; raises

@@ -1,4 +1,5 @@
-"""One definition per setting: the metadata every entry point derives its interface from.
+"""
+One definition per setting: the metadata every entry point derives its interface from.
 
 An options dataclass declares each field with `option(...)`: a description, a range or
 choices, whether it may change while running, a default per running mode where one default
@@ -25,7 +26,8 @@ CLI = 'cli'
 
 
 class RunningMode(str, Enum):
-    """How frames relate, as in MediaPipe Tasks.
+    """
+    How frames relate, as in MediaPipe Tasks.
 
     IMAGE: independent photos; the palm detector runs on every image and nothing is carried
     over. VIDEO: consecutive frames of one stream, every frame processed (tracking).
@@ -44,7 +46,8 @@ class RunningMode(str, Enum):
 
 @dataclass(frozen=True)
 class Spec:
-    """A setting's definition: name, default, bounds, liveness and where it is exposed.
+    """
+    A setting's definition: name, default, bounds, liveness and where it is exposed.
 
     default is the value for every running mode not named in mode_defaults. A number needs
     a range (which also rules out NaN and inf); a list default must not be empty (ROS
@@ -127,7 +130,8 @@ def option(default: Any, description: str, *, live: bool = True,
            choices: Iterable[str] = (), pattern: str | None = None,
            mode_defaults: Mapping[RunningMode, Any] | None = None,
            expose: tuple[str, ...] = (ROS, CLI)) -> Any:
-    """A dataclass field carrying its Spec (name and default are filled in from the field).
+    """
+    A dataclass field carrying its Spec (name and default are filled in from the field).
 
     With mode_defaults the field's default is None, resolved by `resolve_mode_defaults` in
     the dataclass's __post_init__ so that a constructed options object never holds None.

@@ -1,4 +1,5 @@
-"""One skeleton per tracked hand: bone lengths locked after the first confident frames.
+"""
+One skeleton per tracked hand: bone lengths locked after the first confident frames.
 
 The landmark model predicts each frame's metric hand afresh, so its bone lengths wander by
 several per cent from frame to frame (the hand "breathes"), and a robot following the
@@ -88,7 +89,8 @@ class Skeleton:
         return palm_size(full)
 
     def apply(self, points: np.ndarray) -> np.ndarray:
-        """`points` (21, 3) rebuilt with this skeleton, keeping their directions.
+        """
+        `points` (21, 3) rebuilt with this skeleton, keeping their directions.
 
         The palm template is fitted rigidly onto the frame's palm (so the palm keeps the
         frame's orientation and centre), then each chain bone keeps the frame's direction
@@ -112,7 +114,8 @@ class Skeleton:
 
 @dataclass
 class SkeletonTrack:
-    """Per-track lock of the skeleton and, with depth, of the hand scale.
+    """
+    Per-track lock of the skeleton and, with depth, of the hand scale.
 
     Until `frames_needed` confident frames are in, each frame is rebuilt with the median
     skeleton of the confident frames so far (so even the first frames barely breathe); then

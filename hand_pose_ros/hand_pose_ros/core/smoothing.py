@@ -1,4 +1,5 @@
-"""One Euro filtering of landmarks, to cut jitter for teleoperation without much lag.
+"""
+One Euro filtering of landmarks, to cut jitter for teleoperation without much lag.
 
 The One Euro filter (Casiez et al., CHI 2012) is a low-pass whose cutoff rises with speed:
 slow motion is smoothed hard (jitter gone), fast motion barely (lag stays small). Speeds are
@@ -93,7 +94,8 @@ def _similarity_align(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def shape_jitter(sequence: np.ndarray) -> float:
-    """Jitter of a (T, K, D) keypoint track with whole-hand motion removed.
+    """
+    Jitter of a (T, K, D) keypoint track with whole-hand motion removed.
 
     The neighbours of each frame are aligned onto it by a similarity transform before the
     second difference, so a hand that moves, turns or approaches rigidly scores zero and

@@ -1,4 +1,5 @@
-"""The one reader and writer of .tflite flatbuffers, and the one fp16 weight fold.
+"""
+The one reader and writer of .tflite flatbuffers, and the one fp16 weight fold.
 
 Three parts of the package look inside the model files rather than run them: the torch
 runtime rebuilds the graph as torch modules (it needs every op, its options and the weights),
@@ -102,7 +103,8 @@ def add_metadata(model: Any, data: bytes, name: str = TFLITE_METADATA) -> None:
 
 
 def fold_fp16_constants(model: Any) -> int:
-    """Replace each fp16 constant -> DEQUANTIZE pair by an fp32 constant; returns the count.
+    """
+    Replace each fp16 constant -> DEQUANTIZE pair by an fp32 constant; returns the count.
 
     The folded graph is what the interpreter builds at load time anyway, and it is what the
     torch builder and the int8 quantizer start from. The fp16 tensors are dropped; their
@@ -185,7 +187,8 @@ class Tensor:
 
 @dataclass
 class Operator:
-    """One op: its builtin name, input/output tensor indices (-1 = absent) and options.
+    """
+    One op: its builtin name, input/output tensor indices (-1 = absent) and options.
 
     `index` is the operator's position in the file (before folding), as tools show it.
     """
@@ -269,7 +272,8 @@ def _tensor(model: Any, index: int, t: Any) -> Tensor:
 
 def _densify(values: np.ndarray, shape: tuple[int, ...], sparsity: Any, name: str
              ) -> np.ndarray:
-    """A dense array from TFLite's sparse storage (dense / CSR levels, no block map).
+    """
+    A dense array from TFLite's sparse storage (dense / CSR levels, no block map).
 
     MediaPipe's pose detector stores its fp16 1x1 conv weights this way (zeros pruned
     along the input channels). Levels run in traversal order; a dense level enumerates its
@@ -316,7 +320,8 @@ def _index_vector(vector: Any, name: str) -> np.ndarray:
 
 
 def load_graph(path: str | Path, fold_dequantize: bool = True) -> TfliteGraph:
-    """Parse a .tflite file; with fold_dequantize, fp16 weights become fp32 constants.
+    """
+    Parse a .tflite file; with fold_dequantize, fp16 weights become fp32 constants.
 
     Folding (fold_fp16_constants) is what makes the fp16-stored MediaPipe models plain fp32
     graphs: their 100+ DEQUANTIZE ops only ever read weights, so they disappear at load time.

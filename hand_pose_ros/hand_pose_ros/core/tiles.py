@@ -1,4 +1,5 @@
-"""Detection tiles: extra palm-detector views so that small, and very large, hands are found.
+"""
+Detection tiles: extra palm-detector views so that small, and very large, hands are found.
 
 The palm detector sees the whole image letterboxed into 192x192. A 1280x720 frame is shrunk
 6.7x (and 44% of the input is padding), so a hand 80 px long becomes a 6 px palm, below what
@@ -49,8 +50,10 @@ def _centres(extent: float, side: float) -> np.ndarray:
 
 
 def detection_tiles(width: int, height: int, levels: int) -> list[Roi]:
-    """The views of `levels` tile levels for a width x height image: zoomed out, then windows
-    coarse to fine."""
+    """
+    The views of `levels` tile levels for a width x height image: zoomed out, then windows
+    coarse to fine.
+    """
     short, long = min(width, height), max(width, height)
     if levels < 1:
         return []

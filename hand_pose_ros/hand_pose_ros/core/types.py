@@ -1,4 +1,5 @@
-"""Result and geometry dataclasses shared by the whole core.
+"""
+Result and geometry dataclasses shared by the whole core.
 
 Kept free of behaviour so every module (pipeline, metric 3D, gestures, ROS conversion) can
 depend on them without depending on each other.
@@ -36,7 +37,8 @@ class Method3D(IntEnum):
 
 @dataclass(frozen=True)
 class Roi:
-    """A rotated rectangle in image pixels (centre, size, rotation in radians).
+    """
+    A rotated rectangle in image pixels (centre, size, rotation in radians).
 
     Rotation follows MediaPipe: positive turns the rect's up axis clockwise on screen
     (image y points down).
@@ -60,7 +62,8 @@ class PalmDetection:
 
 @dataclass
 class CameraIntrinsics:
-    """Pinhole intrinsics plus distortion as in sensor_msgs/CameraInfo.
+    """
+    Pinhole intrinsics plus distortion as in sensor_msgs/CameraInfo.
 
     distortion_model is 'plumb_bob' (k1 k2 p1 p2 k3), 'rational_polynomial'
     (k1 k2 p1 p2 k3 k4 k5 k6) or 'equidistant' (fisheye, k1 k2 k3 k4); an empty `d` means no

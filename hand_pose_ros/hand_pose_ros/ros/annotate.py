@@ -1,4 +1,5 @@
-"""Drawing hands on the image (hands/image topic, demo video, contact sheet).
+"""
+Drawing hands on the image (hands/image topic, demo video, contact sheet).
 
 Drawing costs a copy of the image and a few milliseconds, so the node only calls this while
 someone subscribes to hands/image.

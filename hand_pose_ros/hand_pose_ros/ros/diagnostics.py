@@ -1,4 +1,5 @@
-"""Per-camera health figures for /diagnostics.
+"""
+Per-camera health figures for /diagnostics.
 
 What an operator needs to see when a hand is not tracked: is the camera publishing (input
 rate), does the node keep up (processed rate, dropped frames), how late are the results
@@ -33,7 +34,8 @@ RECENT_IMAGE_STAMPS = 1000
 
 
 class TransportLoss:
-    """CameraInfo stamps that no image matched: the estimate of frames lost in transport.
+    """
+    CameraInfo stamps that no image matched: the estimate of frames lost in transport.
 
     Not thread-safe by itself: CameraStats calls it under its lock.
     """
@@ -81,8 +83,10 @@ LOG_PERIOD_S = 5.0
 
 @dataclass(frozen=True)
 class LogDecision:
-    """What to log for one occurrence: `first` of its cause, or `count` occurrences since
-    the last logged one (this one included) over `elapsed_s` seconds."""
+    """
+    What to log for one occurrence: `first` of its cause, or `count` occurrences since
+    the last logged one (this one included) over `elapsed_s` seconds.
+    """
 
     first: bool
     count: int
@@ -90,7 +94,8 @@ class LogDecision:
 
 
 class LogThrottle:
-    """Time-based log throttling per key (an error cause).
+    """
+    Time-based log throttling per key (an error cause).
 
     Logging only the first occurrence hides a fault that persists or comes back; logging
     every one floods the log at frame rate. So the first is logged at once, then at most one
@@ -208,8 +213,10 @@ def _rate(q: collections.deque[float], now: float) -> float:
 
 
 def status_level(snap: dict[str, Any]) -> int:
-    """0 OK, 1 WARN (no input, errors in the last RATE_WINDOW_S, or dropping more than half),
-    as DiagnosticStatus."""
+    """
+    0 OK, 1 WARN (no input, errors in the last RATE_WINDOW_S, or dropping more than half),
+    as DiagnosticStatus.
+    """
     if snap['input_hz'] == 0.0 or snap['recent_errors']:
         return 1
     if snap['received'] and snap['dropped'] > 0.5 * snap['received']:
@@ -231,7 +238,8 @@ def build_diagnostic_array(
     stats: dict[str, CameraStats], node_name: str, stamp: Any, hardware_id: str = '',
     node_values: dict[str, str] | None = None,
 ) -> Any:
-    """diagnostic_msgs/DiagnosticArray with one status per camera; errors as `errors/<cause>`.
+    """
+    diagnostic_msgs/DiagnosticArray with one status per camera; errors as `errors/<cause>`.
 
     `node_values` (e.g. callback errors, which belong to no camera) are added to every
     camera's status, so a monitor watching one camera sees them.

@@ -1,4 +1,5 @@
-"""RViz markers for hands with camera-frame 3D: skeleton, joints and a text label.
+"""
+RViz markers for hands with camera-frame 3D: skeleton, joints and a text label.
 
 Each tracked hand gets its own namespace `hand_<track id>` with fixed ids (0 skeleton,
 1 joints, 2 label), so RViz updates markers in place and a user can hide one hand. When a

@@ -1,4 +1,5 @@
-"""hand_pose_node: camera topics in; HandArray, wrist TF, markers, annotated image, gestures
+"""
+hand_pose_node: camera topics in; HandArray, wrist TF, markers, annotated image, gestures
 and diagnostics out.
 
 Threading: subscription callbacks (executor thread) only store the newest message per
@@ -154,7 +155,8 @@ class CameraIO:
 
     # ------------------------------------------------------------ rejected input, errors
     def reject(self, exc: conv.InputError) -> None:
-        """Count one rejected input; log it the first time, then throttled (any thread).
+        """
+        Count one rejected input; log it the first time, then throttled (any thread).
 
         Repeats say 'rejected input again' with the count since the previous line, so the
         first occurrence of a cause stays one distinct line to search for.
@@ -195,8 +197,10 @@ class CameraIO:
         return m.item if m.exact else None
 
     def intrinsics_for(self, stamp_ns: int, shape: tuple[int, int]) -> CameraIntrinsics | None:
-        """CameraInfo matched by stamp (the latest one when none is within tolerance), if it
-        describes this image: a bad or mismatched CameraInfo gives no 3D, not wrong 3D."""
+        """
+        CameraInfo matched by stamp (the latest one when none is within tolerance), if it
+        describes this image: a bad or mismatched CameraInfo gives no 3D, not wrong 3D.
+        """
         item = self._match(self.infos, 'CameraInfo', 'using the latest CameraInfo', stamp_ns)
         if item is None:
             item = self.infos.latest()
@@ -248,8 +252,10 @@ class CameraIO:
             return None
 
     def check_depth_used(self, frame: FrameInput, result: FrameResult) -> None:
-        """A depth image with no valid reading on a hand silently leaves PnP's scale: say so
-        (cause depth_invalid) while the PnP 3D is still published."""
+        """
+        A depth image with no valid reading on a hand silently leaves PnP's scale: say so
+        (cause depth_invalid) while the PnP 3D is still published.
+        """
         depth = frame.depth if frame.camera is not None else None  # depth only serves 3D
         if depth is None:
             return
@@ -342,7 +348,8 @@ class HandPoseNode(Node):
         self.states = {c or '/': self.tracker.new_state() for c in cams}
 
     def process_batch(self, batch: dict[str, PendingFrame]) -> None:
-        """Decode, match CameraInfo/depth by stamp, track and publish each camera's frame.
+        """
+        Decode, match CameraInfo/depth by stamp, track and publish each camera's frame.
 
         With a runtime that batches efficiently all cameras' frames go through one
         process_batch call; otherwise each camera is processed and published in turn, so
@@ -436,7 +443,8 @@ class HandPoseNode(Node):
             node_values={'callback_errors': str(self._callback_errors)}))
 
     def destroy_node(self) -> None:
-        """Stop the worker (bounded wait: a frame in flight finishes), then free the runtime.
+        """
+        Stop the worker (bounded wait: a frame in flight finishes), then free the runtime.
 
         A worker still inside inference after WORKER_JOIN_S keeps its runtime: freeing it
         under the running call could crash the process, which is about to exit anyway.
@@ -448,7 +456,8 @@ class HandPoseNode(Node):
 
 
 def _runtime_hint(message: str) -> str:
-    """The runtime's error, with the install hint that fits how this package was installed.
+    """
+    The runtime's error, with the install hint that fits how this package was installed.
 
     `requirements/torch.txt` exists in a checkout of the repository (the venv of
     scripts/setup.sh); a colcon workspace install has no such file, so name pip instead.

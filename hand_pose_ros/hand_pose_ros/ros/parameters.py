@@ -1,4 +1,5 @@
-"""The node's parameters: the tracker's settings plus the node's own, each defined once.
+"""
+The node's parameters: the tracker's settings plus the node's own, each defined once.
 
 The tracker's settings (core/options.py) and the node's (`NodeOptions` below) carry their
 definitions as field metadata (core/settings.py); `PARAMS` is derived from them, with the

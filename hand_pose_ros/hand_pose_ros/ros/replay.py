@@ -1,4 +1,5 @@
-"""`replay`: publish a folder of images, a video file or a webcam as a ROS camera.
+"""
+`replay`: publish a folder of images, a video file or a webcam as a ROS camera.
 
 Publishes sensor_msgs/Image on `image_raw` (and CompressedImage on `image_raw/compressed`
 when `compressed` is true) plus sensor_msgs/CameraInfo on `camera_info`, at a set rate,

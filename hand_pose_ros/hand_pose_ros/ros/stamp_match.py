@@ -1,4 +1,5 @@
-"""Match a camera's CameraInfo or depth messages to an image by stamp.
+"""
+Match a camera's CameraInfo or depth messages to an image by stamp.
 
 CameraInfo and depth are separate topics, so the one stamped like an image may arrive just
 after it; a synchronizer would wait for it. Waiting is only worth it while the match can

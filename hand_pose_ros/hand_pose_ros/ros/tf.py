@@ -1,4 +1,5 @@
-"""Wrist (and optional fingertip) TF frames for hands with camera-frame 3D.
+"""
+Wrist (and optional fingertip) TF frames for hands with camera-frame 3D.
 
 Names: `<tf_prefix>left_wrist` (`_<id>` appended when two hands share a side); when one node
 tracks several cameras, `<tf_prefix><camera>_left_wrist`, so cameras never share a frame.
@@ -22,7 +23,8 @@ TF_QOS_DEPTH = 100
 
 
 def camera_tf_prefix(tf_prefix: str, camera: str, several_cameras: bool) -> str:
-    """Frame name prefix of one camera's hands: `<tf_prefix><camera>_` when one node tracks
+    """
+    Frame name prefix of one camera's hands: `<tf_prefix><camera>_` when one node tracks
     several cameras, else `<tf_prefix>`.
 
     Each camera broadcasts its hands relative to its own optical frame; with one shared
@@ -52,7 +54,8 @@ def wrist_frame_names(result: FrameResult, prefix: str) -> dict[int, str]:
 def hand_transforms(
     result: FrameResult, header: Any, prefix: str = '', fingertips: bool = False
 ) -> list[Any]:
-    """geometry_msgs/TransformStamped list: camera optical frame -> each hand's wrist frame.
+    """
+    geometry_msgs/TransformStamped list: camera optical frame -> each hand's wrist frame.
 
     The wrist frame is the palm frame of core/anatomy.py (x to the middle MCP, z out of the
     palm), as core/metric3d.py stored it in `CameraFrame3D.wrist_rotation`.

@@ -1,4 +1,5 @@
-"""`hand-pose-ros bench`: this pipeline against official MediaPipe 0.10.21, same frames, same run.
+"""
+`hand-pose-ros bench`: this pipeline against official MediaPipe 0.10.21, same frames, same run.
 
 Both trackers see the same decoded RGB frames of data/motion (seq0, seq1, seq2 in order, as one
 stream) and are timed around their process() call only. By default they run interleaved frame
@@ -112,8 +113,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_frames(folder: Path, limit: int) -> tuple[np.ndarray, list[str]]:
-    """The seq0..seq2 frames under `folder` (the first `limit`; 0 = all) as one RGB stack,
-    and their names; bench_multicam reads the same frames."""
+    """
+    The seq0..seq2 frames under `folder` (the first `limit`; 0 = all) as one RGB stack,
+    and their names; bench_multicam reads the same frames.
+    """
     from hand_pose_ros.core.frames import read_image
 
     paths = [p for seq in SEQUENCES for p in sorted((folder / seq).glob('*.jpg'))]

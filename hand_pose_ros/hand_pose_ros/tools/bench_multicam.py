@@ -1,4 +1,5 @@
-"""`hand-pose-ros bench --runtime torch|litert --cameras 1,4,16`: many cameras, one tracker.
+"""
+`hand-pose-ros bench --runtime torch|litert --cameras 1,4,16`: many cameras, one tracker.
 
 Each camera is its own stream (TrackerState) replaying a data/motion sequence; every step
 feeds one frame per camera through HandTracker.process_batch, which sends all palm inputs
@@ -80,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sequences(folder: Path) -> list[np.ndarray]:
-    """The motion sequences as (T, H, W, 3) RGB stacks, played forwards then backwards.
+    """
+    The motion sequences as (T, H, W, 3) RGB stacks, played forwards then backwards.
 
     Ping-pong playback keeps every camera's motion continuous however many steps run, so
     tracking mode stays in tracking (a wrap-around jump would force re-detection).

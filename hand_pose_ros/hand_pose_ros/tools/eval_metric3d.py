@@ -1,4 +1,5 @@
-"""Evaluate the camera-frame 3D: synthetic exactness/noise curve, RHD PnP and depth fusion.
+"""
+Evaluate the camera-frame 3D: synthetic exactness/noise curve, RHD PnP and depth fusion.
 
     python -m hand_pose_ros.tools.eval_metric3d [--shared ../shared] [--plot noise.png]
         [--tracker]
@@ -124,7 +125,8 @@ def random_pose(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 def synthetic_trial(shape: np.ndarray, camera: CameraIntrinsics, rotation: np.ndarray,
                     translation: np.ndarray, noise_px: float, rng: np.random.Generator
                     ) -> tuple[float, float]:
-    """Place `shape` at a pose, project (with distortion), add noise, solve.
+    """
+    Place `shape` at a pose, project (with distortion), add noise, solve.
 
     Returns (wrist translation error mm, wrist rotation error deg). The solve uses the true
     shape (no size prior): this measures the geometry, not the size ambiguity.
@@ -208,8 +210,10 @@ def evaluate_rhd(cases: list[RhdCase], label: str, depth_seeds: int = 3) -> None
 
 def tracker_cases(annotations: dict, shared: Path, model: str,
                   landmark_refinement: int | None = None) -> list[RhdCase]:
-    """The RHD hands with this project's own pipeline outputs (HandTracker, static mode;
-    landmark_refinement None = the static default, 0 = MediaPipe's single landmark pass)."""
+    """
+    The RHD hands with this project's own pipeline outputs (HandTracker, static mode;
+    landmark_refinement None = the static default, 0 = MediaPipe's single landmark pass).
+    """
     from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
     from hand_pose_ros.core.tracker import HandTracker
 
@@ -231,7 +235,7 @@ def tracker_cases(annotations: dict, shared: Path, model: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--shared', type=Path, default=DEFAULT_SHARED)
     parser.add_argument('--trials', type=int, default=300)
     parser.add_argument('--plot', type=Path, help='write the noise curve plot here (png)')

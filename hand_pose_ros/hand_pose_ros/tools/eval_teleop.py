@@ -1,4 +1,5 @@
-"""`hand-pose-ros eval-teleop`: jitter, lag and metric-scale stability where the truth is known.
+"""
+`hand-pose-ros eval-teleop`: jitter, lag and metric-scale stability where the truth is known.
 
 Teleoperation cares about three numbers the accuracy benchmarks do not show: how much a
 still hand trembles (a robot copies it), how far the filter makes the hand lag (a robot
@@ -226,8 +227,10 @@ def rotation_step_deg(rot: np.ndarray) -> float:
 
 
 def lag_frames(measured: np.ndarray, truth: np.ndarray, max_lag: float = 6.0) -> float:
-    """Delay (frames) of `measured` behind `truth`, both (T, J, 2): the shift of the truth
-    (linearly interpolated, 0.05-frame steps) that best matches the measurement."""
+    """
+    Delay (frames) of `measured` behind `truth`, both (T, J, 2): the shift of the truth
+    (linearly interpolated, 0.05-frame steps) that best matches the measurement.
+    """
     t = np.arange(len(truth), dtype=np.float64)
     ok = np.all(np.isfinite(measured), axis=(1, 2))
     flat = truth.reshape(len(truth), -1)
@@ -335,8 +338,10 @@ def _ours_tracks(results: list[FrameResult]) -> list[tuple[np.ndarray, np.ndarra
 
 def golden_tracks(sequence: dict, width: int, height: int, camera: CameraIntrinsics
                   ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Official MediaPipe's hands linked into tracks (nearest wrist, it gives no ids), its
-    camera frame from this package's PnP of its own world landmarks."""
+    """
+    Official MediaPipe's hands linked into tracks (nearest wrist, it gives no ids), its
+    camera frame from this package's PnP of its own world landmarks.
+    """
     open_tracks: list[dict] = []
     done: list[dict] = []
     for entry in sequence['frames']:
@@ -380,8 +385,10 @@ def detect_json_tracks(path: Path, camera_given: bool) -> list[tuple[np.ndarray,
 
 def motion_stability(data: Path, base: BaseOptions, runtime: Runtime
                      ) -> list[StabilityRow]:
-    """Bone-length CV on shared/data/motion: this package with and without skeleton_lock,
-    and official MediaPipe's golden video output on the same frames."""
+    """
+    Bone-length CV on shared/data/motion: this package with and without skeleton_lock,
+    and official MediaPipe's golden video output on the same frames.
+    """
     golden = json.loads((data / 'motion' / 'golden_mediapipe_video.json').read_text())
     rows: dict[str, list] = {'skeleton_lock off': [], 'skeleton_lock on': [],
                              'official MediaPipe (golden)': []}
@@ -403,7 +410,7 @@ def motion_stability(data: Path, base: BaseOptions, runtime: Runtime
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='hand-pose-ros eval-teleop', description=__doc__.split('\n\n')[0],
+        prog='hand-pose-ros eval-teleop', description=__doc__.strip().split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--photos', nargs='*', default=list(DEFAULT_PHOTOS),
                         help='photos under shared/data/hands to build the sequences from')

@@ -1,4 +1,5 @@
-"""The official MediaPipe 0.10.21 Python solution, run in its own venv for benchmarking.
+"""
+The official MediaPipe 0.10.21 Python solution, run in its own venv for benchmarking.
 
 mediapipe 0.10.21 needs numpy<2 (this package runs on numpy 2), so it lives in a throwaway
 venv created on first use, with pinned packages installed --no-deps: only what
@@ -58,8 +59,10 @@ def default_venv_dir() -> Path:
 
 
 def _may_replace(venv: Path) -> bool:
-    """Only a folder this package made (stamped, or its own cache folder) or an empty one is
-    deleted to rebuild the venv: a path the user named may hold anything."""
+    """
+    Only a folder this package made (stamped, or its own cache folder) or an empty one is
+    deleted to rebuild the venv: a path the user named may hold anything.
+    """
     return ((venv / _STAMP).is_file() or venv.resolve() == _cache_venv_dir().resolve()
             or (venv.is_dir() and not any(venv.iterdir())))
 

@@ -1,4 +1,5 @@
-"""SYNTHETIC depth images for hands with camera-frame ground truth (evaluation and tests).
+"""
+SYNTHETIC depth images for hands with camera-frame ground truth (evaluation and tests).
 
 The shared data set has no depth camera recordings, so depth fusion is tested on depth images
 *made up here* from ground-truth 3D joints (RHD `keypoints_3d_cam_m`). Nothing in them was
@@ -42,7 +43,8 @@ def project(points: np.ndarray, fx: float, fy: float, cx: float, cy: float) -> n
 
 def _render_hand(joints_cam: np.ndarray, size: tuple[int, int], fx: float, fy: float,
                  cx: float, cy: float) -> np.ndarray:
-    """Z-buffer (h, w) of the joint-centre surface: NaN off the hand.
+    """
+    Z-buffer (h, w) of the joint-centre surface: NaN off the hand.
 
     The palm is the triangle fan of the palm outline, each pixel on the plane of its
     triangle; fingers and the forearm are strokes whose depth runs linearly between their
@@ -99,7 +101,8 @@ def _render_hand(joints_cam: np.ndarray, size: tuple[int, int], fx: float, fy: f
 
 
 def forearm(joints_cam: np.ndarray, length: float = 0.12, steps: int = 6) -> np.ndarray:
-    """Points (steps, 3) along a forearm stub leaving the wrist away from the middle MCP.
+    """
+    Points (steps, 3) along a forearm stub leaving the wrist away from the middle MCP.
 
     Real depth images always show the forearm behind the wrist; without it the wrist joint
     would sit on the silhouette edge, which no real camera produces.

@@ -40,7 +40,8 @@ def _interpreter(path: str, num_threads: int):
 
 
 class _Model:
-    """One interpreter run on single inputs; batches are looped.
+    """
+    One interpreter run on single inputs; batches are looped.
 
     Looping costs nothing measurable on CPU (XNNPACK gains little from batch > 1) and avoids
     re-planning the graph whenever the number of hands changes. Inputs are warped straight
@@ -75,7 +76,8 @@ class _Model:
 
 
 class LiteRtRuntime(Runtime):
-    """ai-edge-litert Interpreter with XNNPACK; warps on the CPU with OpenCV.
+    """
+    ai-edge-litert Interpreter with XNNPACK; warps on the CPU with OpenCV.
 
     Several hand crops run side by side, one single-threaded interpreter ("lane") per thread,
     rather than one after another on a num_threads interpreter: XNNPACK scales almost

@@ -1,4 +1,5 @@
-"""Build a torch module from a parsed .tflite graph, op by op, for any graph in the op set.
+"""
+Build a torch module from a parsed .tflite graph, op by op, for any graph in the op set.
 
 Layout: every rank-4 tensor lives as NCHW inside the module (the conversion from TFLite's
 NHWC happens once, on the weights and on the few ops whose meaning depends on axis order:
@@ -322,7 +323,8 @@ class Dequantize(Step):
 
 
 class DepthToSpace(Step):
-    """DEPTH_TO_SPACE (the pose detector's upsampling): TFLite's DCR channel order.
+    """
+    DEPTH_TO_SPACE (the pose detector's upsampling): TFLite's DCR channel order.
 
     Output pixel (h * b + i, w * b + j) channel c reads input channel (i * b + j) * C + c;
     torch's pixel_shuffle reads c * b * b + i * b + j instead, hence the explicit view.
@@ -341,7 +343,8 @@ class DepthToSpace(Step):
 
 
 class StridedSlice(Step):
-    """STRIDED_SLICE with constant begin/end/strides and no ellipsis/new/shrink axes.
+    """
+    STRIDED_SLICE with constant begin/end/strides and no ellipsis/new/shrink axes.
 
     hand_recrop uses it for channel padding (keeping the first channels of a tensor).
     The batch axis is always kept whole.
@@ -397,7 +400,8 @@ SUPPORTED_OPS: tuple[str, ...] = tuple(sorted(_BUILDERS))
 
 
 class TfliteModule(nn.Module):
-    """The graph as a torch module: forward(*inputs) -> tuple of outputs (TFLite layout).
+    """
+    The graph as a torch module: forward(*inputs) -> tuple of outputs (TFLite layout).
 
     Rank-4 inputs are NCHW. Tensors are released after their last use, so peak memory at
     large batch is that of a normal feed-forward network, not of every activation at once.

@@ -1,4 +1,5 @@
-"""The `torch` runtime: the same .tflite models rebuilt as torch modules, batched, on CUDA or CPU.
+"""
+The `torch` runtime: the same .tflite models rebuilt as torch modules, batched, on CUDA or CPU.
 
 Why it looks like this:
 - Every crop of a call is sampled by ONE grid_sample. The call's images are uploaded once
@@ -72,7 +73,8 @@ class _Layout:
 
 
 class _Uploader:
-    """Copies a call's images into a reusable pinned host atlas and uploads it once.
+    """
+    Copies a call's images into a reusable pinned host atlas and uploads it once.
 
     Buffers are kept per layout (the list of image shapes; a few layouts, since in tracking
     mode the detector often sees a subset of the cameras), so each zero frame is written
@@ -152,7 +154,8 @@ _SUBPIXEL = 32.0
 
 
 def opencv_sampling_grid(transforms: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
-    """(K, size, size, 2) float32 source pixel (x, y) of every output pixel, as OpenCV picks it.
+    """
+    (K, size, size, 2) float32 source pixel (x, y) of every output pixel, as OpenCV picks it.
 
     cv2.warpAffine inverts the affine, then per output pixel adds a rounded row term and a
     rounded column term in 1/1024 px and truncates to 1/32 px. Following it exactly (rather
@@ -179,7 +182,8 @@ def warp_on_device(
     atlas: _Atlas, image_index: np.ndarray, transforms: np.ndarray, size: int,
     replicate_border: bool,
 ) -> torch.Tensor:
-    """(K, 3, size, size) float32 in [0, 1]: every crop of the batch in one grid_sample.
+    """
+    (K, 3, size, size) float32 in [0, 1]: every crop of the batch in one grid_sample.
 
     Reproduces cv2.warpAffine(INTER_LINEAR) on uint8 bit for bit: OpenCV's sampling
     positions (opencv_sampling_grid), clamped to each crop's own image (replicate: its pixel
@@ -209,7 +213,8 @@ def warp_on_device(
 
 
 class _Network:
-    """One model on the device: bucketed CUDA graphs with eager fallback, or eager on CPU.
+    """
+    One model on the device: bucketed CUDA graphs with eager fallback, or eager on CPU.
 
     On CUDA, cuDNN runs in benchmark mode (shapes are static per bucket) and TF32 is off
     unless asked for, so 'fp32' means fp32 (TF32 convolutions drift ~1e-3 from LiteRT).
@@ -321,7 +326,8 @@ class TorchRuntime(Runtime):
         model_dir: Path | None = None, channels_last: bool | None = None,
         allow_tf32: bool = False,
     ) -> None:
-        """model 'lite'|'full'; device 'cuda'|'cuda:N'|'cpu'; dtype 'fp32'|'fp16'.
+        """
+        model 'lite'|'full'; device 'cuda'|'cuda:N'|'cpu'; dtype 'fp32'|'fp16'.
 
         cuda_graphs: replay each bucket's network as a CUDA graph (eager if capture fails).
         compile: torch.compile the networks (fusion; first calls per bucket are slow).
@@ -360,7 +366,8 @@ class TorchRuntime(Runtime):
                         tf32)
 
     def _atlas(self, images: Sequence[np.ndarray], from_palm_call: bool) -> _Atlas:
-        """The images on the device; the landmark call may reuse its step's palm upload.
+        """
+        The images on the device; the landmark call may reuse its step's palm upload.
 
         Only the landmark call that directly follows a palm call of the same images (by
         object and buffer address) reuses that upload, and the cache is cleared as soon as
