@@ -64,6 +64,6 @@ def add_setting_arguments(parser: argparse.ArgumentParser, specs: Iterable[Spec]
 
 
 def given_settings(args: argparse.Namespace, specs: Iterable[Spec]) -> dict[str, Any]:
-    """The settings given on the command line: {name: value}."""
+    """Return the settings given on the command line: {name: value}."""
     return {s.name: getattr(args, s.name) for s in specs
             if CLI in s.expose and getattr(args, s.name, None) is not None}

@@ -149,8 +149,10 @@ def load_depth(path: Path) -> np.ndarray:
 
 class DepthLookup:
     """
-    Depth per frame from --depth: one file for every frame (read once), or a folder of
-    files named like the images (video frames: <stem>_<frame:06d>).
+    Depth per frame from --depth.
+
+    One file for every frame (read once), or a folder of files named like the images (video
+    frames: <stem>_<frame:06d>).
     """
 
     def __init__(self, path: Path | None) -> None:

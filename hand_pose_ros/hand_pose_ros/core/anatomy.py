@@ -1,4 +1,4 @@
-"""
+r"""
 Hand anatomy: the 21 landmark indices, their names, fingers, bones and the palm frame.
 
 Every module that indexes a (21, k) landmark array (image keypoints, hand-centric `world`,
@@ -16,11 +16,11 @@ Joint order is MediaPipe's (the landmark model's output order)::
       4       6   10  14  18     PIP joints (thumb: 4 tip, 3 IP)
       |       |   |   |   |
       3       5 - 9 - 13 - 17    finger MCP joints: the knuckle row
-       \\      |             |
+       \      |             |
         2     |             |    thumb MCP
-         \\    |            /
+         \    |            /
           1   |          /       thumb CMC
-           \\  |        /
+           \  |        /
               0                  wrist
 """
 
@@ -67,7 +67,7 @@ class HandLandmark(IntEnum):
 
     @property
     def keypoint_name(self) -> str:
-        """The TF.js name (hand_pose_msgs/Hand KEYPOINT_NAMES, TF frame suffixes)."""
+        """Return the TF.js name (hand_pose_msgs/Hand KEYPOINT_NAMES, TF frame suffixes)."""
         return KEYPOINT_NAMES[self]
 
 
@@ -143,7 +143,7 @@ def palm_size(points: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class PalmFrame:
-    """
+    r"""
     The palm's pose in the frame of the points it was computed from.
 
     `rotation` columns are the frame's axes, the same convention for both hands
@@ -153,11 +153,11 @@ class PalmFrame:
                  o                           z: palm normal, pointing out of the palm
           index  |   ring                       (the side the palm faces)
             o    |    o    pinky             y: z cross x
-             \\   |   /    o
-              \\  x  /   /                  For a right hand seen palm-on (palm towards
-        thumb  \\ ^ /  /                     the viewer, fingers up) z points at the viewer
-          o     \\|/ /                       and y points to the viewer's left (the pinky
-           \\     o wrist                    side). For a left hand seen palm-on z also
+             \   |   /    o
+              \  x  /   /                  For a right hand seen palm-on (palm towards
+        thumb  \ ^ /  /                     the viewer, fingers up) z points at the viewer
+          o     \|/ /                       and y points to the viewer's left (the pinky
+           \     o wrist                    side). For a left hand seen palm-on z also
             ---> y (pinky side for a right   points at the viewer and y to the thumb side.
                    hand seen palm-on)
 
@@ -201,7 +201,7 @@ def _norm(v: np.ndarray) -> float:
 
 def palm_frame(points: np.ndarray, handedness: str | None = None) -> PalmFrame:
     """
-    The palm frame (origin at the wrist, axes in `PalmFrame`) of (21, 3) points.
+    Compute the palm frame (origin at the wrist, axes in `PalmFrame`) of (21, 3) points.
 
     Works in any frame whose axes are a rotation of the hand's (hand-centric `world`, camera
     optical frame): the result is expressed in the points' frame.

@@ -198,7 +198,7 @@ class BodyNetworks:
         return [np.concatenate(r) for r in results]
 
     def run_raw(self, name: str, batch: np.ndarray) -> list[np.ndarray]:
-        """The network on NHWC float32 inputs as the graph takes them (tests, tools)."""
+        """Run the network on NHWC float32 inputs as the graph takes them (tests, tools)."""
         return self._run(name, batch)
 
     def detect(self, image: np.ndarray, max_bodies: int) -> list[Roi]:
@@ -263,5 +263,5 @@ class BodyNetworks:
 
 
 def _crop(image: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
-    """A landmark-style crop (edge replicated) as a float32 [0, 1] tensor."""
+    """Cut a landmark-style crop (edge replicated) as a float32 [0, 1] tensor."""
     return warp_u8(image, affine, size, replicate_border=True).astype(np.float32) / 255.0

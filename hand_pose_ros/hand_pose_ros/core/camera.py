@@ -98,7 +98,7 @@ def plausible_for_image(intrinsics: CameraIntrinsics, width: int, height: int) -
 
 
 def distortion_coefficients(intrinsics: CameraIntrinsics) -> np.ndarray | None:
-    """OpenCV's D vector, or None when there is no (or only zero) distortion."""
+    """Return OpenCV's D vector, or None when there is no (or only zero) distortion."""
     d = np.asarray(intrinsics.d, dtype=np.float64).ravel()
     if d.size == 0 or not np.any(d):
         return None

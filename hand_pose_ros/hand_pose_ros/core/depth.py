@@ -115,7 +115,7 @@ def palm_depth(
 
 def palm_model_depth(points_cam: np.ndarray, rays: np.ndarray) -> float | None:
     """
-    The depth a camera would read for a camera-frame hand model at the same pixels.
+    Return the depth a camera would read for a camera-frame hand model at the same pixels.
 
     `rays` (N, 3) are the normalized rays (x/z, y/z, 1) of the pixels `palm_depth` kept; the
     model's palm is the least-squares plane through its palm joints. Comparing like with like
@@ -162,7 +162,7 @@ def joint_depths(depth_m: np.ndarray, keypoints_2d: np.ndarray, radius: int = 2,
 
 def hand_depth_missing(keypoints_2d: np.ndarray, depth_m: np.ndarray) -> bool:
     """
-    True when the depth image has no valid reading (finite, > 0) in the hand's 2D box.
+    Return True when the depth image has no valid reading (finite, > 0) in the hand's 2D box.
 
     Then the camera-frame 3D can only come from PnP with the model's hand size; callers
     report it, because a depth camera that sees nothing on the hands (too close, IR
@@ -178,4 +178,3 @@ def hand_depth_missing(keypoints_2d: np.ndarray, depth_m: np.ndarray) -> bool:
     if box.size == 0:
         return False  # the hand is outside the image: nothing to expect
     return not bool(np.any(np.isfinite(box) & (box > 0)))
-

@@ -298,7 +298,7 @@ class GestureRecognizer:
 
     @staticmethod
     def _score_of(name: str, scores: dict[str, float]) -> float:
-        """This frame's score of a (held) class: its rule's score, or 1 - best for none."""
+        """Return this frame's score of a (held) class: its rule's score, or 1 - best for none."""
         if name == GESTURE_NONE:
             return 1.0 - max(scores.values(), default=0.0)
         return scores.get(name, 0.0)

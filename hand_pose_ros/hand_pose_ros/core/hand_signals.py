@@ -102,7 +102,7 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
 
 def palm_normal(world: np.ndarray, handedness: str) -> np.ndarray:
     """
-    Unit normal pointing out of the palm (the side the fingers curl toward).
+    Return the unit normal pointing out of the palm (the side the fingers curl toward).
 
     The palm frame's `normal` (core/anatomy.py): the normal of the wrist / index MCP /
     pinky MCP triangle, signed by `handedness` because left and right hands are mirror images.

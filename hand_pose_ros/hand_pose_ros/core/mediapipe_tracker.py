@@ -53,6 +53,7 @@ _DEFAULT_FRAME_MS = 33
 # Two hands in consecutive frames are the same track above this ROI overlap.
 _TRACK_MATCH_IOU = 0.3
 
+
 def _palm_detector_bytes(variant: str, folder: Path) -> bytes:
     """
     palm_detection_<variant> as the Tasks API accepts it.
@@ -160,9 +161,10 @@ class MediaPipeTasksTracker:
         timestamp: float | None = None,
     ) -> FrameResult:
         """
-        Hands in one image, as HandTracker.process (camera: metric 3D per hand, with
-        optional registered depth). In video mode timestamps (seconds) must increase;
-        without them frames are 1/30 s apart.
+        Find the hands in one image, with the same arguments and results as HandTracker's.
+
+        camera: metric 3D per hand, with optional registered depth. In video mode timestamps
+        (seconds) must increase; without them frames are 1/30 s apart.
         """
         rgb = to_rgb(image, pixel_format)
         mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)

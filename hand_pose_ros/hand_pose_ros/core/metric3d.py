@@ -226,7 +226,7 @@ def reprojection_rms(points_cam: np.ndarray, keypoints_2d: np.ndarray,
 
 def model_shape(world: np.ndarray, hand_scale: float = 1.0,
                 options: Metric3DOptions | None = None) -> np.ndarray:
-    """The metric hand the fit uses: the network's shape at the canonical (or own) size."""
+    """Return the metric hand the fit uses: the network's shape at the canonical (or own) size."""
     options = options or Metric3DOptions()
     world = np.asarray(world, dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
     scale = float(hand_scale)
@@ -366,7 +366,7 @@ def solve_camera_frame(
 
 
 def _check_depth_covers(depth_m: np.ndarray, intrinsics: CameraIntrinsics) -> None:
-    """A depth image that cannot contain the principal point is not this camera's image."""
+    """Reject a depth image that cannot contain the principal point: not this camera's image."""
     h, w = depth_m.shape
     if not (0.0 <= intrinsics.cx <= w and 0.0 <= intrinsics.cy <= h):
         raise ValueError(
@@ -446,7 +446,7 @@ class HandScaleEstimator:
 
     @property
     def scale(self) -> float:
-        """The estimated hand_scale (1.0 until `ready`)."""
+        """Return the estimated hand_scale, 1.0 until `ready`."""
         if not self.ready:
             return 1.0
         return float(np.median(self._ratios))

@@ -98,7 +98,7 @@ def model_path(
     kind: str, variant: str, model_dir: Path | None = None, precision: str = 'fp32'
 ) -> Path:
     """
-    Verified path of 'palm_detection' or 'hand_landmark' in 'lite' or 'full'.
+    Return the verified path of 'palm_detection' or 'hand_landmark' in 'lite' or 'full'.
 
     precision 'int8' names the derived hand_landmark_<variant>_int8.tflite (landmark only).
     """
@@ -113,7 +113,11 @@ def model_path(
 
 
 def body_model_path(name: str, model_dir: Path | None = None) -> Path:
-    """Verified path of a body model: 'pose_detection', 'pose_landmark_full', 'hand_recrop'."""
+    """
+    Return the verified path of a body model.
+
+    name: 'pose_detection', 'pose_landmark_full' or 'hand_recrop'.
+    """
     file = f'{name}.tflite'
     if file not in BODY_MODEL_SHA256:
         raise ValueError(f'unknown body model {name!r}')
@@ -137,8 +141,10 @@ def _present(folder: Path, hashes: dict[str, str]) -> bool:
 
 def models_present(model_dir: Path | None = None, body: bool = False) -> bool:
     """
-    True when all six hand models (four fetched, two int8 derived), and with body the
-    three body models, have the right checksums.
+    Return True when every model is present with the right checksum.
+
+    The models are the six hand models (four fetched, two int8 derived), and with body the
+    three body models.
     """
     hashes = {**MODEL_SHA256, **INT8_MODEL_SHA256, **(BODY_MODEL_SHA256 if body else {})}
     return _present(model_dir or default_model_dir(), hashes)
@@ -147,8 +153,10 @@ def models_present(model_dir: Path | None = None, body: bool = False) -> bool:
 def fetch_models(model_dir: Path | None = None, wheel: Path | None = None,
                  body: bool = False) -> Path:
     """
-    Extract the four hand models (with body, also the three body models) from the
-    mediapipe 0.10.21 wheel into model_dir, then derive the two int8 landmark models.
+    Extract the models from the mediapipe 0.10.21 wheel into model_dir.
+
+    The four hand models (with body, also the three body models) are extracted, then the two
+    int8 landmark models derived.
 
     Downloads the wheel with `pip download --no-deps` unless a local wheel is given; only
     missing or corrupt files are extracted. Does nothing when every model is already present

@@ -57,7 +57,7 @@ def weighted_nms(
     decoded: np.ndarray, scores: np.ndarray, iou_threshold: float = NMS_IOU_THRESHOLD
 ) -> list[tuple[float, np.ndarray]]:
     """
-    MediaPipe's WEIGHTED non-max suppression, highest score first.
+    Apply MediaPipe's WEIGHTED non-max suppression, highest score first.
 
     Each cluster (IoU with its top box > threshold) becomes the score-weighted mean of its
     members' boxes and keypoints and keeps the top score. Averaging rather than picking one

@@ -47,7 +47,7 @@ KEEP_FP32_BY_SOURCE: dict[str, tuple[str, ...]] = {
 
 
 def int8_landmark_model(source: bytes) -> bytes:
-    """The int8 landmark model derived from the bytes of a pinned fp32 landmark model."""
+    """Derive the int8 landmark model from the bytes of a pinned fp32 landmark model."""
     from hand_pose_ros.core import tflite_file
 
     digest = hashlib.sha256(source).hexdigest()
@@ -60,7 +60,7 @@ def int8_landmark_model(source: bytes) -> bytes:
 
 
 def layer_name(tensor) -> str:
-    """TensorFlow layer of a weight tensor: 'conv2d_3' in model_1/model/conv2d_3/Conv2D..."""
+    """Return a weight tensor's TensorFlow layer: 'conv2d_3' in model_1/model/conv2d_3/Conv2D..."""
     parts = tensor.name.decode().split('/')
     return parts[2] if len(parts) > 2 else parts[-1]
 

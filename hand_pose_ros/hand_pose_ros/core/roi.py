@@ -94,7 +94,7 @@ def roi_from_landmarks(keypoints: np.ndarray) -> Roi:
 
 
 def full_image_roi(width: int, height: int) -> Roi:
-    """The whole image as an unrotated rect (the palm detector's input region)."""
+    """Return the whole image as an unrotated rect (the palm detector's input region)."""
     return Roi(width / 2, height / 2, float(width), float(height), 0.0)
 
 

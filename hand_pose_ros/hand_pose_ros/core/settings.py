@@ -75,7 +75,7 @@ class Spec:
 
     @property
     def kind_sample(self) -> Any:
-        """A value of the setting's type (the default, or a mode default where it is None)."""
+        """Return a value of the setting's type: the default, or a mode default when it is None."""
         if self.default is not None:
             return self.default
         return next(v for _, v in self.mode_defaults)
@@ -131,7 +131,7 @@ def option(default: Any, description: str, *, live: bool = True,
            mode_defaults: Mapping[RunningMode, Any] | None = None,
            expose: tuple[str, ...] = (ROS, CLI)) -> Any:
     """
-    A dataclass field carrying its Spec (name and default are filled in from the field).
+    Make a dataclass field carrying its Spec (name and default are filled in from the field).
 
     With mode_defaults the field's default is None, resolved by `resolve_mode_defaults` in
     the dataclass's __post_init__ so that a constructed options object never holds None.
@@ -148,7 +148,7 @@ def option(default: Any, description: str, *, live: bool = True,
 
 
 def specs(cls: type) -> tuple[Spec, ...]:
-    """The Specs of an options dataclass's settings, in field order."""
+    """Return the Specs of an options dataclass's settings, in field order."""
     found = []
     for f in dataclasses.fields(cls):
         meta = f.metadata.get(SPEC_KEY)

@@ -147,7 +147,7 @@ class SkeletonTrack:
             self.depth_ratios.append(float(ratio))
 
     def update(self, world: np.ndarray, score: float) -> np.ndarray:
-        """This frame's world landmarks rebuilt with the track's (provisional) skeleton."""
+        """Rebuild this frame's world landmarks with the track's (provisional) skeleton."""
         if self.skeleton is not None:
             return self.skeleton.apply(world)
         if score >= self.min_score and np.all(np.isfinite(world)):

@@ -39,7 +39,7 @@ class OneEuroFilter:
         self._x = self._dx = self._t = None
 
     def __call__(self, x: np.ndarray, t: float, scale: float = 1.0) -> np.ndarray:
-        """Filtered value of sample `x` at time `t` (s); speed is divided by `scale`."""
+        """Return the filtered value of sample `x` at time `t` (s); speed is divided by `scale`."""
         x = np.asarray(x, dtype=np.float64)
         if self._x is None or self._t is None or t <= self._t:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
@@ -67,7 +67,7 @@ class LandmarkSmoother:
         self, track_id: int, keypoints: np.ndarray, world: np.ndarray, t: float,
         hand_size_px: float,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Filtered (keypoints, world); a new id starts from its first sample unfiltered."""
+        """Return filtered (keypoints, world); a new id starts from its first sample unfiltered."""
         if track_id not in self._filters:
             self._filters[track_id] = (OneEuroFilter(self.params), OneEuroFilter(self.params))
         f2d, f3d = self._filters[track_id]

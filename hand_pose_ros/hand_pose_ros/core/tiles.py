@@ -51,8 +51,9 @@ def _centres(extent: float, side: float) -> np.ndarray:
 
 def detection_tiles(width: int, height: int, levels: int) -> list[Roi]:
     """
-    The views of `levels` tile levels for a width x height image: zoomed out, then windows
-    coarse to fine.
+    Return the views of `levels` tile levels for a width x height image.
+
+    Zoomed out first, then windows coarse to fine.
     """
     short, long = min(width, height), max(width, height)
     if levels < 1:
@@ -70,7 +71,7 @@ def detection_tiles(width: int, height: int, levels: int) -> list[Roi]:
 
 
 def is_cut(detection: PalmDetection, tile: Roi, width: int, height: int) -> bool:
-    """True when the palm box reaches an edge of the window that lies inside the image."""
+    """Return True when the palm box reaches an edge of the window that lies inside the image."""
     margin = EDGE_MARGIN * tile.width
     x0, y0 = tile.cx - tile.width / 2, tile.cy - tile.height / 2
     x1, y1 = tile.cx + tile.width / 2, tile.cy + tile.height / 2

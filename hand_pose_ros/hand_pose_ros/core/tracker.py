@@ -86,7 +86,7 @@ OTHER_HAND = {'Left': 'Right', 'Right': 'Left'}
 class Track:
     """A tracked hand: its stable id and the ROI to read it from in the next frame."""
 
-    id: int
+    id: int  # noqa: A003 (the track id, named like HandResult.id)
     roi: Roi
 
 
@@ -95,7 +95,7 @@ class Candidate:
     """A ROI to run the landmark model on this frame; id None for a new detection."""
 
     roi: Roi
-    id: int | None
+    id: int | None  # noqa: A003 (the track id, named like HandResult.id)
     # Found by an extra detector view (tiles), not MediaPipe's single view: such a hand must
     # pass the checks of core/doubtful.py (check_extra_hands).
     extra: bool = False
@@ -143,7 +143,7 @@ class TrackerState:
         self.last_seen = {}
 
     def should_detect(self) -> bool:
-        """MediaPipe's rule, optionally thinned to every N frames while a hand is tracked."""
+        """Apply MediaPipe's rule, optionally thinned to every N frames while a hand is tracked."""
         opts = self.options
         if not opts.tracking or not self.tracks:
             return True
@@ -177,7 +177,7 @@ class FrameInput:
 
 def associate(candidates: list[Candidate], similarity: float) -> list[Candidate]:
     """
-    MediaPipe's AssociationNormRectCalculator over candidates in priority order.
+    Run MediaPipe's AssociationNormRectCalculator over candidates in priority order.
 
     Each element replaces every earlier one it overlaps (IoU > similarity), so tracked hands
     (listed after detections) win over new detections. The winner takes the oldest id of
@@ -289,8 +289,9 @@ class HandTracker:
                    candidates: list[list[Candidate]],
                    hands: list[list[tuple[HandResult, Roi]]]) -> list[list[BodyPose] | None]:
         """
-        body_rois: per frame the people found (None where the pass did not run); adds
-        the hands their wrists lead to and labels every hand near a body wrist.
+        Add the hands that body wrists lead to and label every hand near a body wrist.
+
+        body_rois: per frame the people found (None where the pass did not run).
 
         Body hands go after the palm ones, only where no candidate ROI or found hand covers
         the wrist, and only up to max_num_hands hands in all: the pass only adds hands.
@@ -412,8 +413,9 @@ class HandTracker:
         self, rgbs: list[np.ndarray], candidates: list[list[Candidate]]
     ) -> list[list[tuple[HandResult, Roi]]]:
         """
-        Every ROI of every frame through the landmark model in one call, then each
-        refinement pass (options.landmark_refinement) in one more call.
+        Run every ROI of every frame through the landmark model in one call.
+
+        Then each refinement pass (options.landmark_refinement) takes one more call.
         """
         flat = [(k, c) for k, cands in enumerate(candidates) for c in cands]
         found = self._read_hands(rgbs, flat)
@@ -468,9 +470,10 @@ class HandTracker:
     def _reject_doubtful(flat: list[tuple[int, Candidate]],
                          found: list[HandResult | None]) -> None:
         """
-        Drop (set None) extra-view hands with a weak presence score (false hands on
-        faces and bodies), or nested in another hand unless the landmark model is very sure
-        (core/doubtful.py says why).
+        Drop (set None) the extra-view hands that are likely false.
+
+        Those with a weak presence score (false hands on faces and bodies), or nested in
+        another hand unless the landmark model is very sure (core/doubtful.py says why).
 
         Single-view hands are never dropped here, so MediaPipe's hands stay as they are;
         extra hands are judged most confident first, each against the hands kept so far.

@@ -126,7 +126,7 @@ class GestureChange:
 class HandResult:
     """One hand in one image: what the pipeline found, plus optional 3D and gesture."""
 
-    id: int
+    id: int  # noqa: A003 (public field, as Hand.msg's id)
     handedness: str  # 'left' or 'right', anatomical
     handedness_score: float  # [0.5, 1]
     raw_handedness: str  # the model's own label ('Left'/'Right', selfie convention)

@@ -84,8 +84,10 @@ LOG_PERIOD_S = 5.0
 @dataclass(frozen=True)
 class LogDecision:
     """
-    What to log for one occurrence: `first` of its cause, or `count` occurrences since
-    the last logged one (this one included) over `elapsed_s` seconds.
+    What to log for one occurrence.
+
+    Either the `first` of its cause, or `count` occurrences since the last logged one (this
+    one included) over `elapsed_s` seconds.
     """
 
     first: bool
@@ -125,7 +127,11 @@ class CameraStats:
     """Counters for one camera; written by callbacks and the worker, read by the timer."""
 
     def __init__(self, name: str, dropped: Callable[[], int] = lambda: 0):
-        """`dropped`: frames replaced before processing, counted where that happens."""
+        """
+        Start the counters of camera `name`.
+
+        `dropped`: frames replaced before processing, counted where that happens.
+        """
         self.name = name
         self._dropped = dropped
         self._lock = threading.Lock()
@@ -152,12 +158,12 @@ class CameraStats:
             self._trim(self._inputs, now)
 
     def on_image_stamp(self, stamp_ns: int) -> None:
-        """An image (valid or not) arrived with this stamp."""
+        """Record that an image (valid or not) arrived with this stamp."""
         with self._lock:
             self._transport.on_image(stamp_ns)
 
     def on_info_stamp(self, stamp_ns: int, now: float | None = None) -> None:
-        """A CameraInfo arrived with this stamp (see TransportLoss)."""
+        """Record that a CameraInfo arrived with this stamp (see TransportLoss)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             self._transport.on_info(stamp_ns, now)
@@ -214,8 +220,9 @@ def _rate(q: collections.deque[float], now: float) -> float:
 
 def status_level(snap: dict[str, Any]) -> int:
     """
-    0 OK, 1 WARN (no input, errors in the last RATE_WINDOW_S, or dropping more than half),
-    as DiagnosticStatus.
+    Return the DiagnosticStatus level: 0 OK or 1 WARN.
+
+    WARN: no input, errors in the last RATE_WINDOW_S, or dropping more than half.
     """
     if snap['input_hz'] == 0.0 or snap['recent_errors']:
         return 1
@@ -274,5 +281,5 @@ def build_diagnostic_array(
 
 
 def diagnostic_values(status: Any) -> dict[str, str]:
-    """DiagnosticStatus -> {key: value}, for tests and tools reading /diagnostics."""
+    """Map a DiagnosticStatus to {key: value}, for tests and tools reading /diagnostics."""
     return {kv.key: kv.value for kv in status.values}

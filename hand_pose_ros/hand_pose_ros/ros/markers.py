@@ -57,7 +57,7 @@ def _marker(header: Any, ns: str, mid: int, mtype: int, rgb: tuple[float, float,
 
 
 def hand_markers_for(hand: HandResult, header: Any) -> list[Any]:
-    """The three markers of one hand (caller checked camera_valid)."""
+    """Build the three markers of one hand (caller checked camera_valid)."""
     from geometry_msgs.msg import Point
     from visualization_msgs.msg import Marker
     kp = np.asarray(hand.camera.keypoints, dtype=np.float64)

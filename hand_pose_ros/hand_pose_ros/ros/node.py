@@ -1,6 +1,8 @@
 """
-hand_pose_node: camera topics in; HandArray, wrist TF, markers, annotated image, gestures
-and diagnostics out.
+hand_pose_node: the ROS 2 node that tracks hands in one or more cameras.
+
+Camera topics in; HandArray, wrist TF, markers, annotated image, gestures and diagnostics
+out.
 
 Threading: subscription callbacks (executor thread) only store the newest message per
 camera; one worker thread decodes, runs the tracker and publishes, so the executor never
@@ -80,7 +82,7 @@ def _join(ns: str, topic: str) -> str:
 
 
 def _again(decision: LogDecision, total: int) -> str:
-    """The repeat part of a throttled log line: how many since the previous line, in all."""
+    """Format the repeat part of a throttled log line: how many since the previous line, in all."""
     return (f'{decision.count} times in the last {decision.elapsed_s:.0f} s, {total} in '
             'total')
 
@@ -172,7 +174,7 @@ class CameraIO:
         self.node.get_logger().warning(f'camera {self.name}: {text}')
 
     def internal_error(self, exc: BaseException) -> None:
-        """An unexpected exception in this camera's step: counted here, logged as reject()."""
+        """Count an unexpected exception in this camera's step here; log it as reject() does."""
         total = self.stats.on_error('internal_error')
         decision = self.log_throttle.note('internal_error')
         if decision is None:
@@ -186,7 +188,7 @@ class CameraIO:
 
     # ------------------------------------------------------------ worker thread
     def _match(self, buf: StampBuffer, what: str, fallback: str, stamp_ns: int) -> Any:
-        """The buffered item matched to the image stamp (see stamp_match), or None."""
+        """Return the buffered item matched to the image stamp (see stamp_match), or None."""
         tol = int(self.node.config.sync_tolerance_s * 1e9)
         m = buf.match(stamp_ns, tol, MATCH_WAIT_S,
                       startup=self.stats.processed_total < STARTUP_FRAMES)
@@ -198,8 +200,10 @@ class CameraIO:
 
     def intrinsics_for(self, stamp_ns: int, shape: tuple[int, int]) -> CameraIntrinsics | None:
         """
-        CameraInfo matched by stamp (the latest one when none is within tolerance), if it
-        describes this image: a bad or mismatched CameraInfo gives no 3D, not wrong 3D.
+        Return the intrinsics of the CameraInfo matched by stamp, if it describes this image.
+
+        The latest one stands in when none is within tolerance. A bad or mismatched
+        CameraInfo gives no 3D, not wrong 3D.
         """
         item = self._match(self.infos, 'CameraInfo', 'using the latest CameraInfo', stamp_ns)
         if item is None:
@@ -230,7 +234,7 @@ class CameraIO:
             return None
 
     def prepare(self, frame: PendingFrame, state: TrackerState) -> CameraJob | None:
-        """The job of a pending frame, or None when it was rejected."""
+        """Return the job of a pending frame, or None when it was rejected."""
         rgb = self.decode(frame)
         if rgb is None:
             return None
@@ -253,8 +257,9 @@ class CameraIO:
 
     def check_depth_used(self, frame: FrameInput, result: FrameResult) -> None:
         """
-        A depth image with no valid reading on a hand silently leaves PnP's scale: say so
-        (cause depth_invalid) while the PnP 3D is still published.
+        Report a depth image with no valid reading on a hand (cause depth_invalid).
+
+        Such an image silently leaves PnP's scale; say so while the PnP 3D is still published.
         """
         depth = frame.depth if frame.camera is not None else None  # depth only serves 3D
         if depth is None:
@@ -402,7 +407,7 @@ class HandPoseNode(Node):
                 job.io.internal_error(exc)
 
     def on_worker_error(self, exc: BaseException) -> None:
-        """An exception outside any camera's step (none expected): logged, throttled."""
+        """Log, throttled, an exception outside any camera's step (none expected)."""
         self._worker_errors += 1
         if self._worker_log.note('worker') is not None:
             detail = ''.join(traceback.format_exception(exc)).rstrip()
@@ -433,7 +438,7 @@ class HandPoseNode(Node):
         return SetParametersResult(successful=True)
 
     def on_callback_error(self, exc: BaseException) -> None:
-        """An exception that escaped a callback (spin.py logs it): counted for diagnostics."""
+        """Count an exception that escaped a callback for diagnostics (spin.py logs it)."""
         self._callback_errors += 1
 
     def publish_diagnostics(self) -> None:
@@ -457,7 +462,7 @@ class HandPoseNode(Node):
 
 def _runtime_hint(message: str) -> str:
     """
-    The runtime's error, with the install hint that fits how this package was installed.
+    Return the runtime's error, with the install hint that fits how this package was installed.
 
     `requirements/torch.txt` exists in a checkout of the repository (the venv of
     scripts/setup.sh); a colcon workspace install has no such file, so name pip instead.

@@ -105,7 +105,7 @@ def _node_class():
                 f"as {p['frame_id']}")
 
         def _first_frame(self) -> np.ndarray:
-            """The first readable frame, read now so that sizes are checked at start-up."""
+            """Return the first readable frame, read now so that sizes are checked at start-up."""
             rgb = self.source.next()
             self._warn_unreadable()
             if rgb is None:

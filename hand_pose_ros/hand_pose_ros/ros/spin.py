@@ -27,9 +27,11 @@ LOGGED_COUNTS = (1, 10, 100, 1000, 10000, 100000)
 
 def report_callback_error(node: Node, exc: BaseException, count: int) -> None:
     """
-    Log the 1st, 10th, 100th, ... callback exception as one line (a malformed request from
-    another process is not this node's fault, and a traceback reads like a crash); the
-    first one's traceback goes to the debug log (`--log-level debug`) for a real bug.
+    Log the 1st, 10th, 100th, ... callback exception as one line.
+
+    A malformed request from another process is not this node's fault, and a traceback reads
+    like a crash; the first one's traceback goes to the debug log (`--log-level debug`) for a
+    real bug.
     """
     if count not in LOGGED_COUNTS:
         return
@@ -59,7 +61,7 @@ def spin_until_shutdown(node: Node, executor: SingleThreadedExecutor) -> None:
 
 
 def _ignore_further_signals() -> None:
-    """A second Ctrl-C (or SIGTERM) during clean-up must not raise in the middle of it."""
+    """Ignore a second Ctrl-C (or SIGTERM): it must not raise in the middle of clean-up."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             signal.signal(sig, signal.SIG_IGN)

@@ -63,7 +63,7 @@ class StampBuffer:
         return min(self._entries, key=lambda e: abs(e[0] - stamp_ns)) if self._entries else None
 
     def match(self, stamp_ns: int, tol_ns: int, wait_s: float, startup: bool = False) -> Match:
-        """The entry nearest in stamp; waits up to wait_s for a late one when it may come."""
+        """Return the entry nearest in stamp, waiting up to wait_s for a late one that may come."""
         with self._cond:
             best = self._nearest(stamp_ns)
             exact = best is not None and abs(best[0] - stamp_ns) <= tol_ns

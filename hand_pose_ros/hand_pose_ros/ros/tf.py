@@ -24,8 +24,9 @@ TF_QOS_DEPTH = 100
 
 def camera_tf_prefix(tf_prefix: str, camera: str, several_cameras: bool) -> str:
     """
-    Frame name prefix of one camera's hands: `<tf_prefix><camera>_` when one node tracks
-    several cameras, else `<tf_prefix>`.
+    Return the frame name prefix of one camera's hands.
+
+    It is `<tf_prefix><camera>_` when one node tracks several cameras, else `<tf_prefix>`.
 
     Each camera broadcasts its hands relative to its own optical frame; with one shared
     prefix two cameras would both publish `left_wrist` with different parents, which tf2

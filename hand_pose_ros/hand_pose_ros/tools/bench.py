@@ -114,8 +114,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def load_frames(folder: Path, limit: int) -> tuple[np.ndarray, list[str]]:
     """
-    The seq0..seq2 frames under `folder` (the first `limit`; 0 = all) as one RGB stack,
-    and their names; bench_multicam reads the same frames.
+    Load the seq0..seq2 frames under `folder` as one RGB stack, and their names.
+
+    Only the first `limit` (0 = all); bench_multicam reads the same frames.
     """
     from hand_pose_ros.core.frames import read_image
 
@@ -184,11 +185,12 @@ def _run_row(cfg: Config, frames: np.ndarray, args: argparse.Namespace, worker, 
     try:
         ours = _our_tracker(cfg, args)
         if worker is not None:
-            worker.open(static=cfg.static, model=cfg.model, max_hands=args.max_hands)
+            worker.open_config(static=cfg.static, model=cfg.model, max_hands=args.max_hands)
         for i in range(min(args.warmup, len(frames))):
             ours.process(frames[i])
             if worker is not None:
                 worker.process(i)
+
         def run_ours(i: int) -> None:
             ms, hands, detected = _time_ours(ours, frames[i])
             row.ours_ms.append(ms)

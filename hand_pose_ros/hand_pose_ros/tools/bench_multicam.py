@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _sequences(folder: Path) -> list[np.ndarray]:
     """
-    The motion sequences as (T, H, W, 3) RGB stacks, played forwards then backwards.
+    Load the motion sequences as (T, H, W, 3) RGB stacks, played forwards then backwards.
 
     Ping-pong playback keeps every camera's motion continuous however many steps run, so
     tracking mode stays in tracking (a wrap-around jump would force re-detection).
@@ -115,7 +115,7 @@ def _make_tracker(runtime: str, args: argparse.Namespace):
         return HandTracker(opts)
     from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
     rt = TorchRuntime(model=args.model, device=args.device, dtype=args.dtype,
-                      cuda_graphs=not args.no_cuda_graphs, compile=args.compile,
+                      cuda_graphs=not args.no_cuda_graphs, compile_module=args.compile,
                       num_threads=args.threads)
     return HandTracker(opts, runtime=rt)
 
@@ -155,7 +155,7 @@ def micro_landmark(args: argparse.Namespace) -> dict:
     import torch
 
     rt = TorchRuntime(model=args.model, device=args.device, dtype=args.micro_dtype,
-                      cuda_graphs=not args.no_cuda_graphs, compile=args.compile,
+                      cuda_graphs=not args.no_cuda_graphs, compile_module=args.compile,
                       num_threads=args.threads)
     size = LANDMARK_INPUT_SIZE
     batch = torch.rand((args.micro_batch, 3, size, size), device=rt.device)

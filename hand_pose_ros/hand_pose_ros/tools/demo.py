@@ -53,9 +53,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 class FrameRecorder:
     """
-    Writes annotated frames to a video as they arrive and keeps an evenly spaced sample
-    (at most SAMPLE_LIMIT frames: every stride-th, the stride doubling when the sample is
-    full) for the contact sheet, so memory stays bounded however long the demo runs.
+    Writes annotated frames to a video as they arrive and keeps a sample for the contact sheet.
+
+    The sample is evenly spaced (at most SAMPLE_LIMIT frames: every stride-th, the stride
+    doubling when the sample is full), so memory stays bounded however long the demo runs.
     """
 
     def __init__(self, video: Path, rate: float):

@@ -60,8 +60,9 @@ def default_venv_dir() -> Path:
 
 def _may_replace(venv: Path) -> bool:
     """
-    Only a folder this package made (stamped, or its own cache folder) or an empty one is
-    deleted to rebuild the venv: a path the user named may hold anything.
+    Tell whether `venv` may be deleted to rebuild it: a path the user named may hold anything.
+
+    Only a folder this package made (stamped, or its own cache folder) or an empty one may.
     """
     return ((venv / _STAMP).is_file() or venv.resolve() == _cache_venv_dir().resolve()
             or (venv.is_dir() and not any(venv.iterdir())))
@@ -112,12 +113,12 @@ class ReferenceWorker:
             raise RuntimeError(f'reference worker: {reply["error"]}')
         return reply
 
-    def open(self, static: bool, model: str, max_hands: int) -> None:
+    def open_config(self, static: bool, model: str, max_hands: int) -> None:
         self.version = self._call(cmd='open', static=static, model=model,
                                   max_hands=max_hands)['version']
 
     def process(self, index: int) -> tuple[float, int]:
-        """(milliseconds inside hands.process(), hands found) for frame `index`."""
+        """Time frame `index`: (milliseconds inside the worker's Hands.process, hands found)."""
         reply = self._call(cmd='process', index=index)
         return reply['ms'], reply['hands']
 

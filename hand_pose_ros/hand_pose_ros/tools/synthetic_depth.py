@@ -123,7 +123,7 @@ def render_depth(
     hole_fraction: float = 0.15,
     noise: bool = True,
 ) -> np.ndarray:
-    """A SYNTHETIC float32 depth image (metres, NaN = invalid) of one hand before a wall."""
+    """Render a SYNTHETIC float32 depth image (metres, NaN = invalid) of one hand before a wall."""
     rng = np.random.default_rng(seed)
     width, height = size
     joints_cam = np.asarray(joints_cam, dtype=np.float64)

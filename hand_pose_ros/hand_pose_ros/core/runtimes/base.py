@@ -93,8 +93,10 @@ def warp_u8(
 def palm_variant(cache: dict[str, T], variant: str | None, default: str,
                  load: Callable[[str], T]) -> T:
     """
-    palm_detection's detector for `variant` (None = `default`), loaded into `cache` on
-    first use: a runtime pays for the second detector only when detection tiles ask for it.
+    Return palm_detection's detector for `variant` (None = `default`).
+
+    It is loaded into `cache` on first use: a runtime pays for the second detector only when
+    detection tiles ask for it.
     """
     name = variant or default
     if name not in cache:

@@ -148,14 +148,14 @@ class LiteRtRuntime(Runtime):
         return result
 
     def run_palm(self, batch: np.ndarray) -> PalmOutput:
-        """The detector on (N, 192, 192, 3) float32 NHWC tensors in [0, 1] (tests, tools)."""
+        """Run the detector on (N, 192, 192, 3) float32 NHWC tensors in [0, 1] (tests, tools)."""
         result = _palm_output(len(batch))
         for k in range(len(batch)):
             _store_palm(result, k, self._palm(batch[k]))
         return result
 
     def run_landmarks(self, batch: np.ndarray) -> LandmarkOutput:
-        """The landmark model on (M, 224, 224, 3) float32 NHWC tensors in [0, 1]."""
+        """Run the landmark model on (M, 224, 224, 3) float32 NHWC tensors in [0, 1]."""
         result = _landmark_output(len(batch))
         for k in range(len(batch)):
             _store_landmarks(result, k, self._landmark(batch[k]))

@@ -50,7 +50,7 @@ def _activation(code: int, op: Operator) -> Callable[[torch.Tensor], torch.Tenso
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """TFLite SAME padding (before, after) for one spatial dimension."""
+    """Compute TFLite SAME padding (before, after) for one spatial dimension."""
     effective = (kernel - 1) * dilation + 1
     out = math.ceil(size / stride)
     total = max((out - 1) * stride + effective - size, 0)
@@ -73,7 +73,7 @@ def _spatial_padding(
 
 
 def _to_internal(array: np.ndarray) -> torch.Tensor:
-    """A constant in the module's layout (rank 4 -> NCHW)."""
+    """Put a constant in the module's layout (rank 4 -> NCHW)."""
     t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
     return t.permute(0, 3, 1, 2).contiguous() if t.ndim == 4 else t
 
@@ -169,7 +169,7 @@ class Add(Step):
 
 
 def _broadcast4(const: Tensor, out: Tensor) -> np.ndarray:
-    """A constant padded with leading ones to its output's rank, so the NCHW permute applies."""
+    """Pad a constant with leading ones to its output's rank, so the NCHW permute applies."""
     data = const.data.astype(np.float32)
     return data.reshape((1,) * (len(out.shape) - data.ndim) + data.shape)
 
@@ -447,5 +447,5 @@ class TfliteModule(nn.Module):
 
 
 def build_module(graph: TfliteGraph) -> TfliteModule:
-    """A float32 module for the graph; move/cast it with .to(device, dtype)."""
+    """Build a float32 module for the graph; move/cast it with .to(device, dtype)."""
     return TfliteModule(graph).eval()

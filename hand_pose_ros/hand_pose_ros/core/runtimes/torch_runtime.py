@@ -245,7 +245,7 @@ class _Network:
         return self.buckets[-1]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """x (K, 3, S, S) with K <= max_batch -> (K, sum of output sizes), float32."""
+        """Run x (K, 3, S, S) with K <= max_batch -> (K, sum of output sizes), float32."""
         k = x.shape[0]
         x = x.to(self.dtype, memory_format=self.memory_format)
         if self.device.type != 'cuda':
@@ -265,7 +265,7 @@ class _Network:
         return static_out[:k].clone()  # the next replay overwrites static_out
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The (possibly compiled) module; a torch.compile failure falls back to eager."""
+        """Run the (possibly compiled) module; a torch.compile failure falls back to eager."""
         try:
             return self.fn(x)
         except Exception as exc:
@@ -321,16 +321,18 @@ class TorchRuntime(Runtime):
 
     def __init__(
         self, model: str = 'full', device: str = 'cuda', dtype: str = 'fp32',
-        cuda_graphs: bool = True, compile: bool = False,
+        cuda_graphs: bool = True, compile_module: bool = False,
         buckets: Sequence[int] = DEFAULT_BUCKETS, num_threads: int | None = None,
         model_dir: Path | None = None, channels_last: bool | None = None,
         allow_tf32: bool = False,
     ) -> None:
         """
+        Build both networks from the .tflite files.
+
         model 'lite'|'full'; device 'cuda'|'cuda:N'|'cpu'; dtype 'fp32'|'fp16'.
 
         cuda_graphs: replay each bucket's network as a CUDA graph (eager if capture fails).
-        compile: torch.compile the networks (fusion; first calls per bucket are slow).
+        compile_module: torch.compile the networks (fusion; first calls per bucket are slow).
         buckets: static batch sizes on CUDA (batches pad up; larger ones are chunked).
         channels_last: NHWC activations for cuDNN; default on for CUDA, off for CPU.
         allow_tf32: TF32 convolutions on Ampere+ in fp32 mode (faster, ~1e-3 off LiteRT).
@@ -349,7 +351,7 @@ class TorchRuntime(Runtime):
         torch_dtype = DTYPES[dtype]
         if channels_last is None:
             channels_last = self.device.type == 'cuda'
-        self._network_args = (model_dir, torch_dtype, buckets, cuda_graphs, compile,
+        self._network_args = (model_dir, torch_dtype, buckets, cuda_graphs, compile_module,
                               channels_last, allow_tf32)
         self._palms = {model: self._build('palm_detection', model)}
         self._palm = self._palms[model]
@@ -367,7 +369,7 @@ class TorchRuntime(Runtime):
 
     def _atlas(self, images: Sequence[np.ndarray], from_palm_call: bool) -> _Atlas:
         """
-        The images on the device; the landmark call may reuse its step's palm upload.
+        Put the images on the device; the landmark call may reuse its step's palm upload.
 
         Only the landmark call that directly follows a palm call of the same images (by
         object and buffer address) reuses that upload, and the cache is cleared as soon as
@@ -386,7 +388,7 @@ class TorchRuntime(Runtime):
 
     def palm_tensors(self, images: Sequence[np.ndarray], transforms: np.ndarray,
                      image_index: np.ndarray | None = None) -> torch.Tensor:
-        """The detector inputs as the device sees them: (N, 3, 192, 192) float32."""
+        """Return the detector inputs as the device sees them: (N, 3, 192, 192) float32."""
         index = palm_image_index(images, transforms, image_index)
         atlas = self._atlas(images, from_palm_call=True)
         return warp_on_device(atlas, index, transforms, PALM_INPUT_SIZE,
@@ -395,7 +397,7 @@ class TorchRuntime(Runtime):
     def landmark_tensors(
         self, images: Sequence[np.ndarray], image_index: np.ndarray, transforms: np.ndarray,
     ) -> torch.Tensor:
-        """The landmark inputs as the device sees them: (M, 3, 224, 224) float32."""
+        """Return the landmark inputs as the device sees them: (M, 3, 224, 224) float32."""
         atlas = self._atlas(images, from_palm_call=False)
         return warp_on_device(atlas, np.asarray(image_index), transforms, LANDMARK_INPUT_SIZE,
                               replicate_border=True)
