@@ -60,7 +60,7 @@ def run_phase(cams: list[str], seconds: float, rate: float, frames: list[np.ndar
               domain: int, log: Path) -> dict:
     from diagnostic_msgs.msg import DiagnosticArray
     from hand_pose_msgs.msg import HandArray
-    from hand_pose_ros.core.types import CameraIntrinsics
+    from hand_pose_ros.core.results import CameraIntrinsics
     from hand_pose_ros.ros import conversions as conv
     from hand_pose_ros.ros.diagnostics import diagnostic_values
     import rclpy

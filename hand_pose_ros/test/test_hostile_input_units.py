@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import cv2
 from hand_pose_ros.core.depth import hand_depth_missing
-from hand_pose_ros.core.types import (
+from hand_pose_ros.core.results import (
     CameraFrame3D,
     FrameResult,
     GestureResult,

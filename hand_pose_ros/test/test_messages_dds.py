@@ -168,7 +168,7 @@ def test_constants_and_names_match_tfjs():
     assert Hand.NUM_KEYPOINTS == len(names) == 21
     for index, name in enumerate(TFJS_NAMES):
         assert getattr(Hand, name.upper()) == index
-    from hand_pose_ros.core.types import KEYPOINT_NAMES
+    from hand_pose_ros.core.results import KEYPOINT_NAMES
     assert tuple(KEYPOINT_NAMES) == TFJS_NAMES
     assert (Hand.LEFT, Hand.RIGHT) == ('left', 'right')
     assert (Hand.METHOD_NONE, Hand.METHOD_PNP, Hand.METHOD_DEPTH) == (0, 1, 2)

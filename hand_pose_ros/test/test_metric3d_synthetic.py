@@ -14,7 +14,7 @@ from hand_pose_ros.core.metric3d import (
     solve_camera_frame,
     wrist_frame,
 )
-from hand_pose_ros.core.types import CameraIntrinsics, Method3D
+from hand_pose_ros.core.results import CameraIntrinsics, Method3D
 from hand_pose_ros.tools.eval_metric3d import (
     camera_with,
     noise_curve,

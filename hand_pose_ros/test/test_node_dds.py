@@ -25,8 +25,8 @@ import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_msgs.msg import HandArray
 from hand_pose_ros.core.options import RunningMode, TrackerOptions
+from hand_pose_ros.core.results import CameraIntrinsics
 from hand_pose_ros.core.tracker import HandTracker
-from hand_pose_ros.core.types import CameraIntrinsics
 from hand_pose_ros.ros import conversions as conv
 from hand_pose_ros.ros.diagnostics import diagnostic_values
 from hostile_inputs import bomb_jpeg

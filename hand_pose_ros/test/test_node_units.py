@@ -14,7 +14,7 @@ import time
 from types import SimpleNamespace
 
 import cv2
-from hand_pose_ros.core.types import (
+from hand_pose_ros.core.results import (
     CameraFrame3D,
     FrameResult,
     GestureResult,

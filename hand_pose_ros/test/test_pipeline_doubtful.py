@@ -19,9 +19,9 @@ from hand_pose_ros.core.doubtful import (
     NESTED_CONFIDENT,
 )
 from hand_pose_ros.core.options import RunningMode, TrackerOptions
+from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
 from hand_pose_ros.core.tracker import Candidate, HandTracker
-from hand_pose_ros.core.types import Roi
 import numpy as np
 
 FACE = 'ochuman/000817.jpg'  # person 1: a woman in sunglasses; no wrist near her head

@@ -10,6 +10,7 @@ from __future__ import annotations
 from conftest import shared_path
 import cv2
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import PalmDetection, Roi
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
 from hand_pose_ros.core.tiles import (
     detection_tiles,
@@ -19,7 +20,6 @@ from hand_pose_ros.core.tiles import (
     ZOOM_OUT,
 )
 from hand_pose_ros.core.tracker import HandTracker
-from hand_pose_ros.core.types import PalmDetection, Roi
 import numpy as np
 import pytest
 from test_pipeline_tracking import CountingRuntime

@@ -5,6 +5,7 @@ from __future__ import annotations
 from conftest import shared_path
 import cv2
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import CameraIntrinsics, ScaleSource
 from hand_pose_ros.core.skeleton import (
     bone_length_cv,
     bone_lengths,
@@ -13,7 +14,6 @@ from hand_pose_ros.core.skeleton import (
     SkeletonTrack,
 )
 from hand_pose_ros.core.tracker import HandTracker
-from hand_pose_ros.core.types import CameraIntrinsics, ScaleSource
 import numpy as np
 import pytest
 

@@ -15,6 +15,7 @@ from conftest import shared_path
 import cv2
 from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE, model_path, PALM_INPUT_SIZE
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.roi import full_image_roi, roi_affine, roi_from_landmarks
 from hand_pose_ros.core.runtimes import create_runtime
 from hand_pose_ros.core.runtimes.base import warp_to_tensor
@@ -28,7 +29,6 @@ from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime, warp_on_devi
 from hand_pose_ros.core.tflite_file import load_graph
 from hand_pose_ros.core.tiles import detection_tiles
 from hand_pose_ros.core.tracker import FrameInput, HandTracker
-from hand_pose_ros.core.types import Roi
 from hand_pose_ros.tools import bench_multicam
 import numpy as np
 import pytest

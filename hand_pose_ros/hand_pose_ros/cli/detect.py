@@ -40,8 +40,8 @@ from hand_pose_ros.core.options import (
     TRACKER_SPECS,
     TrackerOptions,
 )
+from hand_pose_ros.core.results import CameraIntrinsics, FrameResult, HandResult
 from hand_pose_ros.core.tracker_protocol import Tracker
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
 import numpy as np
 
 _LOG = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ Hand anatomy: the 21 landmark indices, their names, fingers, bones and the palm 
 Every module that indexes a (21, k) landmark array (image keypoints, hand-centric `world`,
 camera-frame keypoints) takes its indices from here, and the 3D palm orientation (the wrist
 frame of TF and HandArray, the palm normal of the gesture features) comes from `palm_frame`
-alone, so they cannot drift apart. Only numpy is imported: core/types.py and the ROS layer
+alone, so they cannot drift apart. Only numpy is imported: core/results.py and the ROS layer
 both depend on this module.
 
 Joint order is MediaPipe's (the landmark model's output order)::

@@ -47,6 +47,7 @@ from pathlib import Path
 from hand_pose_ros.core.anchors import ssd_anchors
 from hand_pose_ros.core.models import body_model_path
 from hand_pose_ros.core.palm import sigmoid, weighted_nms
+from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.roi import (
     apply_affine,
     full_image_roi,
@@ -57,7 +58,6 @@ from hand_pose_ros.core.roi import (
     transform_rect,
 )
 from hand_pose_ros.core.runtimes.base import Runtime, warp_to_tensor, warp_u8
-from hand_pose_ros.core.types import Roi
 import numpy as np
 
 POSE_DETECTION_SIZE = 224

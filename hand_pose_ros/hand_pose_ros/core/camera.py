@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import cv2
-from hand_pose_ros.core.types import CameraIntrinsics
+from hand_pose_ros.core.results import CameraIntrinsics
 import numpy as np
 
 # Coefficient counts OpenCV accepts for each CameraInfo distortion model.

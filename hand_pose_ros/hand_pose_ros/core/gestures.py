@@ -26,7 +26,7 @@ import math
 
 from hand_pose_ros.core.anatomy import INDEX, MIDDLE, PINKY, RING, THUMB
 from hand_pose_ros.core.hand_signals import hand_signals, HandFeatures
-from hand_pose_ros.core.types import GestureChange, GestureResult, HandResult
+from hand_pose_ros.core.results import GestureChange, GestureResult, HandResult
 import numpy as np
 
 _LOG = logging.getLogger(__name__)

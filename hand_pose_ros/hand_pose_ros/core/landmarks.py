@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE
-from hand_pose_ros.core.types import Roi
+from hand_pose_ros.core.results import Roi
 import numpy as np
 
 # The model's z is in crop pixels but flatter than x/y; MediaPipe rescales it by 1/0.4.

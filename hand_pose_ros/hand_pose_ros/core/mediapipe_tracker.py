@@ -34,9 +34,9 @@ from hand_pose_ros.core import tflite_file
 from hand_pose_ros.core.image import to_rgb
 from hand_pose_ros.core.models import default_model_dir, model_path, MODEL_SHA256
 from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.results import CameraIntrinsics, FrameResult, HandResult
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
 from hand_pose_ros.core.tracker import attach_camera_frames, OTHER_HAND
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
 import numpy as np
 
 _LOG = logging.getLogger(__name__)

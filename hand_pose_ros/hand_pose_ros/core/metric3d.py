@@ -48,7 +48,7 @@ from hand_pose_ros.core.depth import (
     palm_depth,
     palm_model_depth,
 )
-from hand_pose_ros.core.types import CameraFrame3D, CameraIntrinsics, Method3D
+from hand_pose_ros.core.results import CameraFrame3D, CameraIntrinsics, Method3D
 import numpy as np
 
 LOG = logging.getLogger(__name__)

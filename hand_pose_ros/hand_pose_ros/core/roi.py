@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from hand_pose_ros.core.anatomy import HandLandmark
-from hand_pose_ros.core.types import PalmDetection, Roi
+from hand_pose_ros.core.results import PalmDetection, Roi
 import numpy as np
 
 TARGET_ANGLE = math.pi / 2

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hand_pose_ros.core.anatomy import FINGER_CHAINS, FINGER_MCPS, HandLandmark, palm_size
-from hand_pose_ros.core.types import NUM_KEYPOINTS
+from hand_pose_ros.core.results import NUM_KEYPOINTS
 import numpy as np
 
 # The rigid palm: wrist and the four finger MCPs (the thumb CMC moves with the thumb).

@@ -26,8 +26,8 @@ import math
 
 from hand_pose_ros.core.models import PALM_INPUT_SIZE
 from hand_pose_ros.core.palm import NMS_IOU_THRESHOLD
+from hand_pose_ros.core.results import PalmDetection, Roi
 from hand_pose_ros.core.roi import box_iou
-from hand_pose_ros.core.types import PalmDetection, Roi
 import numpy as np
 
 MIN_OVERLAP = 0.25

@@ -53,6 +53,14 @@ from hand_pose_ros.core.metric3d import measure_hand_scale, solve_camera_frame
 from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE, PALM_INPUT_SIZE
 from hand_pose_ros.core.options import SETTINGS, TrackerOptions
 from hand_pose_ros.core.palm import detect_palms
+from hand_pose_ros.core.results import (
+    CameraIntrinsics,
+    FrameResult,
+    HandResult,
+    Method3D,
+    Roi,
+    ScaleSource,
+)
 from hand_pose_ros.core.roi import (
     full_image_roi,
     roi_affine,
@@ -65,14 +73,6 @@ from hand_pose_ros.core.runtimes.base import Runtime
 from hand_pose_ros.core.skeleton import SkeletonLocks
 from hand_pose_ros.core.smoothing import LandmarkSmoother, OneEuroParams
 from hand_pose_ros.core.tiles import detection_tiles, new_palms
-from hand_pose_ros.core.types import (
-    CameraIntrinsics,
-    FrameResult,
-    HandResult,
-    Method3D,
-    Roi,
-    ScaleSource,
-)
 import numpy as np
 
 _LOG = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
+from hand_pose_ros.core.results import CameraIntrinsics, FrameResult
 import numpy as np
 
 

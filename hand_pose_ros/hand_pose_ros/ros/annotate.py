@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import cv2
 from hand_pose_ros.core.anatomy import HAND_CONNECTIONS
-from hand_pose_ros.core.types import FrameResult, HandResult
+from hand_pose_ros.core.results import FrameResult, HandResult
 from hand_pose_ros.ros.markers import hand_colour, hand_label
 import numpy as np
 

@@ -14,7 +14,7 @@ import colorsys
 from typing import Any
 
 from hand_pose_ros.core.anatomy import HAND_CONNECTIONS, HandLandmark
-from hand_pose_ros.core.types import FrameResult, HandResult
+from hand_pose_ros.core.results import FrameResult, HandResult
 from hand_pose_ros.ros.conversions import camera_valid
 import numpy as np
 

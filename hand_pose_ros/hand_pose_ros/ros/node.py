@@ -28,8 +28,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_msgs.msg import HandArray, HandGesture
 from hand_pose_ros.core.depth import hand_depth_missing
 from hand_pose_ros.core.options import SETTINGS, tracker_options
+from hand_pose_ros.core.results import CameraIntrinsics, FrameResult
 from hand_pose_ros.core.tracker import FrameInput, TrackerState
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
 from hand_pose_ros.ros import conversions as conv
 from hand_pose_ros.ros import parameters
 from hand_pose_ros.ros.annotate import draw_hands

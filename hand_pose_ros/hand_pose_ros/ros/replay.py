@@ -23,7 +23,7 @@ from typing import Any
 
 import cv2
 from hand_pose_ros.core.frames import FrameSource
-from hand_pose_ros.core.types import CameraIntrinsics
+from hand_pose_ros.core.results import CameraIntrinsics
 import numpy as np
 import yaml
 

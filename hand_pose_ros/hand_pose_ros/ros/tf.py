@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 from hand_pose_ros.core.anatomy import FINGERTIPS, KEYPOINT_NAMES
-from hand_pose_ros.core.types import FrameResult
+from hand_pose_ros.core.results import FrameResult
 from hand_pose_ros.ros.conversions import camera_valid, rotation_to_quaternion
 import numpy as np
 

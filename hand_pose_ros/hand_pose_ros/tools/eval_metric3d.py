@@ -23,7 +23,7 @@ import sys
 import cv2
 from hand_pose_ros.core.anatomy import HandLandmark
 from hand_pose_ros.core.metric3d import Metric3DOptions, palm_size, solve_camera_frame, wrist_frame
-from hand_pose_ros.core.types import CameraIntrinsics
+from hand_pose_ros.core.results import CameraIntrinsics
 from hand_pose_ros.tools.synthetic_depth import render_depth
 import numpy as np
 

@@ -34,11 +34,11 @@ import cv2
 from hand_pose_ros.core.anatomy import FINGERTIPS, HandLandmark
 from hand_pose_ros.core.metric3d import solve_camera_frame
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import CameraIntrinsics, FrameResult
 from hand_pose_ros.core.runtimes import create_runtime
 from hand_pose_ros.core.runtimes.base import Runtime
 from hand_pose_ros.core.skeleton import bone_length_cv
 from hand_pose_ros.core.tracker import HandTracker
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
 import numpy as np
 from tqdm import tqdm
 

@@ -25,7 +25,7 @@ tests check, and installed code must not reach into the test folder.
 from __future__ import annotations
 
 import cv2
-from hand_pose_ros.core.types import HAND_CONNECTIONS
+from hand_pose_ros.core.results import HAND_CONNECTIONS
 import numpy as np
 
 PALM_OUTLINE = (0, 1, 5, 9, 13, 17)
