@@ -1,9 +1,8 @@
 """Teleoperate a gripper with the right hand: pinch strength -> gripper, wrist -> target pose."""
-import rclpy
 from geometry_msgs.msg import PoseStamped
-from std_msgs.msg import Float64
-
 from hand_pose_msgs.msg import Hand, HandArray
+import rclpy
+from std_msgs.msg import Float64
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ GestureRecognizer in the process, e.g. the HandTracker's.
 import sys
 
 from hand_pose_ros.core import gestures as g
-from hand_pose_ros.core.hand_signals import INDEX, MIDDLE, PINKY, RING, HandFeatures
+from hand_pose_ros.core.hand_signals import HandFeatures, INDEX, MIDDLE, PINKY, RING
 
 
 def call_me(f: HandFeatures) -> float:
@@ -43,7 +43,6 @@ g.register_gesture('stop', flat_hand_facing_camera, priority=2)
 
 def main() -> None:
     import cv2
-
     from hand_pose_ros.core.options import RunningMode, TrackerOptions
     from hand_pose_ros.core.tracker import HandTracker
 

@@ -10,10 +10,9 @@ import sys
 import time
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.body import BodyNetworks
 from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
+import numpy as np
 
 
 def main() -> None:

@@ -9,10 +9,10 @@ interpreter's. Idempotent: run it after every pip install into the venv.
 
 from __future__ import annotations
 
+from pathlib import Path
 import re
 import sys
 import sysconfig
-from pathlib import Path
 
 # /opt/python/cp311-cp311/include/python3.11 and
 # /opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include

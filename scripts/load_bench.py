@@ -23,12 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -58,17 +58,16 @@ def _frames(count: int) -> list[np.ndarray]:
 
 def run_phase(cams: list[str], seconds: float, rate: float, frames: list[np.ndarray],
               domain: int, log: Path) -> dict:
-    import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
+    from hand_pose_msgs.msg import HandArray
+    from hand_pose_ros.core.results import CameraIntrinsics
+    from hand_pose_ros.ros import conversions as conv
+    from hand_pose_ros.ros.diagnostics import diagnostic_values
+    import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
-
-    from hand_pose_msgs.msg import HandArray
-    from hand_pose_ros.core.types import CameraIntrinsics
-    from hand_pose_ros.ros import conversions as conv
-    from hand_pose_ros.ros.diagnostics import diagnostic_values
 
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain))
     pfile = log.with_suffix('.yaml')

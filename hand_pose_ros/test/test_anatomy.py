@@ -6,24 +6,23 @@ import ast
 import math
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 from hand_pose_ros.core.anatomy import (
     FINGER_CHAINS,
     FINGER_MCPS,
     FINGERTIPS,
     HAND_CONNECTIONS,
+    handedness_sign,
+    HandLandmark,
     KEYPOINT_NAMES,
     MCP_JOINTS,
     MEDIAPIPE_NAMES,
     NUM_KEYPOINTS,
-    PALM_JOINTS,
-    HandLandmark,
-    handedness_sign,
     palm_frame,
+    PALM_JOINTS,
     palm_size,
 )
+import numpy as np
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'hand_pose_ros'
 

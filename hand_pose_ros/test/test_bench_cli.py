@@ -8,10 +8,9 @@ import json
 import subprocess
 import sys
 
-import pytest
 from conftest import shared_path
-
 from hand_pose_ros.tools import bench
+import pytest
 
 
 def test_bench_rows_and_hands(tmp_path, capsys):

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 
-import cv2
-import numpy as np
-import pytest
 from conftest import shared_path
-
+import cv2
 from hand_pose_ros.core.body import BodyNetworks, hand_roi_from_pose, roi_from_recrop
-from hand_pose_ros.core.models import BODY_MODEL_SHA256, body_model_path
+from hand_pose_ros.core.models import body_model_path, BODY_MODEL_SHA256
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
 from hand_pose_ros.core.tracker import HandTracker
+import numpy as np
+import pytest
 
 BODY_PHOTO = 'posetrack18/009473_mpii_test_000000.jpg'
 
@@ -34,11 +33,10 @@ def litert() -> LiteRtRuntime:
 def test_body_model_raw_outputs_torch_match_litert(name: str) -> None:
     """Every body model builds in torch (sparse weights, DEPTH_TO_SPACE, STRIDED_SLICE) and
     its raw outputs match LiteRT's on a random input."""
-    import torch
     from ai_edge_litert.interpreter import Interpreter
-
     from hand_pose_ros.core.runtimes.torch_builder import build_module
     from hand_pose_ros.core.tflite_file import load_graph
+    import torch
 
     path = body_model_path(name)
     interp = Interpreter(model_path=str(path), num_threads=1)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-import pytest
-
 from hand_pose_ros.cli import eval_hands
 from hand_pose_ros.cli.main import SUBCOMMANDS
+import numpy as np
+import pytest
 
 
 def test_registered_and_columns_parse() -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from gesture_hands import build_hand, CURLED, HandPose, STRAIGHT, thumb_on_fingers, THUMB_WIDE
+from hand_pose_ros.core import gestures as g
+from hand_pose_ros.core.results import HandResult, Roi
 import numpy as np
 import pytest
-from gesture_hands import CURLED, STRAIGHT, THUMB_WIDE, HandPose, build_hand, thumb_on_fingers
-
-from hand_pose_ros.core import gestures as g
-from hand_pose_ros.core.types import HandResult, Roi
 
 OPEN = HandPose()
 FIST = HandPose(index=CURLED, middle=CURLED, ring=CURLED, pinky=CURLED)

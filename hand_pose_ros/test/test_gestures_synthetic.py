@@ -6,28 +6,27 @@ sides; near-miss hands (one condition just broken) must not fire the class.
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
 from gesture_hands import (
-    CURLED,
-    HALF,
-    STRAIGHT,
-    THUMB_ALONG,
-    THUMB_OUT,
-    THUMB_WIDE,
-    Finger,
-    HandPose,
-    Thumb,
     build_hand,
+    CURLED,
+    Finger,
+    HALF,
+    HandPose,
     random_rotation,
     rotation_about,
     rotation_aligning,
+    STRAIGHT,
+    Thumb,
+    THUMB_ALONG,
     thumb_on_fingers,
+    THUMB_OUT,
     thumb_pinching,
+    THUMB_WIDE,
 )
-
 from hand_pose_ros.core import gestures as g
 from hand_pose_ros.core.hand_signals import hand_signals
+import numpy as np
+import pytest
 
 UP = np.array([0.0, -1.0, 0.0])
 SCALES = (0.75, 1.0, 1.3)  # child to large adult hand

@@ -11,14 +11,8 @@ import time
 from types import SimpleNamespace
 
 import cv2
-import numpy as np
-import pytest
-from hostile_inputs import bomb_jpeg, bomb_png
-from sensor_msgs.msg import CameraInfo, RegionOfInterest
-from std_msgs.msg import Header
-
 from hand_pose_ros.core.depth import hand_depth_missing
-from hand_pose_ros.core.types import (
+from hand_pose_ros.core.results import (
     CameraFrame3D,
     FrameResult,
     GestureResult,
@@ -30,6 +24,11 @@ from hand_pose_ros.ros import conversions as conv
 from hand_pose_ros.ros import diagnostics as diag
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.tf import hand_transforms
+from hostile_inputs import bomb_jpeg, bomb_png
+import numpy as np
+import pytest
+from sensor_msgs.msg import CameraInfo, RegionOfInterest
+from std_msgs.msg import Header
 
 MAX = conv.DEFAULT_MAX_IMAGE_PIXELS
 

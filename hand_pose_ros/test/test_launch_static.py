@@ -25,10 +25,9 @@ import fnmatch
 import importlib.util
 from pathlib import Path
 
+from hand_pose_ros.ros import parameters
 import pytest
 import yaml
-
-from hand_pose_ros.ros import parameters
 
 PKG = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((PKG / 'launch').glob('*.launch.py'))

@@ -17,15 +17,14 @@ import itertools
 import shutil
 import zipfile
 
+from conftest import shared_path
 import cv2
+from hand_pose_ros.core import mediapipe_tracker as mediapipe_tasks
+from hand_pose_ros.core.models import default_model_dir, MODEL_SHA256
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import CameraIntrinsics
 import numpy as np
 import pytest
-from conftest import shared_path
-
-from hand_pose_ros.core import mediapipe_tracker as mediapipe_tasks
-from hand_pose_ros.core.models import MODEL_SHA256, default_model_dir
-from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
-from hand_pose_ros.core.types import CameraIntrinsics
 
 MATCH_IOU = 0.3
 PCK_ALPHA = 0.2

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
-import pytest
 from geometry_msgs.msg import Point, Pose, Vector3
-
 from hand_pose_msgs.msg import Hand, HandArray
+import pytest
 
 TIMEOUT_S = 60.0
 # The 21 names as TF.js writes them, in index order, and the matching constant names.
@@ -172,7 +171,7 @@ def test_constants_and_names_match_tfjs():
     assert Hand.NUM_KEYPOINTS == len(names) == 21
     for index, name in enumerate(TFJS_NAMES):
         assert getattr(Hand, name.upper()) == index
-    from hand_pose_ros.core.types import KEYPOINT_NAMES
+    from hand_pose_ros.core.results import KEYPOINT_NAMES
     assert tuple(KEYPOINT_NAMES) == TFJS_NAMES
     assert (Hand.LEFT, Hand.RIGHT) == ('left', 'right')
     assert (Hand.METHOD_NONE, Hand.METHOD_PNP, Hand.METHOD_DEPTH) == (0, 1, 2)

@@ -10,14 +10,13 @@ noise, flying pixels and holes). Those tests measure the depth fusion, not a rea
 
 from __future__ import annotations
 
+from conftest import SHARED_DATA, shared_path
+from hand_pose_ros.core.metric3d import HandScaleEstimator, palm_size, solve_camera_frame
+from hand_pose_ros.core.results import CameraIntrinsics, Method3D
+from hand_pose_ros.tools.eval_metric3d import baseline_sqpnp, errors_cm, rhd_cases, tracker_cases
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, shared_path
 from synthetic_depth import render_depth, to_16uc1
-
-from hand_pose_ros.core.metric3d import HandScaleEstimator, palm_size, solve_camera_frame
-from hand_pose_ros.core.types import CameraIntrinsics, Method3D
-from hand_pose_ros.tools.eval_metric3d import baseline_sqpnp, errors_cm, rhd_cases, tracker_cases
 
 # The figures for the official world landmarks + plain SQPnP (mean wrist error, cm).
 OFFICIAL_BASELINE_WRIST_CM = {'full': 16.5, 'lite': 12.2}

@@ -6,9 +6,6 @@ output); poses, camera and noise are synthetic, so the ground truth is exact.
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 from hand_pose_ros.core.camera import normalize_points, project_points
 from hand_pose_ros.core.metric3d import (
     CANONICAL_PALM_SIZE_M,
@@ -17,16 +14,18 @@ from hand_pose_ros.core.metric3d import (
     solve_camera_frame,
     wrist_frame,
 )
-from hand_pose_ros.core.types import CameraIntrinsics, Method3D
+from hand_pose_ros.core.results import CameraIntrinsics, Method3D
 from hand_pose_ros.tools.eval_metric3d import (
-    SYNTHETIC_SIZE,
     camera_with,
     noise_curve,
     random_pose,
     rotation_error_deg,
     synthetic_shape,
+    SYNTHETIC_SIZE,
     synthetic_trial,
 )
+import numpy as np
+import pytest
 
 DISTORTIONS = ('none', 'plumb_bob', 'rational_polynomial')
 

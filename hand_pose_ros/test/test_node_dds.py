@@ -14,33 +14,32 @@ sent in lock-step (the next one after the previous result arrived) so none is dr
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
+from conftest import shared_path
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray
+from hand_pose_msgs.msg import HandArray
+from hand_pose_ros.core.options import RunningMode, TrackerOptions
+from hand_pose_ros.core.results import CameraIntrinsics
+from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.ros import conversions as conv
+from hand_pose_ros.ros.diagnostics import diagnostic_values
+from hostile_inputs import bomb_jpeg
 import numpy as np
 import pytest
-import rclpy
-from conftest import shared_path
-from diagnostic_msgs.msg import DiagnosticArray
-from hostile_inputs import bomb_jpeg
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
+import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
-
-from hand_pose_msgs.msg import HandArray
-from hand_pose_ros.core.options import RunningMode, TrackerOptions
-from hand_pose_ros.core.tracker import HandTracker
-from hand_pose_ros.core.types import CameraIntrinsics
-from hand_pose_ros.ros import conversions as conv
-from hand_pose_ros.ros.diagnostics import diagnostic_values
 
 REPLY_TIMEOUT_S = 20.0
 START_TIMEOUT_S = 60.0

@@ -14,15 +14,11 @@ import time
 from types import SimpleNamespace
 
 import cv2
-import numpy as np
-import pytest
-from std_msgs.msg import Header
-
-from hand_pose_ros.core.types import (
-    HAND_CONNECTIONS,
+from hand_pose_ros.core.results import (
     CameraFrame3D,
     FrameResult,
     GestureResult,
+    HAND_CONNECTIONS,
     HandResult,
     Method3D,
     Roi,
@@ -34,6 +30,9 @@ from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.stamp_match import StampBuffer
 from hand_pose_ros.ros.tf import camera_tf_prefix, hand_transforms, wrist_frame_names
+import numpy as np
+import pytest
+from std_msgs.msg import Header
 
 RNG = np.random.default_rng(7)
 
@@ -391,9 +390,8 @@ def test_replay_source_skips_unreadable_files(tmp_path):
 
 
 def test_replay_rejects_bad_rate_and_camera_info_size_at_start_up(tmp_path):
-    import rclpy
-
     from hand_pose_ros.ros.replay import _node_class
+    import rclpy
     (tmp_path / 'frames').mkdir()
     folder = _folder(tmp_path / 'frames', [(8, 6)] * 2)
     calib = tmp_path / 'cam.yaml'

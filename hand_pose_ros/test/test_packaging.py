@@ -8,18 +8,17 @@ requirements and the imports in the code telling the same story.
 from __future__ import annotations
 
 import ast
+from importlib import metadata
 import importlib.util
+from pathlib import Path
 import re
 import shutil
 import subprocess
 import sys
-from importlib import metadata
-from pathlib import Path
 
-import pytest
 from catkin_pkg.package import parse_package
-
 import hand_pose_ros
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PKG_DIR = REPO / 'hand_pose_ros'

@@ -8,13 +8,12 @@ golden_mediapipe_static.json, official MediaPipe 0.10.21 scores exactly the refe
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-import pytest
 from conftest import shared_path
-
+import cv2
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.tracker import HandTracker
+import numpy as np
+import pytest
 
 OFFICIAL = {'full': (0.842, 0.762), 'lite': (0.632, 0.598)}  # recall, PCK@0.2
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
-import cv2
-import numpy as np
 from conftest import shared_path
-
+import cv2
 from hand_pose_ros.cli.main import main
+import numpy as np
 
 HAND_KEYS = {'id', 'handedness', 'handedness_score', 'score', 'keypoints_2d', 'keypoints_3d',
              'keypoints_camera', 'gesture'}

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import json
 
-import cv2
-import numpy as np
 from conftest import shared_path
-
+import cv2
 from hand_pose_ros.core.doubtful import (
-    EXTRA_MIN_PRESENCE,
-    NESTED_CONFIDENT,
     box_ios,
+    EXTRA_MIN_PRESENCE,
     jumped,
     nested,
+    NESTED_CONFIDENT,
 )
 from hand_pose_ros.core.options import RunningMode, TrackerOptions
+from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
 from hand_pose_ros.core.tracker import Candidate, HandTracker
-from hand_pose_ros.core.types import Roi
+import numpy as np
 
 FACE = 'ochuman/000817.jpg'  # person 1: a woman in sunglasses; no wrist near her head
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import pytest
-
 from hand_pose_ros.core.anchors import ssd_anchors
 from hand_pose_ros.core.landmarks import project_landmarks, rotate_world
 from hand_pose_ros.core.palm import weighted_nms
+from hand_pose_ros.core.results import PalmDetection, Roi
 from hand_pose_ros.core.roi import (
     apply_affine,
     full_image_roi,
@@ -19,7 +17,8 @@ from hand_pose_ros.core.roi import (
     roi_from_landmarks,
     roi_iou,
 )
-from hand_pose_ros.core.types import PalmDetection, Roi
+import numpy as np
+import pytest
 
 
 def test_anchors() -> None:

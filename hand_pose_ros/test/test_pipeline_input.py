@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from conftest import shared_path
 import cv2
+from hand_pose_ros.core.image import to_rgb
+from hand_pose_ros.core.options import BaseOptions, RunningMode, tracker_options, TrackerOptions
+from hand_pose_ros.core.tracker import HandTracker
 import numpy as np
 import pytest
-from conftest import shared_path
-
-from hand_pose_ros.core.image import to_rgb
-from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions, tracker_options
-from hand_pose_ros.core.tracker import HandTracker
 
 
 @pytest.fixture(scope='module')

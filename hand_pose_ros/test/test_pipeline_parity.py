@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-import pytest
 from conftest import shared_path
-
+import cv2
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.tracker import HandTracker
+import numpy as np
+import pytest
 
 
 def _gold_px(hand: dict, width: int, height: int) -> np.ndarray:

@@ -6,21 +6,20 @@ static mode reads each hand once; the parity tests pin landmark_refinement=0).
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-import pytest
 from conftest import shared_path
-from test_pipeline_accuracy import evaluate
-from test_pipeline_tracking import CountingRuntime
-
+import cv2
 from hand_pose_ros.core.options import (
-    MAX_REFINEMENT_PASSES,
     BaseOptions,
+    MAX_REFINEMENT_PASSES,
     RunningMode,
     TrackerOptions,
 )
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
 from hand_pose_ros.core.tracker import HandTracker
+import numpy as np
+import pytest
+from test_pipeline_accuracy import evaluate
+from test_pipeline_tracking import CountingRuntime
 
 
 def _photos(annotations: dict) -> dict[str, np.ndarray]:

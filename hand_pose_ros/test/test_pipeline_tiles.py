@@ -7,23 +7,22 @@ affects detection; the real-photo test uses the annotated Panoptic frame instead
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-import pytest
 from conftest import shared_path
-from test_pipeline_tracking import CountingRuntime
-
+import cv2
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import PalmDetection, Roi
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
 from hand_pose_ros.core.tiles import (
+    detection_tiles,
+    is_cut,
     MIN_OVERLAP,
     MIN_TILE_SIDE,
     ZOOM_OUT,
-    detection_tiles,
-    is_cut,
 )
 from hand_pose_ros.core.tracker import HandTracker
-from hand_pose_ros.core.types import PalmDetection, Roi
+import numpy as np
+import pytest
+from test_pipeline_tracking import CountingRuntime
 
 PANOPTIC = 'panoptic/005880453_01_r.jpg'  # 1280x720, the annotated right hand is 77 px long
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-import pytest
 from conftest import shared_path
-
+import cv2
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
 from hand_pose_ros.core.smoothing import OneEuroFilter, OneEuroParams, shape_jitter
 from hand_pose_ros.core.tracker import FrameInput, HandTracker
+import numpy as np
+import pytest
 
 SEQUENCES = ('seq0', 'seq1', 'seq2')
 

@@ -10,25 +10,24 @@ from __future__ import annotations
 import hashlib
 import shutil
 
-import numpy as np
-import pytest
-from test_pipeline_accuracy import assert_accuracy_at_least_official
-from test_pipeline_parity import assert_static_parity
-
 from hand_pose_ros.core import quantize
 from hand_pose_ros.core.models import (
+    default_model_dir,
     FETCH_COMMAND,
+    fetch_models,
     INT8_MODEL_SHA256,
+    model_path,
     MODEL_SHA256,
     ModelError,
-    default_model_dir,
-    fetch_models,
-    model_path,
 )
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.runtimes import create_runtime
 from hand_pose_ros.core.tracker import HandTracker
 from hand_pose_ros.ros import parameters
+import numpy as np
+import pytest
+from test_pipeline_accuracy import assert_accuracy_at_least_official
+from test_pipeline_parity import assert_static_parity
 
 INT8 = {'lite': 'hand_landmark_lite_int8.tflite', 'full': 'hand_landmark_full_int8.tflite'}
 

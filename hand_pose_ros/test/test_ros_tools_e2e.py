@@ -15,6 +15,7 @@ these tests fail with the reason, never skip.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import re
 import shutil
 import signal
@@ -22,21 +23,19 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-import numpy as np
-import pytest
-import rclpy
 from conftest import shared_path
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import Parameter, ParameterValue
-from rcl_interfaces.srv import SetParameters
-from rclpy.executors import SingleThreadedExecutor
-from sensor_msgs.msg import CameraInfo
-
 from hand_pose_msgs.msg import HandArray
 from hand_pose_ros.ros import conversions as conv
 from hand_pose_ros.ros.diagnostics import diagnostic_values
+import numpy as np
+import pytest
+from rcl_interfaces.msg import Parameter, ParameterValue
+from rcl_interfaces.srv import SetParameters
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import CameraInfo
 
 START_TIMEOUT_S = 90.0
 STOP_LIMIT_S = 5.0  # what a user waits after Ctrl-C; launch escalates to SIGTERM at 5 s

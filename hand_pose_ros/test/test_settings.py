@@ -7,21 +7,20 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-import pytest
-import yaml
-
 from hand_pose_ros.cli import detect
 from hand_pose_ros.cli.arguments import flag
 from hand_pose_ros.core.options import (
     BASE_SPECS,
-    TRACKER_SPECS,
     BaseOptions,
     RunningMode,
-    TrackerOptions,
     tracker_options,
+    TRACKER_SPECS,
+    TrackerOptions,
 )
 from hand_pose_ros.core.settings import CLI, ROS, SPEC_KEY
 from hand_pose_ros.ros import parameters
+import pytest
+import yaml
 
 PKG = Path(__file__).resolve().parents[1]
 ALL_SPECS = BASE_SPECS + TRACKER_SPECS + parameters.NODE_SPECS

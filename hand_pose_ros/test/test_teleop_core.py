@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-import pytest
 from conftest import shared_path
-
+import cv2
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import CameraIntrinsics, ScaleSource
 from hand_pose_ros.core.skeleton import (
+    bone_length_cv,
+    bone_lengths,
     CHAIN_BONES,
     Skeleton,
     SkeletonTrack,
-    bone_length_cv,
-    bone_lengths,
 )
 from hand_pose_ros.core.tracker import HandTracker
-from hand_pose_ros.core.types import CameraIntrinsics, ScaleSource
+import numpy as np
+import pytest
 
 RNG = np.random.default_rng(7)
 

@@ -11,30 +11,29 @@ import ast
 import dataclasses
 import json
 
-import cv2
-import numpy as np
-import pytest
-import torch
 from conftest import shared_path
-from test_pipeline_parity import _gold_px, _match, assert_static_parity
-
-from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE, PALM_INPUT_SIZE, model_path
+import cv2
+from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE, model_path, PALM_INPUT_SIZE
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.roi import full_image_roi, roi_affine, roi_from_landmarks
 from hand_pose_ros.core.runtimes import create_runtime
 from hand_pose_ros.core.runtimes.base import warp_to_tensor
 from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
 from hand_pose_ros.core.runtimes.torch_builder import (
-    UnsupportedOpError,
     build_module,
     same_padding,
+    UnsupportedOpError,
 )
 from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime, warp_on_device
 from hand_pose_ros.core.tflite_file import load_graph
 from hand_pose_ros.core.tiles import detection_tiles
 from hand_pose_ros.core.tracker import FrameInput, HandTracker
-from hand_pose_ros.core.types import Roi
 from hand_pose_ros.tools import bench_multicam
+import numpy as np
+import pytest
+from test_pipeline_parity import _gold_px, _match, assert_static_parity
+import torch
 
 torch.set_num_threads(2)
 

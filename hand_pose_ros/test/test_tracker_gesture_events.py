@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import cv2
 from conftest import shared_path
-
+import cv2
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.tracker import HandTracker
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-import pytest
 from conftest import shared_path
-
+import cv2
 from hand_pose_ros.core.metric3d import solve_camera_frame
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import CameraIntrinsics, Method3D
 from hand_pose_ros.core.runtimes.base import LandmarkOutput
 from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
 from hand_pose_ros.core.tracker import HandTracker
-from hand_pose_ros.core.types import CameraIntrinsics, Method3D
+import numpy as np
+import pytest
 
 
 def _motion_frames() -> list[np.ndarray]:

@@ -1,4 +1,5 @@
-"""Command-line flags derived from the settings' definitions (core/settings.py).
+"""
+Command-line flags derived from the settings' definitions (core/settings.py).
 
 A setting `name_with_parts` becomes `--name-with-parts`, with its description, range or
 choices and default (per running mode where it has several) in the help. Flags default to
@@ -63,6 +64,6 @@ def add_setting_arguments(parser: argparse.ArgumentParser, specs: Iterable[Spec]
 
 
 def given_settings(args: argparse.Namespace, specs: Iterable[Spec]) -> dict[str, Any]:
-    """The settings given on the command line: {name: value}."""
+    """Return the settings given on the command line: {name: value}."""
     return {s.name: getattr(args, s.name) for s in specs
             if CLI in s.expose and getattr(args, s.name, None) is not None}

@@ -1,4 +1,5 @@
-"""`hand-pose-ros detect`: hands in images, folders of images or videos, written as JSON.
+"""
+`hand-pose-ros detect`: hands in images, folders of images or videos, written as JSON.
 
 Output schema (one entry per image or video frame, in input order):
 
@@ -15,34 +16,33 @@ are named by the video path and carry their 0-based "frame" index.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 import json
 import logging
 import math
-import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+import sys
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.cli.arguments import add_setting_arguments, given_settings
 from hand_pose_ros.core.frames import (
     IMAGE_SUFFIXES,
-    VIDEO_SUFFIXES,
     list_images,
     read_image,
     video_frame_count,
     video_frames,
+    VIDEO_SUFFIXES,
 )
 from hand_pose_ros.core.options import (
     BASE_SPECS,
+    tracker_options,
     TRACKER_SPECS,
     TrackerOptions,
-    tracker_options,
 )
+from hand_pose_ros.core.results import CameraIntrinsics, FrameResult, HandResult
 from hand_pose_ros.core.tracker_protocol import Tracker
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
+import numpy as np
 
 _LOG = logging.getLogger(__name__)
 
@@ -148,8 +148,12 @@ def load_depth(path: Path) -> np.ndarray:
 
 
 class DepthLookup:
-    """Depth per frame from --depth: one file for every frame (read once), or a folder of
-    files named like the images (video frames: <stem>_<frame:06d>)."""
+    """
+    Depth per frame from --depth.
+
+    One file for every frame (read once), or a folder of files named like the images (video
+    frames: <stem>_<frame:06d>).
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path

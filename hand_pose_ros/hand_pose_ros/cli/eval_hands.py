@@ -34,7 +34,7 @@ import numpy as np
 from hand_pose_ros.core.gestures import GESTURE_OPEN_PALM, GESTURE_POINTING_UP
 from hand_pose_ros.core.options import SETTINGS, BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.tracker import HandTracker
-from hand_pose_ros.core.types import HandResult
+from hand_pose_ros.core.results import HandResult
 
 PARTS = ('size', 'pairs', 'false', 'gestures', 'wrists')
 SIZES = (16, 24, 32, 48, 64, 96, 128, 200)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import logging
 import sys
-from collections.abc import Sequence
 
 SUBCOMMANDS = {
     'detect': 'hands in images, folders or videos to JSON',

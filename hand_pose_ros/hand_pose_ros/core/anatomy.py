@@ -1,9 +1,10 @@
-"""Hand anatomy: the 21 landmark indices, their names, fingers, bones and the palm frame.
+r"""
+Hand anatomy: the 21 landmark indices, their names, fingers, bones and the palm frame.
 
 Every module that indexes a (21, k) landmark array (image keypoints, hand-centric `world`,
 camera-frame keypoints) takes its indices from here, and the 3D palm orientation (the wrist
 frame of TF and HandArray, the palm normal of the gesture features) comes from `palm_frame`
-alone, so they cannot drift apart. Only numpy is imported: core/types.py and the ROS layer
+alone, so they cannot drift apart. Only numpy is imported: core/results.py and the ROS layer
 both depend on this module.
 
 Joint order is MediaPipe's (the landmark model's output order)::
@@ -15,19 +16,19 @@ Joint order is MediaPipe's (the landmark model's output order)::
       4       6   10  14  18     PIP joints (thumb: 4 tip, 3 IP)
       |       |   |   |   |
       3       5 - 9 - 13 - 17    finger MCP joints: the knuckle row
-       \\      |             |
+       \      |             |
         2     |             |    thumb MCP
-         \\    |            /
+         \    |            /
           1   |          /       thumb CMC
-           \\  |        /
+           \  |        /
               0                  wrist
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import IntEnum
+import math
 
 import numpy as np
 
@@ -35,7 +36,8 @@ NUM_KEYPOINTS = 21
 
 
 class HandLandmark(IntEnum):
-    """The 21 hand landmarks in MediaPipe order (names as mediapipe's HandLandmark).
+    """
+    The 21 hand landmarks in MediaPipe order (names as mediapipe's HandLandmark).
 
     An IntEnum so a member indexes numpy arrays and messages directly (`world[WRIST]`) while
     still printing as a joint name in logs and test failures.
@@ -65,7 +67,7 @@ class HandLandmark(IntEnum):
 
     @property
     def keypoint_name(self) -> str:
-        """The TF.js name (hand_pose_msgs/Hand KEYPOINT_NAMES, TF frame suffixes)."""
+        """Return the TF.js name (hand_pose_msgs/Hand KEYPOINT_NAMES, TF frame suffixes)."""
         return KEYPOINT_NAMES[self]
 
 
@@ -120,7 +122,8 @@ _FRAME_EPS = 1e-12
 
 
 def handedness_sign(handedness: str) -> float:
-    """+1 for a right hand, -1 for a left one (anatomical; any case, surrounding spaces ok).
+    """
+    +1 for a right hand, -1 for a left one (anatomical; any case, surrounding spaces ok).
 
     Left and right hands are mirror images, so every palm-normal cross product flips sign
     with the side; this is the one place that maps the label to that sign.
@@ -140,7 +143,8 @@ def palm_size(points: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class PalmFrame:
-    """The palm's pose in the frame of the points it was computed from.
+    r"""
+    The palm's pose in the frame of the points it was computed from.
 
     `rotation` columns are the frame's axes, the same convention for both hands
     (right-handed, REP 103)::
@@ -149,11 +153,11 @@ class PalmFrame:
                  o                           z: palm normal, pointing out of the palm
           index  |   ring                       (the side the palm faces)
             o    |    o    pinky             y: z cross x
-             \\   |   /    o
-              \\  x  /   /                  For a right hand seen palm-on (palm towards
-        thumb  \\ ^ /  /                     the viewer, fingers up) z points at the viewer
-          o     \\|/ /                       and y points to the viewer's left (the pinky
-           \\     o wrist                    side). For a left hand seen palm-on z also
+             \   |   /    o
+              \  x  /   /                  For a right hand seen palm-on (palm towards
+        thumb  \ ^ /  /                     the viewer, fingers up) z points at the viewer
+          o     \|/ /                       and y points to the viewer's left (the pinky
+           \     o wrist                    side). For a left hand seen palm-on z also
             ---> y (pinky side for a right   points at the viewer and y to the thumb side.
                    hand seen palm-on)
 
@@ -168,7 +172,8 @@ class PalmFrame:
 
 
 def palm_side(points: np.ndarray, normal: np.ndarray, handedness: str | None) -> float:
-    """+1 when `normal` (index x pinky MCP vectors from the wrist) points out of the palm, else -1.
+    """
+    +1 when `normal` (index x pinky MCP vectors from the wrist) points out of the palm, else -1.
 
     With `handedness` the mirror sign decides. Without it the side the fingers flex towards
     (always the palm side) is used; for a perfectly flat hand that is undecided and the
@@ -195,7 +200,8 @@ def _norm(v: np.ndarray) -> float:
 
 
 def palm_frame(points: np.ndarray, handedness: str | None = None) -> PalmFrame:
-    """The palm frame (origin at the wrist, axes in `PalmFrame`) of (21, 3) points.
+    """
+    Compute the palm frame (origin at the wrist, axes in `PalmFrame`) of (21, 3) points.
 
     Works in any frame whose axes are a rotation of the hand's (hand-centric `world`, camera
     optical frame): the result is expressed in the points' frame.

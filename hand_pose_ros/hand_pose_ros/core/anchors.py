@@ -1,4 +1,5 @@
-"""SSD anchors of the MediaPipe palm detector (SsdAnchorsCalculator with the palm options).
+"""
+SSD anchors of the MediaPipe palm detector (SsdAnchorsCalculator with the palm options).
 
 Only the centres matter: the palm model uses fixed-size anchors (w = h = 1), so decoding
 needs just where each of the 2016 anchors sits in the 192x192 input.
@@ -8,9 +9,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numpy as np
-
 from hand_pose_ros.core.models import PALM_INPUT_SIZE
+import numpy as np
 
 PALM_STRIDES = (8, 16, 16, 16)
 ANCHOR_OFFSET = 0.5
@@ -21,7 +21,8 @@ ASPECT_RATIOS = (1.0,)
 def ssd_anchors(
     input_size: int = PALM_INPUT_SIZE, strides: tuple[int, ...] = PALM_STRIDES
 ) -> np.ndarray:
-    """(N, 2) anchor centres, normalised to [0, 1], in the order the model emits boxes.
+    """
+    (N, 2) anchor centres, normalised to [0, 1], in the order the model emits boxes.
 
     Consecutive layers with the same stride share one feature map; each layer adds one
     anchor per aspect ratio plus one interpolated-scale anchor per location.

@@ -1,4 +1,5 @@
-"""Body-guided hand ROIs: MediaPipe Holistic's way of finding the hands a palm detector misses.
+"""
+Body-guided hand ROIs: MediaPipe Holistic's way of finding the hands a palm detector misses.
 
 The palm detector needs the palm to be visible and large enough in its 192-pixel view; a
 body is much larger, so a person several metres away, a hand seen edge-on or a fist still
@@ -38,16 +39,15 @@ cases: the body pass runs rarely, so a device warp would buy little.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+import math
 from pathlib import Path
-
-import numpy as np
 
 from hand_pose_ros.core.anchors import ssd_anchors
 from hand_pose_ros.core.models import body_model_path
 from hand_pose_ros.core.palm import sigmoid, weighted_nms
+from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.roi import (
     apply_affine,
     full_image_roi,
@@ -58,7 +58,7 @@ from hand_pose_ros.core.roi import (
     transform_rect,
 )
 from hand_pose_ros.core.runtimes.base import Runtime, warp_to_tensor, warp_u8
-from hand_pose_ros.core.types import Roi
+import numpy as np
 
 POSE_DETECTION_SIZE = 224
 POSE_STRIDES = (8, 16, 32, 32, 32)
@@ -133,7 +133,8 @@ def decode_pose_detections(
     raw_boxes: np.ndarray, raw_scores: np.ndarray, transform: np.ndarray,
     min_score: float, max_detections: int,
 ) -> list[tuple[float, np.ndarray]]:
-    """(score, (4, 2) keypoints in image pixels) per person, best first.
+    """
+    (score, (4, 2) keypoints in image pixels) per person, best first.
 
     Keypoints: 0 hip centre, 1 full-body size/rotation point, 2 shoulder centre, 3 upper-body
     size/rotation point. The box (the face) is only used by the NMS.
@@ -197,7 +198,7 @@ class BodyNetworks:
         return [np.concatenate(r) for r in results]
 
     def run_raw(self, name: str, batch: np.ndarray) -> list[np.ndarray]:
-        """The network on NHWC float32 inputs as the graph takes them (tests, tools)."""
+        """Run the network on NHWC float32 inputs as the graph takes them (tests, tools)."""
         return self._run(name, batch)
 
     def detect(self, image: np.ndarray, max_bodies: int) -> list[Roi]:
@@ -262,5 +263,5 @@ class BodyNetworks:
 
 
 def _crop(image: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
-    """A landmark-style crop (edge replicated) as a float32 [0, 1] tensor."""
+    """Cut a landmark-style crop (edge replicated) as a float32 [0, 1] tensor."""
     return warp_u8(image, affine, size, replicate_border=True).astype(np.float32) / 255.0

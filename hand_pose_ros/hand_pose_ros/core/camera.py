@@ -1,4 +1,5 @@
-"""Camera intrinsics checks and the pinhole/distortion maths the metric 3D solver relies on.
+"""
+Camera intrinsics checks and the pinhole/distortion maths the metric 3D solver relies on.
 
 All solving happens on undistorted, normalized image coordinates (x/z, y/z), so the solver
 itself never sees a distortion model; distortion enters only here, in both directions, through
@@ -11,9 +12,8 @@ from __future__ import annotations
 import math
 
 import cv2
+from hand_pose_ros.core.results import CameraIntrinsics
 import numpy as np
-
-from hand_pose_ros.core.types import CameraIntrinsics
 
 # Coefficient counts OpenCV accepts for each CameraInfo distortion model.
 _DISTORTION_LENGTHS = {
@@ -37,7 +37,8 @@ MAX_TANGENTIAL_COEFFICIENT = 1.0
 
 
 def validate_intrinsics(intrinsics: CameraIntrinsics) -> None:
-    """Raise ValueError when the intrinsics cannot describe a camera.
+    """
+    Raise ValueError when the intrinsics cannot describe a camera.
 
     An unset CameraInfo has K all zero; using it would put every hand at infinity or NaN, so
     this fails loudly instead of producing silent garbage.
@@ -63,7 +64,8 @@ def validate_intrinsics(intrinsics: CameraIntrinsics) -> None:
 
 
 def plausible_for_image(intrinsics: CameraIntrinsics, width: int, height: int) -> None:
-    """Raise ValueError when valid-looking intrinsics cannot belong to a width x height image.
+    """
+    Raise ValueError when valid-looking intrinsics cannot belong to a width x height image.
 
     validate_intrinsics() only rules out what cannot be computed with; a CameraInfo with
     fx=1e300, cx=1e9 or k1=1e6 passes it and yields finite but meaningless 3D. Such values
@@ -96,7 +98,7 @@ def plausible_for_image(intrinsics: CameraIntrinsics, width: int, height: int) -
 
 
 def distortion_coefficients(intrinsics: CameraIntrinsics) -> np.ndarray | None:
-    """OpenCV's D vector, or None when there is no (or only zero) distortion."""
+    """Return OpenCV's D vector, or None when there is no (or only zero) distortion."""
     d = np.asarray(intrinsics.d, dtype=np.float64).ravel()
     if d.size == 0 or not np.any(d):
         return None

@@ -1,4 +1,5 @@
-"""Robust hand depth from a registered depth image.
+"""
+Robust hand depth from a registered depth image.
 
 A single depth pixel at a joint is unreliable (holes at skin edges, flying pixels, background
 seen between fingers), so the hand's depth is read from many pixels: every valid pixel inside the
@@ -7,13 +8,12 @@ palm polygon, with the background and outliers rejected around a robust centre.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
+import logging
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.anatomy import PALM_JOINTS
+import numpy as np
 
 LOG = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ class DepthSample:
 
 
 def depth_to_metres(depth: np.ndarray) -> np.ndarray:
-    """16UC1 millimetres or 32FC1 metres -> float32 metres with NaN where invalid.
+    """
+    16UC1 millimetres or 32FC1 metres -> float32 metres with NaN where invalid.
 
     These are the two encodings ROS depth cameras publish (REP 118); 0 and NaN mean no return.
     """
@@ -58,7 +59,8 @@ def palm_depth(
     min_fraction: float = 0.1,
     max_depth: float = 10.0,
 ) -> DepthSample | None:
-    """Robust depth of the palm, or None when too few valid pixels support it.
+    """
+    Robust depth of the palm, or None when too few valid pixels support it.
 
     Background is behind the hand, so the first centre is taken low in the distribution (the
     30th percentile) and then refined by iterated median / MAD gating, which drops background
@@ -112,7 +114,8 @@ def palm_depth(
 
 
 def palm_model_depth(points_cam: np.ndarray, rays: np.ndarray) -> float | None:
-    """The depth a camera would read for a camera-frame hand model at the same pixels.
+    """
+    Return the depth a camera would read for a camera-frame hand model at the same pixels.
 
     `rays` (N, 3) are the normalized rays (x/z, y/z, 1) of the pixels `palm_depth` kept; the
     model's palm is the least-squares plane through its palm joints. Comparing like with like
@@ -136,7 +139,8 @@ def palm_model_depth(points_cam: np.ndarray, rays: np.ndarray) -> float | None:
 
 def joint_depths(depth_m: np.ndarray, keypoints_2d: np.ndarray, radius: int = 2,
                  min_valid: int = 3) -> np.ndarray:
-    """Depth at each keypoint (N,) metres: median of the valid pixels in a small window.
+    """
+    Depth at each keypoint (N,) metres: median of the valid pixels in a small window.
 
     NaN where the window holds fewer than `min_valid` valid pixels or lies outside the image.
     The median of a window, not the one pixel, because joints sit where holes and edges are.
@@ -157,7 +161,8 @@ def joint_depths(depth_m: np.ndarray, keypoints_2d: np.ndarray, radius: int = 2,
 
 
 def hand_depth_missing(keypoints_2d: np.ndarray, depth_m: np.ndarray) -> bool:
-    """True when the depth image has no valid reading (finite, > 0) in the hand's 2D box.
+    """
+    Return True when the depth image has no valid reading (finite, > 0) in the hand's 2D box.
 
     Then the camera-frame 3D can only come from PnP with the model's hand size; callers
     report it, because a depth camera that sees nothing on the hands (too close, IR
@@ -173,4 +178,3 @@ def hand_depth_missing(keypoints_2d: np.ndarray, depth_m: np.ndarray) -> bool:
     if box.size == 0:
         return False  # the hand is outside the image: nothing to expect
     return not bool(np.any(np.isfinite(box) & (box > 0)))
-

@@ -1,4 +1,5 @@
-"""The one frame reader: image files, folders of images, video files and cameras, as RGB.
+"""
+The one frame reader: image files, folders of images, video files and cameras, as RGB.
 
 `replay` (the ROS camera stand-in), `hand-pose-ros detect`, the benchmark and the demo all
 read frames here, so they agree on which files are images, on folder order (recursive,
@@ -26,19 +27,19 @@ FRAME_CACHE_LIMIT = 600  # decoded folder frames kept in memory (a 640x480 frame
 
 
 def list_images(folder: Path) -> list[Path]:
-    """The image files under `folder`, recursively, sorted by path."""
+    """List the image files under `folder`, recursively, sorted by path."""
     return sorted(p for p in Path(folder).rglob('*')
                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def read_image(path: Path) -> np.ndarray | None:
-    """An image file as RGB uint8 (H, W, 3), or None when it cannot be decoded."""
+    """Read an image file as RGB uint8 (H, W, 3), or None when it cannot be decoded."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def open_video(source: str | Path) -> Any:
-    """An opened cv2.VideoCapture for a video file or `camera:N`; ValueError if it fails."""
+    """Open a cv2.VideoCapture for a video file or `camera:N`; ValueError if it fails."""
     text = str(source)
     cap = (cv2.VideoCapture(int(text.split(':', 1)[1])) if text.startswith('camera:')
            else cv2.VideoCapture(text))
@@ -71,7 +72,8 @@ def video_frames(path: Path) -> Iterator[np.ndarray]:
 
 
 class FrameSource:
-    """Frames (RGB uint8) from a folder (recursively, sorted), a video file or `camera:N`.
+    """
+    Frames (RGB uint8) from a folder (recursively, sorted), a video file or `camera:N`.
 
     next() gives one frame at a time, looping when `loop` (never for a camera), resized to
     `size` (width, height) when given. Folder frames are decoded once and cached (up to
@@ -110,8 +112,9 @@ class FrameSource:
             return cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
         return rgb
 
-    def next(self) -> np.ndarray | None:
-        """The next frame, or None at the end (never None while looping a readable source).
+    def next(self) -> np.ndarray | None:  # noqa: A003 (public API, as used by replay)
+        """
+        Return the next frame, or None at the end (never None while looping a readable source).
 
         Unreadable files are skipped and listed in `unreadable`; a folder where none can be
         read ends like a finished one.

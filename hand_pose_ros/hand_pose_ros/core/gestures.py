@@ -1,4 +1,5 @@
-"""Per-hand gesture classes, user-registered gesture rules and temporal debouncing.
+"""
+Per-hand gesture classes, user-registered gesture rules and temporal debouncing.
 
 Gestures are rules over `HandFeatures` (core/hand_signals.py), which come from the metric
 hand-centric keypoints: finger curl is a joint-angle sum and pinch a distance relative to
@@ -17,17 +18,16 @@ expressed in the camera optical frame) to GestureRecognizer / classify to change
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 import importlib
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-
-import numpy as np
 
 from hand_pose_ros.core.anatomy import INDEX, MIDDLE, PINKY, RING, THUMB
-from hand_pose_ros.core.hand_signals import HandFeatures, hand_signals
-from hand_pose_ros.core.types import GestureChange, GestureResult, HandResult
+from hand_pose_ros.core.hand_signals import hand_signals, HandFeatures
+from hand_pose_ros.core.results import GestureChange, GestureResult, HandResult
+import numpy as np
 
 _LOG = logging.getLogger(__name__)
 
@@ -206,7 +206,8 @@ DEFAULT_REGISTRY = _builtin_registry()
 
 def register_gesture(name: str, rule: GestureRule, priority: int = USER_PRIORITY,
                      replace: bool = False) -> None:
-    """Add a gesture to the default registry used by every recognizer and `classify`.
+    """
+    Add a gesture to the default registry used by every recognizer and `classify`.
 
     `rule(features)` returns a score in [0, 1] (or None when it does not apply); build it
     from `extended`, `curled`, `thumb_extended`, `points_up`, `pinching` and `ramp`, or any
@@ -245,7 +246,8 @@ class _TrackState:
 
 
 class GestureRecognizer:
-    """Fills `HandResult.gesture` per frame; in tracking mode debounces per track id.
+    """
+    Fills `HandResult.gesture` per frame; in tracking mode debounces per track id.
 
     A new class is reported only after it was the raw class for `hold_frames` consecutive
     frames of that track, so one-frame flicker never reaches the robot. A new track starts
@@ -296,7 +298,7 @@ class GestureRecognizer:
 
     @staticmethod
     def _score_of(name: str, scores: dict[str, float]) -> float:
-        """This frame's score of a (held) class: its rule's score, or 1 - best for none."""
+        """Return this frame's score of a (held) class: its rule's score, or 1 - best for none."""
         if name == GESTURE_NONE:
             return 1.0 - max(scores.values(), default=0.0)
         return scores.get(name, 0.0)

@@ -1,4 +1,5 @@
-"""Continuous per-hand signals for teleoperation, from the metric hand-centric keypoints.
+"""
+Continuous per-hand signals for teleoperation, from the metric hand-centric keypoints.
 
 Everything here is computed from `HandResult.world` (metres, hand-centric, axes parallel to
 the camera optical frame: x right, y down, z forward), so it does not change with the hand's
@@ -8,25 +9,24 @@ quantity should also not change with hand size.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-
-import numpy as np
+import math
 
 from hand_pose_ros.core.anatomy import (
     FINGER_CHAINS,
     FINGERTIPS,
+    HandLandmark,
     INDEX,
     MCP_JOINTS,
     MIDDLE,
     NUM_KEYPOINTS,
+    palm_frame,
+    palm_size,
     PINKY,
     RING,
     THUMB,
-    HandLandmark,
-    palm_frame,
-    palm_size,
 )
+import numpy as np
 
 # Flexion (MCP + PIP + DIP, degrees) that counts as a fully curled finger. Anatomical maxima
 # sum to ~260 deg, but MediaPipe's world landmarks of a tight fist reach ~200 deg and its
@@ -48,7 +48,8 @@ _EPS = 1e-9
 
 @dataclass
 class HandFeatures:
-    """Geometric description of one hand, the input of every gesture rule.
+    """
+    Geometric description of one hand, the input of every gesture rule.
 
     Lengths are metres; `*_ratio` values are divided by `palm_size` so rules written with
     them do not depend on hand size.
@@ -100,7 +101,8 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def palm_normal(world: np.ndarray, handedness: str) -> np.ndarray:
-    """Unit normal pointing out of the palm (the side the fingers curl toward).
+    """
+    Return the unit normal pointing out of the palm (the side the fingers curl toward).
 
     The palm frame's `normal` (core/anatomy.py): the normal of the wrist / index MCP /
     pinky MCP triangle, signed by `handedness` because left and right hands are mirror images.
@@ -109,7 +111,8 @@ def palm_normal(world: np.ndarray, handedness: str) -> np.ndarray:
 
 
 def _mcp_flexion_deg(world: np.ndarray, mcp: int, pip: int) -> float:
-    """MCP flexion with the sideways (abduction) part removed.
+    """
+    MCP flexion with the sideways (abduction) part removed.
 
     Spreading the fingers rotates the proximal phalanx within the palm plane; projecting out
     the palm's lateral axis keeps a spread flat hand at ~0 deg. Unsigned, so it needs no
@@ -146,7 +149,8 @@ def pinch_strength(pinch_ratio: float) -> float:
 
 def hand_signals(world: np.ndarray, handedness: str = 'right',
                  up: np.ndarray | None = None) -> HandFeatures:
-    """All continuous signals of one hand from its (21, 3) metric hand-centric keypoints.
+    """
+    All continuous signals of one hand from its (21, 3) metric hand-centric keypoints.
 
     `handedness` only sets the sign of the palm normal; `up` (default image up, -y) is the
     direction used by direction-dependent gestures such as thumb_up.

@@ -1,4 +1,5 @@
-"""Input validation and conversion of caller images to the RGB the networks expect.
+"""
+Input validation and conversion of caller images to the RGB the networks expect.
 
 Callers (ROS image topics, OpenCV, files) hand over many layouts; the pipeline accepts them
 all at the boundary and fails here, with a message naming the problem, rather than deep in a
@@ -22,7 +23,8 @@ _TO_RGB = {
 
 
 def to_rgb(image: np.ndarray, pixel_format: str = 'rgb') -> np.ndarray:
-    """Validate `image` as `pixel_format` and return a contiguous (H, W, 3) uint8 RGB array.
+    """
+    Validate `image` as `pixel_format` and return a contiguous (H, W, 3) uint8 RGB array.
 
     Raises ValueError saying what is wrong: None, not an array, empty, wrong dtype, a shape
     that does not fit the format, or an unknown format.

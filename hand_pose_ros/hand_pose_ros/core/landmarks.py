@@ -1,4 +1,5 @@
-"""Landmark model outputs -> image-pixel landmarks and world landmarks.
+"""
+Landmark model outputs -> image-pixel landmarks and world landmarks.
 
 MediaPipe's TensorsToLandmarks, LandmarkLetterboxRemoval, LandmarkProjection and
 WorldLandmarkProjection, in pixels.
@@ -8,10 +9,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE
-from hand_pose_ros.core.types import Roi
+from hand_pose_ros.core.results import Roi
+import numpy as np
 
 # The model's z is in crop pixels but flatter than x/y; MediaPipe rescales it by 1/0.4.
 NORMALIZE_Z = 0.4
@@ -21,7 +21,8 @@ def project_landmarks(
     raw: np.ndarray, roi: Roi, padding: np.ndarray | None = None,
     size: int = LANDMARK_INPUT_SIZE,
 ) -> np.ndarray:
-    """(21, 3) crop-pixel landmarks -> (21, 3) image pixels (z scaled like x).
+    """
+    (21, 3) crop-pixel landmarks -> (21, 3) image pixels (z scaled like x).
 
     `padding` is the letterbox (left, top, right, bottom) of the crop as fractions; zero for
     the square hand ROIs.

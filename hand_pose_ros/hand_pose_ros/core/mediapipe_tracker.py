@@ -1,4 +1,5 @@
-"""The official MediaPipe Tasks HandLandmarker (mediapipe 1.x): a second Tracker, for reference.
+"""
+The official MediaPipe Tasks HandLandmarker (mediapipe 1.x): a second Tracker, for reference.
 
 This is not a runtime: MediaPipe runs its own graph end to end (palm detection, ROI,
 landmarks, tracking), so this wraps the whole task and, like HandTracker, implements the
@@ -25,19 +26,18 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 import tempfile
 import zipfile
-from pathlib import Path
-
-import numpy as np
 
 from hand_pose_ros.core import tflite_file
 from hand_pose_ros.core.image import to_rgb
-from hand_pose_ros.core.models import MODEL_SHA256, default_model_dir, model_path
+from hand_pose_ros.core.models import default_model_dir, model_path, MODEL_SHA256
 from hand_pose_ros.core.options import TrackerOptions
+from hand_pose_ros.core.results import CameraIntrinsics, FrameResult, HandResult
 from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
-from hand_pose_ros.core.tracker import OTHER_HAND, attach_camera_frames
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
+from hand_pose_ros.core.tracker import attach_camera_frames, OTHER_HAND
+import numpy as np
 
 _LOG = logging.getLogger(__name__)
 
@@ -53,8 +53,10 @@ _DEFAULT_FRAME_MS = 33
 # Two hands in consecutive frames are the same track above this ROI overlap.
 _TRACK_MATCH_IOU = 0.3
 
+
 def _palm_detector_bytes(variant: str, folder: Path) -> bytes:
-    """palm_detection_<variant> as the Tasks API accepts it.
+    """
+    palm_detection_<variant> as the Tasks API accepts it.
 
     The Tasks API reads the input normalisation from TFLite metadata, which the 0.10.21
     palm_detection_lite.tflite lacks (the full one has it). Both detectors have the same input
@@ -79,7 +81,8 @@ def _bundle_stamp(variant: str) -> bytes:
 
 
 def task_bundle(variant: str, model_dir: Path | None = None) -> Path:
-    """Path of hand_landmarker_<variant>.task, built from the fetched models when needed.
+    """
+    Path of hand_landmarker_<variant>.task, built from the fetched models when needed.
 
     The Tasks API only loads models from a .task zip; mediapipe 1.x wheels ship none, so the
     bundle is assembled from the same verified models the core uses. It is rebuilt whenever it
@@ -112,7 +115,8 @@ def task_bundle(variant: str, model_dir: Path | None = None) -> Path:
 
 
 class MediaPipeTasksTracker:
-    """Official MediaPipe Tasks HandLandmarker behind the core tracker's process() signature.
+    """
+    Official MediaPipe Tasks HandLandmarker behind the core tracker's process() signature.
 
     `options` is the core TrackerOptions (already validated); it uses base.model,
     running_mode, max_num_hands, min_detection_confidence, min_tracking_confidence and
@@ -156,9 +160,12 @@ class MediaPipeTasksTracker:
         camera: CameraIntrinsics | None = None, depth: np.ndarray | None = None,
         timestamp: float | None = None,
     ) -> FrameResult:
-        """Hands in one image, as HandTracker.process (camera: metric 3D per hand, with
-        optional registered depth). In video mode timestamps (seconds) must increase;
-        without them frames are 1/30 s apart."""
+        """
+        Find the hands in one image, with the same arguments and results as HandTracker's.
+
+        camera: metric 3D per hand, with optional registered depth. In video mode timestamps
+        (seconds) must increase; without them frames are 1/30 s apart.
+        """
         rgb = to_rgb(image, pixel_format)
         mp_image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
         height, width = rgb.shape[:2]

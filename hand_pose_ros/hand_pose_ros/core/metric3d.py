@@ -1,4 +1,5 @@
-"""The hand in the camera frame, in metres: PnP of the metric hand model, optionally with depth.
+"""
+The hand in the camera frame, in metres: PnP of the metric hand model, optionally with depth.
 
 The landmark model gives 21 metric points in a hand-centric frame (an average-sized hand) and
 21 image points. Their camera-frame pose is a Perspective-n-Point problem; its translation is
@@ -28,18 +29,16 @@ What is done here, and why:
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from dataclasses import dataclass
+import logging
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.anatomy import (
-    NUM_KEYPOINTS,
-    PALM_JOINTS,
     HandLandmark,
+    NUM_KEYPOINTS,
     palm_frame,
+    PALM_JOINTS,
     palm_size,
 )
 from hand_pose_ros.core.camera import normalize_points, project_points, validate_intrinsics
@@ -49,7 +48,8 @@ from hand_pose_ros.core.depth import (
     palm_depth,
     palm_model_depth,
 )
-from hand_pose_ros.core.types import CameraFrame3D, CameraIntrinsics, Method3D
+from hand_pose_ros.core.results import CameraFrame3D, CameraIntrinsics, Method3D
+import numpy as np
 
 LOG = logging.getLogger(__name__)
 
@@ -103,7 +103,8 @@ class PnPFit:
 
 
 def wrist_frame(points: np.ndarray, handedness: str | None = None) -> np.ndarray:
-    """Wrist orientation (3, 3), columns = the wrist frame's x, y, z axes in the points' frame.
+    """
+    Wrist orientation (3, 3), columns = the wrist frame's x, y, z axes in the points' frame.
 
     The palm frame's rotation (core/anatomy.py `palm_frame`, where the axes are drawn): x
     towards the middle MCP, z out of the palm, y = z cross x, for both hands. `handedness`
@@ -129,7 +130,8 @@ def _weighted_projection(params: np.ndarray, shape: np.ndarray, normalized: np.n
 
 def _refine_lm(params: np.ndarray, shape: np.ndarray, normalized: np.ndarray,
                weights: np.ndarray, iterations: int = 30) -> np.ndarray:
-    """Weighted Levenberg-Marquardt on (rotation vector, translation).
+    """
+    Weighted Levenberg-Marquardt on (rotation vector, translation).
 
     OpenCV's solvePnPRefineLM has no per-point weights, which the palm/finger weighting and
     the outlier rejection need; cv2.projectPoints gives the analytic Jacobian, so each step
@@ -224,7 +226,7 @@ def reprojection_rms(points_cam: np.ndarray, keypoints_2d: np.ndarray,
 
 def model_shape(world: np.ndarray, hand_scale: float = 1.0,
                 options: Metric3DOptions | None = None) -> np.ndarray:
-    """The metric hand the fit uses: the network's shape at the canonical (or own) size."""
+    """Return the metric hand the fit uses: the network's shape at the canonical (or own) size."""
     options = options or Metric3DOptions()
     world = np.asarray(world, dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
     scale = float(hand_scale)
@@ -238,7 +240,8 @@ def model_shape(world: np.ndarray, hand_scale: float = 1.0,
 def depth_scale(fit: PnPFit, keypoints_2d: np.ndarray, depth_m: np.ndarray,
                 intrinsics: CameraIntrinsics, options: Metric3DOptions | None = None
                 ) -> float | None:
-    """Factor that brings the fitted hand to the measured depth, or None without usable depth.
+    """
+    Factor that brings the fitted hand to the measured depth, or None without usable depth.
 
     Scaling about the camera centre keeps the reprojection, so one factor fixes the distance.
     The palm polygon's robust depth says where the hand is and rejects the background; the
@@ -272,7 +275,8 @@ def depth_scale(fit: PnPFit, keypoints_2d: np.ndarray, depth_m: np.ndarray,
 
 def snap_to_depth(keypoints: np.ndarray, keypoints_2d: np.ndarray, depth_m: np.ndarray,
                   intrinsics: CameraIntrinsics, options: Metric3DOptions) -> np.ndarray:
-    """Move each joint the depth image sees onto its image ray at the measured depth.
+    """
+    Move each joint the depth image sees onto its image ray at the measured depth.
 
     After the scale fix the palm is at the right distance, but the model's orientation can
     still put the wrist or a finger a few centimetres off in depth. Where the depth image has
@@ -301,7 +305,8 @@ def solve_camera_frame(
     handedness: str | None = None,
     options: Metric3DOptions | None = None,
 ) -> CameraFrame3D:
-    """One hand in the camera optical frame (metres).
+    """
+    One hand in the camera optical frame (metres).
 
     keypoints_2d: (21, 2) image pixels (extra columns, e.g. the model's z, are ignored).
     world: (21, 3) the model's metric hand-centric landmarks.
@@ -361,7 +366,7 @@ def solve_camera_frame(
 
 
 def _check_depth_covers(depth_m: np.ndarray, intrinsics: CameraIntrinsics) -> None:
-    """A depth image that cannot contain the principal point is not this camera's image."""
+    """Reject a depth image that cannot contain the principal point: not this camera's image."""
     h, w = depth_m.shape
     if not (0.0 <= intrinsics.cx <= w and 0.0 <= intrinsics.cy <= h):
         raise ValueError(
@@ -407,7 +412,8 @@ def measure_hand_scale(keypoints_2d: np.ndarray, world: np.ndarray,
 
 
 class HandScaleEstimator:
-    """The user's hand-size factor, from frames that have depth.
+    """
+    The user's hand-size factor, from frames that have depth.
 
     Each frame's depth gives the ratio between the measured and the modelled hand distance,
     which is the ratio between the user's hand and the model's. The median over a window of
@@ -440,7 +446,7 @@ class HandScaleEstimator:
 
     @property
     def scale(self) -> float:
-        """The estimated hand_scale (1.0 until `ready`)."""
+        """Return the estimated hand_scale, 1.0 until `ready`."""
         if not self.ready:
             return 1.0
         return float(np.median(self._ratios))

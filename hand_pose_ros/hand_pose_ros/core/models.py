@@ -1,4 +1,5 @@
-"""Locating, verifying and fetching the MediaPipe hand (and body) models.
+"""
+Locating, verifying and fetching the MediaPipe hand (and body) models.
 
 The models ship inside the mediapipe 0.10.21 wheel (later wheels carry none). They are fetched
 once at setup time, never while the node runs, and verified by sha256 on every load so a
@@ -15,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
-from pathlib import Path
 
 _LOG = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ def _sha256(path: Path) -> str:
 def model_path(
     kind: str, variant: str, model_dir: Path | None = None, precision: str = 'fp32'
 ) -> Path:
-    """Verified path of 'palm_detection' or 'hand_landmark' in 'lite' or 'full'.
+    """
+    Return the verified path of 'palm_detection' or 'hand_landmark' in 'lite' or 'full'.
 
     precision 'int8' names the derived hand_landmark_<variant>_int8.tflite (landmark only).
     """
@@ -111,7 +113,11 @@ def model_path(
 
 
 def body_model_path(name: str, model_dir: Path | None = None) -> Path:
-    """Verified path of a body model: 'pose_detection', 'pose_landmark_full', 'hand_recrop'."""
+    """
+    Return the verified path of a body model.
+
+    name: 'pose_detection', 'pose_landmark_full' or 'hand_recrop'.
+    """
     file = f'{name}.tflite'
     if file not in BODY_MODEL_SHA256:
         raise ValueError(f'unknown body model {name!r}')
@@ -134,16 +140,23 @@ def _present(folder: Path, hashes: dict[str, str]) -> bool:
 
 
 def models_present(model_dir: Path | None = None, body: bool = False) -> bool:
-    """True when all six hand models (four fetched, two int8 derived), and with body the
-    three body models, have the right checksums."""
+    """
+    Return True when every model is present with the right checksum.
+
+    The models are the six hand models (four fetched, two int8 derived), and with body the
+    three body models.
+    """
     hashes = {**MODEL_SHA256, **INT8_MODEL_SHA256, **(BODY_MODEL_SHA256 if body else {})}
     return _present(model_dir or default_model_dir(), hashes)
 
 
 def fetch_models(model_dir: Path | None = None, wheel: Path | None = None,
                  body: bool = False) -> Path:
-    """Extract the four hand models (with body, also the three body models) from the
-    mediapipe 0.10.21 wheel into model_dir, then derive the two int8 landmark models.
+    """
+    Extract the models from the mediapipe 0.10.21 wheel into model_dir.
+
+    The four hand models (with body, also the three body models) are extracted, then the two
+    int8 landmark models derived.
 
     Downloads the wheel with `pip download --no-deps` unless a local wheel is given; only
     missing or corrupt files are extracted. Does nothing when every model is already present
@@ -166,7 +179,8 @@ def fetch_models(model_dir: Path | None = None, wheel: Path | None = None,
 
 
 def derive_int8_landmark(variant: str, model_dir: Path | None = None) -> Path:
-    """Write hand_landmark_<variant>_int8.tflite from the verified fp32 model; verify it.
+    """
+    Write hand_landmark_<variant>_int8.tflite from the verified fp32 model; verify it.
 
     The derivation is deterministic, so the output must match its pinned sha256; a mismatch
     (e.g. another ai-edge-litert flatbuffer writer) fails here instead of at load time.

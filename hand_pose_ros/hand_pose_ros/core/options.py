@@ -1,4 +1,5 @@
-"""The tracker's settings, each defined once (see settings.py for what derives from them).
+"""
+The tracker's settings, each defined once (see settings.py for what derives from them).
 
 Split as MediaPipe Tasks does: `BaseOptions` selects and loads the networks (read once, when
 the runtime is built), `TrackerOptions` says how the pipeline behaves and holds a
@@ -13,12 +14,12 @@ from dataclasses import dataclass, field
 
 from hand_pose_ros.core.models import MODEL_VARIANTS, PRECISIONS
 from hand_pose_ros.core.settings import (
-    CLI,
-    RunningMode,
-    Spec,
     check_all,
+    CLI,
     option,
     resolve_mode_defaults,
+    RunningMode,
+    Spec,
     specs,
 )
 
@@ -65,7 +66,8 @@ class BaseOptions:
 
 @dataclass(frozen=True)
 class TrackerOptions:
-    """How HandTracker behaves; defaults are MediaPipe's where MediaPipe has the setting.
+    """
+    How HandTracker behaves; defaults are MediaPipe's where MediaPipe has the setting.
 
     Differences, on purpose: `mirrored` is false (robot cameras are not mirrored, so the
     label is swapped to the anatomical hand), and in IMAGE mode `detection_tiles` and
@@ -100,7 +102,7 @@ class TrackerOptions:
         'lite', "Palm detector of the detection_tiles views ('lite' finds small hands better; "
         'the whole-image view always runs model).', choices=MODEL_VARIANTS)
     landmark_refinement: int = option(
-        None, "Extra landmark passes per hand and image, each on the ROI of the previous "
+        None, 'Extra landmark passes per hand and image, each on the ROI of the previous '
         "pass's landmarks (the kind of ROI the model is trained on; tracking does this from "
         'frame to frame). Each costs one landmark call per hand; a pass that loses the hand '
         'keeps the previous one.', low=0, high=MAX_REFINEMENT_PASSES,
@@ -181,7 +183,7 @@ class TrackerOptions:
         resolve_mode_defaults(self, self.running_mode)
         check_all(self)
         if (self.skeleton_lock or self.hold_lost_s) and not self.tracking:
-            raise ValueError("skeleton_lock and hold_lost_s need a tracking running_mode "
+            raise ValueError('skeleton_lock and hold_lost_s need a tracking running_mode '
                              "('video' or 'live_stream'): images have no tracks")
         if self.smoothing and not self.tracking:
             raise ValueError("smoothing needs a tracking running_mode ('video' or "
@@ -192,7 +194,7 @@ class TrackerOptions:
         return self.running_mode.tracking
 
     def replace(self, **changes: object) -> TrackerOptions:
-        """A copy with changes (validated); BaseOptions fields may be given by name too."""
+        """Return a copy with changes (validated); BaseOptions fields may be given by name too."""
         base_names = {s.name for s in BASE_SPECS}
         base = {k: changes.pop(k) for k in list(changes) if k in base_names}
         if base:
@@ -207,7 +209,11 @@ SETTINGS: dict[str, Spec] = {s.name: s for s in BASE_SPECS + TRACKER_SPECS}
 
 
 def tracker_options(values: dict[str, object], **fixed: object) -> TrackerOptions:
-    """TrackerOptions from flat {setting name: value} (e.g. ROS parameters); others ignored."""
+    """
+    Build TrackerOptions from flat {setting name: value} (e.g. ROS parameters).
+
+    Other names are ignored.
+    """
     base_names = {s.name for s in BASE_SPECS}
     names = {s.name for s in TRACKER_SPECS}
     base = BaseOptions(**{k: v for k, v in values.items() if k in base_names})

@@ -1,4 +1,5 @@
-"""Palm detector decoding: raw SSD outputs -> palm detections in image pixels.
+"""
+Palm detector decoding: raw SSD outputs -> palm detections in image pixels.
 
 Reproduces MediaPipe's TensorsToDetections (palm options), weighted NonMaxSuppression and
 DetectionLetterboxRemoval so the detections, and thus the hand ROIs, match the official graph.
@@ -6,12 +7,11 @@ DetectionLetterboxRemoval so the detections, and thus the hand ROIs, match the o
 
 from __future__ import annotations
 
-import numpy as np
-
 from hand_pose_ros.core.anchors import ssd_anchors
 from hand_pose_ros.core.models import PALM_INPUT_SIZE
+from hand_pose_ros.core.results import PalmDetection
 from hand_pose_ros.core.roi import apply_affine, invert_affine
-from hand_pose_ros.core.types import PalmDetection
+import numpy as np
 
 SCORE_CLIP = 100.0
 NMS_IOU_THRESHOLD = 0.3
@@ -24,7 +24,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def decode_boxes(raw: np.ndarray, anchors: np.ndarray | None = None) -> np.ndarray:
-    """Decode (N, 18) raw rows into (N, 18): xmin, ymin, xmax, ymax, 7 x (x, y).
+    """
+    Decode (N, 18) raw rows into (N, 18): xmin, ymin, xmax, ymax, 7 x (x, y).
 
     Normalised to the 192x192 tensor. Anchors have fixed size 1, so offsets are only scaled
     by the input size and added to the anchor centre.
@@ -55,7 +56,8 @@ def _iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 def weighted_nms(
     decoded: np.ndarray, scores: np.ndarray, iou_threshold: float = NMS_IOU_THRESHOLD
 ) -> list[tuple[float, np.ndarray]]:
-    """MediaPipe's WEIGHTED non-max suppression, highest score first.
+    """
+    Apply MediaPipe's WEIGHTED non-max suppression, highest score first.
 
     Each cluster (IoU with its top box > threshold) becomes the score-weighted mean of its
     members' boxes and keypoints and keeps the top score. Averaging rather than picking one
@@ -79,7 +81,8 @@ def detect_palms(
     raw_boxes: np.ndarray, raw_scores: np.ndarray, transform: np.ndarray,
     min_score: float, max_detections: int,
 ) -> list[PalmDetection]:
-    """Palm detections in image pixels from one image's raw outputs.
+    """
+    Palm detections in image pixels from one image's raw outputs.
 
     `transform` is the (2, 3) image -> 192-tensor letterbox affine the input was sampled with;
     its inverse removes the letterbox padding exactly.

@@ -1,4 +1,5 @@
-"""Derive the opt-in int8 hand landmark models from the verified fp32 (fp16-stored) ones.
+"""
+Derive the opt-in int8 hand landmark models from the verified fp32 (fp16-stored) ones.
 
 Why: the landmark model dominates tracking time. Its CONV_2D weights stored as per-channel
 symmetric int8, with no DEQUANTIZE op in front, make XNNPACK run those convs with its
@@ -26,8 +27,8 @@ needed. Little-endian hosts only (x86-64, ARM64).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection
+import hashlib
 
 import numpy as np
 
@@ -46,7 +47,7 @@ KEEP_FP32_BY_SOURCE: dict[str, tuple[str, ...]] = {
 
 
 def int8_landmark_model(source: bytes) -> bytes:
-    """The int8 landmark model derived from the bytes of a pinned fp32 landmark model."""
+    """Derive the int8 landmark model from the bytes of a pinned fp32 landmark model."""
     from hand_pose_ros.core import tflite_file
 
     digest = hashlib.sha256(source).hexdigest()
@@ -59,20 +60,20 @@ def int8_landmark_model(source: bytes) -> bytes:
 
 
 def layer_name(tensor) -> str:
-    """TensorFlow layer of a weight tensor: 'conv2d_3' in model_1/model/conv2d_3/Conv2D..."""
+    """Return a weight tensor's TensorFlow layer: 'conv2d_3' in model_1/model/conv2d_3/Conv2D..."""
     parts = tensor.name.decode().split('/')
     return parts[2] if len(parts) > 2 else parts[-1]
 
 
 def quantize_conv_weights(model, keep_fp32: Collection[str]) -> int:
-    """Per-output-channel symmetric int8 weights for every CONV_2D not in keep_fp32.
+    """
+    Per-output-channel symmetric int8 weights for every CONV_2D not in keep_fp32.
 
     Dynamic-range form: int8 weights with scales and no DEQUANTIZE, float activations, so
     the interpreter picks the qd8 kernels. Returns how many convs were quantized; raises
     when a kept layer is not in the model (a recipe for a different model).
     """
     from ai_edge_litert import schema_py_generated as schema
-
     from hand_pose_ros.core.tflite_file import buffer_bytes, opcode_indices
 
     conv = opcode_indices(model, 'CONV_2D')

@@ -1,4 +1,5 @@
-"""Hand regions of interest: where the landmark model looks, and how to sample there.
+"""
+Hand regions of interest: where the landmark model looks, and how to sample there.
 
 Mirrors MediaPipe's DetectionsToRects + RectTransformation (palm detection to ROI),
 HandLandmarksToRect (landmarks to the next frame's ROI) and ImageToTensor's rotated-rect warp,
@@ -10,10 +11,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from hand_pose_ros.core.anatomy import HandLandmark
-from hand_pose_ros.core.types import PalmDetection, Roi
+from hand_pose_ros.core.results import PalmDetection, Roi
+import numpy as np
 
 TARGET_ANGLE = math.pi / 2
 
@@ -67,7 +67,8 @@ def roi_from_detection(detection: PalmDetection) -> Roi:
 
 
 def roi_from_landmarks(keypoints: np.ndarray) -> Roi:
-    """Next frame's ROI from this frame's landmarks (pixels, (21, >=2)).
+    """
+    Next frame's ROI from this frame's landmarks (pixels, (21, >=2)).
 
     Bounds of the 12 stable landmarks in the frame rotated so the palm points up, then
     shift -0.1, square, 2x: the hand stays inside even if it moves a little.
@@ -93,12 +94,13 @@ def roi_from_landmarks(keypoints: np.ndarray) -> Roi:
 
 
 def full_image_roi(width: int, height: int) -> Roi:
-    """The whole image as an unrotated rect (the palm detector's input region)."""
+    """Return the whole image as an unrotated rect (the palm detector's input region)."""
     return Roi(width / 2, height / 2, float(width), float(height), 0.0)
 
 
 def roi_affine(roi: Roi, size: int, keep_aspect: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(2, 3) affine image px -> tensor px sampling `roi` into size x size, and the padding.
+    """
+    (2, 3) affine image px -> tensor px sampling `roi` into size x size, and the padding.
 
     With keep_aspect the rect is first grown on its short side (ImageToTensor's PadRoi);
     the padding (left, top, right, bottom, as fractions of the tensor) is what letterbox

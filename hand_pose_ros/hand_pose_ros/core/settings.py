@@ -1,4 +1,5 @@
-"""One definition per setting: the metadata every entry point derives its interface from.
+"""
+One definition per setting: the metadata every entry point derives its interface from.
 
 An options dataclass declares each field with `option(...)`: a description, a range or
 choices, whether it may change while running, a default per running mode where one default
@@ -10,12 +11,12 @@ named, documented and bounded in exactly one place.
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import re
 from collections.abc import Iterable, Mapping
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
+import math
+import re
 from typing import Any
 
 SPEC_KEY = 'hand_pose_ros.setting'
@@ -25,7 +26,8 @@ CLI = 'cli'
 
 
 class RunningMode(str, Enum):
-    """How frames relate, as in MediaPipe Tasks.
+    """
+    How frames relate, as in MediaPipe Tasks.
 
     IMAGE: independent photos; the palm detector runs on every image and nothing is carried
     over. VIDEO: consecutive frames of one stream, every frame processed (tracking).
@@ -44,7 +46,8 @@ class RunningMode(str, Enum):
 
 @dataclass(frozen=True)
 class Spec:
-    """A setting's definition: name, default, bounds, liveness and where it is exposed.
+    """
+    A setting's definition: name, default, bounds, liveness and where it is exposed.
 
     default is the value for every running mode not named in mode_defaults. A number needs
     a range (which also rules out NaN and inf); a list default must not be empty (ROS
@@ -72,7 +75,7 @@ class Spec:
 
     @property
     def kind_sample(self) -> Any:
-        """A value of the setting's type (the default, or a mode default where it is None)."""
+        """Return a value of the setting's type: the default, or a mode default when it is None."""
         if self.default is not None:
             return self.default
         return next(v for _, v in self.mode_defaults)
@@ -127,7 +130,8 @@ def option(default: Any, description: str, *, live: bool = True,
            choices: Iterable[str] = (), pattern: str | None = None,
            mode_defaults: Mapping[RunningMode, Any] | None = None,
            expose: tuple[str, ...] = (ROS, CLI)) -> Any:
-    """A dataclass field carrying its Spec (name and default are filled in from the field).
+    """
+    Make a dataclass field carrying its Spec (name and default are filled in from the field).
 
     With mode_defaults the field's default is None, resolved by `resolve_mode_defaults` in
     the dataclass's __post_init__ so that a constructed options object never holds None.
@@ -144,7 +148,7 @@ def option(default: Any, description: str, *, live: bool = True,
 
 
 def specs(cls: type) -> tuple[Spec, ...]:
-    """The Specs of an options dataclass's settings, in field order."""
+    """Return the Specs of an options dataclass's settings, in field order."""
     found = []
     for f in dataclasses.fields(cls):
         meta = f.metadata.get(SPEC_KEY)

@@ -1,4 +1,5 @@
-"""One skeleton per tracked hand: bone lengths locked after the first confident frames.
+"""
+One skeleton per tracked hand: bone lengths locked after the first confident frames.
 
 The landmark model predicts each frame's metric hand afresh, so its bone lengths wander by
 several per cent from frame to frame (the hand "breathes"), and a robot following the
@@ -14,10 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from hand_pose_ros.core.anatomy import FINGER_CHAINS, FINGER_MCPS, HandLandmark, palm_size
-from hand_pose_ros.core.types import NUM_KEYPOINTS
+from hand_pose_ros.core.results import NUM_KEYPOINTS
+import numpy as np
 
 # The rigid palm: wrist and the four finger MCPs (the thumb CMC moves with the thumb).
 RIGID_PALM = (HandLandmark.WRIST, *FINGER_MCPS)
@@ -89,7 +89,8 @@ class Skeleton:
         return palm_size(full)
 
     def apply(self, points: np.ndarray) -> np.ndarray:
-        """`points` (21, 3) rebuilt with this skeleton, keeping their directions.
+        """
+        `points` (21, 3) rebuilt with this skeleton, keeping their directions.
 
         The palm template is fitted rigidly onto the frame's palm (so the palm keeps the
         frame's orientation and centre), then each chain bone keeps the frame's direction
@@ -113,7 +114,8 @@ class Skeleton:
 
 @dataclass
 class SkeletonTrack:
-    """Per-track lock of the skeleton and, with depth, of the hand scale.
+    """
+    Per-track lock of the skeleton and, with depth, of the hand scale.
 
     Until `frames_needed` confident frames are in, each frame is rebuilt with the median
     skeleton of the confident frames so far (so even the first frames barely breathe); then
@@ -145,7 +147,7 @@ class SkeletonTrack:
             self.depth_ratios.append(float(ratio))
 
     def update(self, world: np.ndarray, score: float) -> np.ndarray:
-        """This frame's world landmarks rebuilt with the track's (provisional) skeleton."""
+        """Rebuild this frame's world landmarks with the track's (provisional) skeleton."""
         if self.skeleton is not None:
             return self.skeleton.apply(world)
         if score >= self.min_score and np.all(np.isfinite(world)):

@@ -1,4 +1,5 @@
-"""One Euro filtering of landmarks, to cut jitter for teleoperation without much lag.
+"""
+One Euro filtering of landmarks, to cut jitter for teleoperation without much lag.
 
 The One Euro filter (Casiez et al., CHI 2012) is a low-pass whose cutoff rises with speed:
 slow motion is smoothed hard (jitter gone), fast motion barely (lag stays small). Speeds are
@@ -7,8 +8,8 @@ measured in hand sizes per second so one set of parameters works for near and fa
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class OneEuroFilter:
         self._x = self._dx = self._t = None
 
     def __call__(self, x: np.ndarray, t: float, scale: float = 1.0) -> np.ndarray:
-        """Filtered value of sample `x` at time `t` (s); speed is divided by `scale`."""
+        """Return the filtered value of sample `x` at time `t` (s); speed is divided by `scale`."""
         x = np.asarray(x, dtype=np.float64)
         if self._x is None or self._t is None or t <= self._t:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
@@ -66,7 +67,7 @@ class LandmarkSmoother:
         self, track_id: int, keypoints: np.ndarray, world: np.ndarray, t: float,
         hand_size_px: float,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Filtered (keypoints, world); a new id starts from its first sample unfiltered."""
+        """Return filtered (keypoints, world); a new id starts from its first sample unfiltered."""
         if track_id not in self._filters:
             self._filters[track_id] = (OneEuroFilter(self.params), OneEuroFilter(self.params))
         f2d, f3d = self._filters[track_id]
@@ -93,7 +94,8 @@ def _similarity_align(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def shape_jitter(sequence: np.ndarray) -> float:
-    """Jitter of a (T, K, D) keypoint track with whole-hand motion removed.
+    """
+    Jitter of a (T, K, D) keypoint track with whole-hand motion removed.
 
     The neighbours of each frame are aligned onto it by a similarity transform before the
     second difference, so a hand that moves, turns or approaches rigidly scores zero and

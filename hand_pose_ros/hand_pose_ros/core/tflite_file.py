@@ -1,4 +1,5 @@
-"""The one reader and writer of .tflite flatbuffers, and the one fp16 weight fold.
+"""
+The one reader and writer of .tflite flatbuffers, and the one fp16 weight fold.
 
 Three parts of the package look inside the model files rather than run them: the torch
 runtime rebuilds the graph as torch modules (it needs every op, its options and the weights),
@@ -23,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils as fbu
+import numpy as np
 
 #: Name of the metadata entry holding a TFLite Metadata flatbuffer (input normalisation etc.).
 TFLITE_METADATA = 'TFLITE_METADATA'
@@ -59,30 +60,30 @@ class TfliteGraphError(RuntimeError):
 # ---- the flatbuffer as an editable object tree (schema.ModelT) ----
 
 def read_model(data: bytes) -> Any:
-    """The model as ai-edge-litert's object tree (schema.ModelT), ready to edit."""
+    """Read the model as ai-edge-litert's object tree (schema.ModelT), ready to edit."""
     return fbu.read_model_from_bytearray(bytearray(data))
 
 
 def model_bytes(model: Any) -> bytes:
-    """The object tree serialised back into a .tflite file (identifier TFL3)."""
+    """Serialise the object tree back into a .tflite file (identifier TFL3)."""
     return bytes(fbu.convert_object_to_bytearray(model))
 
 
 def opcode_indices(model: Any, name: str) -> set[int]:
-    """Indices into model.operatorCodes of the builtin op `name` (e.g. 'CONV_2D')."""
+    """Return the indices into model.operatorCodes of the builtin op `name` (e.g. 'CONV_2D')."""
     code = getattr(schema.BuiltinOperator, name)
     return {i for i, oc in enumerate(model.operatorCodes)
             if fbu.get_builtin_code_from_operator_code(oc) == code}
 
 
 def buffer_bytes(model: Any, tensor: Any) -> bytes:
-    """The constant data of `tensor` (b'' for a tensor computed at run time)."""
+    """Return the constant data of `tensor` (b'' for a tensor computed at run time)."""
     data = model.buffers[tensor.buffer].data
     return b'' if data is None else bytes(bytearray(data))
 
 
 def metadata(model: Any, name: str = TFLITE_METADATA) -> bytes | None:
-    """The bytes of the metadata entry `name`, or None when the model has none."""
+    """Return the bytes of the metadata entry `name`, or None when the model has none."""
     for entry in model.metadata or []:
         if _text(entry.name) == name:
             data = model.buffers[entry.buffer].data
@@ -102,7 +103,8 @@ def add_metadata(model: Any, data: bytes, name: str = TFLITE_METADATA) -> None:
 
 
 def fold_fp16_constants(model: Any) -> int:
-    """Replace each fp16 constant -> DEQUANTIZE pair by an fp32 constant; returns the count.
+    """
+    Replace each fp16 constant -> DEQUANTIZE pair by an fp32 constant; returns the count.
 
     The folded graph is what the interpreter builds at load time anyway, and it is what the
     torch builder and the int8 quantizer start from. The fp16 tensors are dropped; their
@@ -132,7 +134,7 @@ def fold_fp16_constants(model: Any) -> int:
 
 
 def _fp16_constant(model: Any, graph: Any, op: Any, dequantize: set[int]) -> Any | None:
-    """The fp16 constant tensor a DEQUANTIZE op reads, or None for any other op."""
+    """Return the fp16 constant tensor a DEQUANTIZE op reads, or None for any other op."""
     if op.opcodeIndex not in dequantize:
         return None
     tensor = graph.tensors[op.inputs[0]]
@@ -185,7 +187,8 @@ class Tensor:
 
 @dataclass
 class Operator:
-    """One op: its builtin name, input/output tensor indices (-1 = absent) and options.
+    """
+    One op: its builtin name, input/output tensor indices (-1 = absent) and options.
 
     `index` is the operator's position in the file (before folding), as tools show it.
     """
@@ -269,7 +272,8 @@ def _tensor(model: Any, index: int, t: Any) -> Tensor:
 
 def _densify(values: np.ndarray, shape: tuple[int, ...], sparsity: Any, name: str
              ) -> np.ndarray:
-    """A dense array from TFLite's sparse storage (dense / CSR levels, no block map).
+    """
+    Build a dense array from TFLite's sparse storage (dense / CSR levels, no block map).
 
     MediaPipe's pose detector stores its fp16 1x1 conv weights this way (zeros pruned
     along the input channels). Levels run in traversal order; a dense level enumerates its
@@ -307,7 +311,7 @@ def _densify(values: np.ndarray, shape: tuple[int, ...], sparsity: Any, name: st
 
 
 def _index_vector(vector: Any, name: str) -> np.ndarray:
-    """The values of a sparse level's Int32/Uint16/Uint8 index vector."""
+    """Return the values of a sparse level's Int32/Uint16/Uint8 index vector."""
     if vector is None or not hasattr(vector, 'values'):
         raise TfliteGraphError(f'sparse tensor {name!r}: unsupported index vector')
     if vector.values is None:
@@ -316,7 +320,8 @@ def _index_vector(vector: Any, name: str) -> np.ndarray:
 
 
 def load_graph(path: str | Path, fold_dequantize: bool = True) -> TfliteGraph:
-    """Parse a .tflite file; with fold_dequantize, fp16 weights become fp32 constants.
+    """
+    Parse a .tflite file; with fold_dequantize, fp16 weights become fp32 constants.
 
     Folding (fold_fp16_constants) is what makes the fp16-stored MediaPipe models plain fp32
     graphs: their 100+ DEQUANTIZE ops only ever read weights, so they disappear at load time.

@@ -1,4 +1,5 @@
-"""Detection tiles: extra palm-detector views so that small, and very large, hands are found.
+"""
+Detection tiles: extra palm-detector views so that small, and very large, hands are found.
 
 The palm detector sees the whole image letterboxed into 192x192. A 1280x720 frame is shrunk
 6.7x (and 44% of the input is padding), so a hand 80 px long becomes a 6 px palm, below what
@@ -23,12 +24,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from hand_pose_ros.core.models import PALM_INPUT_SIZE
 from hand_pose_ros.core.palm import NMS_IOU_THRESHOLD
+from hand_pose_ros.core.results import PalmDetection, Roi
 from hand_pose_ros.core.roi import box_iou
-from hand_pose_ros.core.types import PalmDetection, Roi
+import numpy as np
 
 MIN_OVERLAP = 0.25
 # The zoomed-out view's side, in units of the image's long side.
@@ -50,8 +50,11 @@ def _centres(extent: float, side: float) -> np.ndarray:
 
 
 def detection_tiles(width: int, height: int, levels: int) -> list[Roi]:
-    """The views of `levels` tile levels for a width x height image: zoomed out, then windows
-    coarse to fine."""
+    """
+    Return the views of `levels` tile levels for a width x height image.
+
+    Zoomed out first, then windows coarse to fine.
+    """
     short, long = min(width, height), max(width, height)
     if levels < 1:
         return []
@@ -68,7 +71,7 @@ def detection_tiles(width: int, height: int, levels: int) -> list[Roi]:
 
 
 def is_cut(detection: PalmDetection, tile: Roi, width: int, height: int) -> bool:
-    """True when the palm box reaches an edge of the window that lies inside the image."""
+    """Return True when the palm box reaches an edge of the window that lies inside the image."""
     margin = EDGE_MARGIN * tile.width
     x0, y0 = tile.cx - tile.width / 2, tile.cy - tile.height / 2
     x1, y1 = tile.cx + tile.width / 2, tile.cy + tile.height / 2

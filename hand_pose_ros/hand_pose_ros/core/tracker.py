@@ -1,4 +1,5 @@
-"""HandTracker: the MediaPipe Hands pipeline (palm detector + landmark model) on any runtime.
+"""
+HandTracker: the MediaPipe Hands pipeline (palm detector + landmark model) on any runtime.
 
 Static mode runs the palm detector on every image. Tracking mode follows MediaPipe's rule:
 each tracked hand's next ROI comes from its current landmarks, and the palm detector runs
@@ -31,21 +32,19 @@ call, and all palm detector inputs in another, so a GPU runtime can batch across
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
+from dataclasses import dataclass
 import logging
 import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass
-
-import numpy as np
 
 from hand_pose_ros.core.body import BodyNetworks, BodyPose
 from hand_pose_ros.core.depth import depth_to_metres
 from hand_pose_ros.core.doubtful import (
     EXTRA_MIN_PRESENCE,
-    NESTED_CONFIDENT,
     jumped,
     nested,
+    NESTED_CONFIDENT,
 )
 from hand_pose_ros.core.gestures import GestureRecognizer
 from hand_pose_ros.core.image import to_rgb
@@ -54,6 +53,14 @@ from hand_pose_ros.core.metric3d import measure_hand_scale, solve_camera_frame
 from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE, PALM_INPUT_SIZE
 from hand_pose_ros.core.options import SETTINGS, TrackerOptions
 from hand_pose_ros.core.palm import detect_palms
+from hand_pose_ros.core.results import (
+    CameraIntrinsics,
+    FrameResult,
+    HandResult,
+    Method3D,
+    Roi,
+    ScaleSource,
+)
 from hand_pose_ros.core.roi import (
     full_image_roi,
     roi_affine,
@@ -66,14 +73,7 @@ from hand_pose_ros.core.runtimes.base import Runtime
 from hand_pose_ros.core.skeleton import SkeletonLocks
 from hand_pose_ros.core.smoothing import LandmarkSmoother, OneEuroParams
 from hand_pose_ros.core.tiles import detection_tiles, new_palms
-from hand_pose_ros.core.types import (
-    CameraIntrinsics,
-    FrameResult,
-    HandResult,
-    Method3D,
-    Roi,
-    ScaleSource,
-)
+import numpy as np
 
 _LOG = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ OTHER_HAND = {'Left': 'Right', 'Right': 'Left'}
 class Track:
     """A tracked hand: its stable id and the ROI to read it from in the next frame."""
 
-    id: int
+    id: int  # noqa: A003 (the track id, named like HandResult.id)
     roi: Roi
 
 
@@ -95,7 +95,7 @@ class Candidate:
     """A ROI to run the landmark model on this frame; id None for a new detection."""
 
     roi: Roi
-    id: int | None
+    id: int | None  # noqa: A003 (the track id, named like HandResult.id)
     # Found by an extra detector view (tiles), not MediaPipe's single view: such a hand must
     # pass the checks of core/doubtful.py (check_extra_hands).
     extra: bool = False
@@ -143,7 +143,7 @@ class TrackerState:
         self.last_seen = {}
 
     def should_detect(self) -> bool:
-        """MediaPipe's rule, optionally thinned to every N frames while a hand is tracked."""
+        """Apply MediaPipe's rule, optionally thinned to every N frames while a hand is tracked."""
         opts = self.options
         if not opts.tracking or not self.tracks:
             return True
@@ -176,7 +176,8 @@ class FrameInput:
 
 
 def associate(candidates: list[Candidate], similarity: float) -> list[Candidate]:
-    """MediaPipe's AssociationNormRectCalculator over candidates in priority order.
+    """
+    Run MediaPipe's AssociationNormRectCalculator over candidates in priority order.
 
     Each element replaces every earlier one it overlaps (IoU > similarity), so tracked hands
     (listed after detections) win over new detections. The winner takes the oldest id of
@@ -217,7 +218,8 @@ class HandTracker:
         return state
 
     def update_options(self, **changes: object) -> TrackerOptions:
-        """Apply live setting changes to the tracker and every stream state; all or none.
+        """
+        Apply live setting changes to the tracker and every stream state; all or none.
 
         Raises ValueError with the reason for an unknown setting, a restart-only one (the
         networks and the per-stream bounds are fixed once built) or an invalid value. Not
@@ -252,7 +254,8 @@ class HandTracker:
         return self.process_batch([frame])[0]
 
     def process_batch(self, frames: Sequence[FrameInput]) -> list[FrameResult]:
-        """Hands in several images at once, each advancing its own stream state.
+        """
+        Hands in several images at once, each advancing its own stream state.
 
         Palm detector inputs of all frames go to the runtime in one call, all hand ROIs in
         another. Two frames of one batch must not share a state.
@@ -285,8 +288,10 @@ class HandTracker:
     def _body_pass(self, frames: Sequence[FrameInput], rgbs: list[np.ndarray],
                    candidates: list[list[Candidate]],
                    hands: list[list[tuple[HandResult, Roi]]]) -> list[list[BodyPose] | None]:
-        """body_rois: per frame the people found (None where the pass did not run); adds
-        the hands their wrists lead to and labels every hand near a body wrist.
+        """
+        Add the hands that body wrists lead to and label every hand near a body wrist.
+
+        body_rois: per frame the people found (None where the pass did not run).
 
         Body hands go after the palm ones, only where no candidate ROI or found hand covers
         the wrist, and only up to max_num_hands hands in all: the pass only adds hands.
@@ -364,7 +369,8 @@ class HandTracker:
     def _add_tile_candidates(self, rgbs: list[np.ndarray], detect: list[int],
                              detections: dict[int, list], per_frame: list[list[Candidate]],
                              ) -> None:
-        """Look in detection tiles for the hands the whole-image view missed (core/tiles.py).
+        """
+        Look in detection tiles for the hands the whole-image view missed (core/tiles.py).
 
         Only frames with fewer than max_num_hands candidates are tiled, all their tiles in
         one detector call. New candidates go after the others, so tracked hands and the
@@ -406,8 +412,11 @@ class HandTracker:
     def _landmarks(
         self, rgbs: list[np.ndarray], candidates: list[list[Candidate]]
     ) -> list[list[tuple[HandResult, Roi]]]:
-        """Every ROI of every frame through the landmark model in one call, then each
-        refinement pass (options.landmark_refinement) in one more call."""
+        """
+        Run every ROI of every frame through the landmark model in one call.
+
+        Then each refinement pass (options.landmark_refinement) takes one more call.
+        """
         flat = [(k, c) for k, cands in enumerate(candidates) for c in cands]
         found = self._read_hands(rgbs, flat)
         active = [i for i, hand in enumerate(found) if hand is not None]
@@ -439,11 +448,13 @@ class HandTracker:
     def _stop_jumps(flat: list[tuple[int, Candidate]], found: list[HandResult | None],
                     active: list[int], refined: list[HandResult | None],
                     ) -> list[HandResult | None]:
-        """None for each refined read whose ROI jumped onto another hand of its frame.
+        """
+        None for each refined read whose ROI jumped onto another hand of its frame.
 
         Where hands overlap, a read from a ROI that covers part of the hand behind can lock
         onto that hand; its landmarks then describe the wrong hand (seen flipping a
-        gesture). Such a pass is treated like one that lost the hand."""
+        gesture). Such a pass is treated like one that lost the hand.
+        """
         rois = {i: roi_from_landmarks(hand.keypoints)
                 for i, hand in enumerate(found) if hand is not None}
         out = list(refined)
@@ -458,12 +469,15 @@ class HandTracker:
     @staticmethod
     def _reject_doubtful(flat: list[tuple[int, Candidate]],
                          found: list[HandResult | None]) -> None:
-        """Drop (set None) extra-view hands with a weak presence score (false hands on
-        faces and bodies), or nested in another hand unless the landmark model is very sure
-        (core/doubtful.py says why).
+        """
+        Drop (set None) the extra-view hands that are likely false.
+
+        Those with a weak presence score (false hands on faces and bodies), or nested in
+        another hand unless the landmark model is very sure (core/doubtful.py says why).
 
         Single-view hands are never dropped here, so MediaPipe's hands stay as they are;
-        extra hands are judged most confident first, each against the hands kept so far."""
+        extra hands are judged most confident first, each against the hands kept so far.
+        """
         order = sorted(range(len(found)), key=lambda i: (
             flat[i][1].extra, -(found[i].score if found[i] is not None else 0.0)))
         kept: dict[int, list[Roi]] = {}
@@ -569,7 +583,8 @@ class HandTracker:
 
     def _attach_locked(self, state: TrackerState, hands: list[HandResult], f: FrameInput,
                        image_size: tuple[int, int]) -> None:
-        """Camera-frame 3D at one hand scale per track (skeleton_lock).
+        """
+        Camera-frame 3D at one hand scale per track (skeleton_lock).
 
         With depth, each frame's measured hand-size factor is collected until the track
         locks its median (core/skeleton.py); the hand is then fitted by PnP at that scale
@@ -604,7 +619,8 @@ class HandTracker:
 
     def _hold(self, state: TrackerState, hands: list[HandResult], t: float
               ) -> list[HandResult]:
-        """Lost hands to repeat, stale, for up to hold_lost_s after they were last seen.
+        """
+        Lost hands to repeat, stale, for up to hold_lost_s after they were last seen.
 
         A robot servoing on a hand must not see it vanish for a one-frame dropout, nor jump
         to zeros: it gets the last valid pose, flagged, with its age, and can decide. A held
@@ -640,7 +656,8 @@ def _wrist_distance(hand: HandResult, point: np.ndarray) -> float:
 
 
 def _label_sides(hands: list[HandResult], poses: list[BodyPose], mirrored: bool) -> None:
-    """Give each hand whose wrist lies near a visible body wrist that body's side.
+    """
+    Give each hand whose wrist lies near a visible body wrist that body's side.
 
     Near: within half the hand's size (its landmark extent). The pose model names the
     person's anatomical sides as seen by an unmirrored camera, so a mirrored image swaps
@@ -675,7 +692,8 @@ def attach_camera_frames(
     hands: list[HandResult], camera: CameraIntrinsics, image_size: tuple[int, int],
     depth: np.ndarray | None = None, hand_scale: float = 1.0,
 ) -> None:
-    """Set hand.camera (metric 3D in the camera frame) for each hand.
+    """
+    Set hand.camera (metric 3D in the camera frame) for each hand.
 
     image_size is (width, height); depth must be registered to the colour image.
     """
@@ -705,7 +723,8 @@ def _drop_duplicates(
 def _oldest_first_limit(
     found: list[tuple[HandResult, Roi]], max_hands: int
 ) -> list[tuple[HandResult, Roi]]:
-    """At most max_hands hands, tracked ones (lower ids) before new ones, order kept.
+    """
+    At most max_hands hands, tracked ones (lower ids) before new ones, order kept.
 
     MediaPipe's graph can briefly report more hands than max_num_hands when new detections
     do not overlap the tracked hands; robot code relies on the bound.

@@ -1,4 +1,5 @@
-"""Tracker: what HandTracker and MediaPipeTasksTracker have in common.
+"""
+Tracker: what HandTracker and MediaPipeTasksTracker have in common.
 
 Callers that can run either pipeline (`hand-pose-ros detect --tracker`, the comparison and
 evaluation tools, the tests) depend on this protocol instead of on one class, so the official
@@ -9,9 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from hand_pose_ros.core.results import CameraIntrinsics, FrameResult
 import numpy as np
-
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
 
 
 class Tracker(Protocol):

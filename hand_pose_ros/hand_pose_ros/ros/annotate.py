@@ -1,4 +1,5 @@
-"""Drawing hands on the image (hands/image topic, demo video, contact sheet).
+"""
+Drawing hands on the image (hands/image topic, demo video, contact sheet).
 
 Drawing costs a copy of the image and a few milliseconds, so the node only calls this while
 someone subscribes to hands/image.
@@ -7,11 +8,10 @@ someone subscribes to hands/image.
 from __future__ import annotations
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.anatomy import HAND_CONNECTIONS
-from hand_pose_ros.core.types import FrameResult, HandResult
+from hand_pose_ros.core.results import FrameResult, HandResult
 from hand_pose_ros.ros.markers import hand_colour, hand_label
+import numpy as np
 
 
 def _bgr255(hand: HandResult) -> tuple[int, int, int]:

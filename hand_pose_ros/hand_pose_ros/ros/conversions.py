@@ -20,7 +20,7 @@ from hand_pose_ros.core.camera import plausible_for_image, validate_intrinsics
 from hand_pose_ros.core.depth import depth_to_metres as core_depth_to_metres
 from hand_pose_ros.core.hand_frames import joint_angles, mano_keypoints
 from hand_pose_ros.core.image import to_rgb
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult, HandResult
+from hand_pose_ros.core.results import CameraIntrinsics, FrameResult, HandResult
 
 # Encodings accepted for colour input -> (bytes per pixel, core pixel format or cv2 YUV code).
 _COLOUR_ENCODINGS: dict[str, tuple[int, str | int]] = {

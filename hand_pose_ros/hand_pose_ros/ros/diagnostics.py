@@ -1,4 +1,5 @@
-"""Per-camera health figures for /diagnostics.
+"""
+Per-camera health figures for /diagnostics.
 
 What an operator needs to see when a hand is not tracked: is the camera publishing (input
 rate), does the node keep up (processed rate, dropped frames), how late are the results
@@ -18,10 +19,10 @@ or publishes no CameraInfo) the estimate is `n/a`.
 from __future__ import annotations
 
 import collections
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,8 @@ RECENT_IMAGE_STAMPS = 1000
 
 
 class TransportLoss:
-    """CameraInfo stamps that no image matched: the estimate of frames lost in transport.
+    """
+    CameraInfo stamps that no image matched: the estimate of frames lost in transport.
 
     Not thread-safe by itself: CameraStats calls it under its lock.
     """
@@ -81,8 +83,12 @@ LOG_PERIOD_S = 5.0
 
 @dataclass(frozen=True)
 class LogDecision:
-    """What to log for one occurrence: `first` of its cause, or `count` occurrences since
-    the last logged one (this one included) over `elapsed_s` seconds."""
+    """
+    What to log for one occurrence.
+
+    Either the `first` of its cause, or `count` occurrences since the last logged one (this
+    one included) over `elapsed_s` seconds.
+    """
 
     first: bool
     count: int
@@ -90,7 +96,8 @@ class LogDecision:
 
 
 class LogThrottle:
-    """Time-based log throttling per key (an error cause).
+    """
+    Time-based log throttling per key (an error cause).
 
     Logging only the first occurrence hides a fault that persists or comes back; logging
     every one floods the log at frame rate. So the first is logged at once, then at most one
@@ -120,7 +127,11 @@ class CameraStats:
     """Counters for one camera; written by callbacks and the worker, read by the timer."""
 
     def __init__(self, name: str, dropped: Callable[[], int] = lambda: 0):
-        """`dropped`: frames replaced before processing, counted where that happens."""
+        """
+        Start the counters of camera `name`.
+
+        `dropped`: frames replaced before processing, counted where that happens.
+        """
         self.name = name
         self._dropped = dropped
         self._lock = threading.Lock()
@@ -147,12 +158,12 @@ class CameraStats:
             self._trim(self._inputs, now)
 
     def on_image_stamp(self, stamp_ns: int) -> None:
-        """An image (valid or not) arrived with this stamp."""
+        """Record that an image (valid or not) arrived with this stamp."""
         with self._lock:
             self._transport.on_image(stamp_ns)
 
     def on_info_stamp(self, stamp_ns: int, now: float | None = None) -> None:
-        """A CameraInfo arrived with this stamp (see TransportLoss)."""
+        """Record that a CameraInfo arrived with this stamp (see TransportLoss)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             self._transport.on_info(stamp_ns, now)
@@ -208,8 +219,11 @@ def _rate(q: collections.deque[float], now: float) -> float:
 
 
 def status_level(snap: dict[str, Any]) -> int:
-    """0 OK, 1 WARN (no input, errors in the last RATE_WINDOW_S, or dropping more than half),
-    as DiagnosticStatus."""
+    """
+    Return the DiagnosticStatus level: 0 OK or 1 WARN.
+
+    WARN: no input, errors in the last RATE_WINDOW_S, or dropping more than half.
+    """
     if snap['input_hz'] == 0.0 or snap['recent_errors']:
         return 1
     if snap['received'] and snap['dropped'] > 0.5 * snap['received']:
@@ -231,7 +245,8 @@ def build_diagnostic_array(
     stats: dict[str, CameraStats], node_name: str, stamp: Any, hardware_id: str = '',
     node_values: dict[str, str] | None = None,
 ) -> Any:
-    """diagnostic_msgs/DiagnosticArray with one status per camera; errors as `errors/<cause>`.
+    """
+    diagnostic_msgs/DiagnosticArray with one status per camera; errors as `errors/<cause>`.
 
     `node_values` (e.g. callback errors, which belong to no camera) are added to every
     camera's status, so a monitor watching one camera sees them.
@@ -266,5 +281,5 @@ def build_diagnostic_array(
 
 
 def diagnostic_values(status: Any) -> dict[str, str]:
-    """DiagnosticStatus -> {key: value}, for tests and tools reading /diagnostics."""
+    """Map a DiagnosticStatus to {key: value}, for tests and tools reading /diagnostics."""
     return {kv.key: kv.value for kv in status.values}

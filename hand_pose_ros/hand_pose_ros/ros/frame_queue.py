@@ -1,4 +1,5 @@
-"""Newest-frame slots per camera and the one consumer thread that drains them.
+"""
+Newest-frame slots per camera and the one consumer thread that drains them.
 
 As in image_pipeline, a perception node must never build a backlog: when inference is slower
 than the camera, the frames that were not processed in time are worthless. Each camera keeps
@@ -9,9 +10,9 @@ runtime that batches well can process them together.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import logging
 import threading
-from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar('T')
@@ -60,7 +61,8 @@ class LatestFrameSlots(Generic[T]):
 
 
 class FrameWorker(Generic[T]):
-    """The single consumer thread: hands each batch of pending frames to `handler`.
+    """
+    The single consumer thread: hands each batch of pending frames to `handler`.
 
     An exception in the handler is reported through `on_error` and the loop goes on, so one
     bad frame can never stop the node.

@@ -1,4 +1,5 @@
-"""RViz markers for hands with camera-frame 3D: skeleton, joints and a text label.
+"""
+RViz markers for hands with camera-frame 3D: skeleton, joints and a text label.
 
 Each tracked hand gets its own namespace `hand_<track id>` with fixed ids (0 skeleton,
 1 joints, 2 label), so RViz updates markers in place and a user can hide one hand. When a
@@ -12,11 +13,10 @@ from __future__ import annotations
 import colorsys
 from typing import Any
 
-import numpy as np
-
 from hand_pose_ros.core.anatomy import HAND_CONNECTIONS, HandLandmark
-from hand_pose_ros.core.types import FrameResult, HandResult
+from hand_pose_ros.core.results import FrameResult, HandResult
 from hand_pose_ros.ros.conversions import camera_valid
+import numpy as np
 
 SKELETON_ID, JOINTS_ID, LABEL_ID = 0, 1, 2
 MARKER_IDS = (SKELETON_ID, JOINTS_ID, LABEL_ID)
@@ -57,7 +57,7 @@ def _marker(header: Any, ns: str, mid: int, mtype: int, rgb: tuple[float, float,
 
 
 def hand_markers_for(hand: HandResult, header: Any) -> list[Any]:
-    """The three markers of one hand (caller checked camera_valid)."""
+    """Build the three markers of one hand (caller checked camera_valid)."""
     from geometry_msgs.msg import Point
     from visualization_msgs.msg import Marker
     kp = np.asarray(hand.camera.keypoints, dtype=np.float64)

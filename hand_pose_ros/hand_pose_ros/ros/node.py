@@ -1,5 +1,8 @@
-"""hand_pose_node: camera topics in; HandArray, wrist TF, markers, annotated image, gestures
-and diagnostics out.
+"""
+hand_pose_node: the ROS 2 node that tracks hands in one or more cameras.
+
+Camera topics in; HandArray, wrist TF, markers, annotated image, gestures and diagnostics
+out.
 
 Threading: subscription callbacks (executor thread) only store the newest message per
 camera; one worker thread decodes, runs the tracker and publishes, so the executor never
@@ -15,40 +18,39 @@ first one logged with its traceback) and only affects that camera.
 
 from __future__ import annotations
 
-import threading
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
+import threading
+import traceback
 from typing import Any
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
-from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from visualization_msgs.msg import MarkerArray
-
 from hand_pose_msgs.msg import HandArray, HandGesture
 from hand_pose_ros.core.depth import hand_depth_missing
 from hand_pose_ros.core.options import SETTINGS, tracker_options
+from hand_pose_ros.core.results import CameraIntrinsics, FrameResult
 from hand_pose_ros.core.tracker import FrameInput, TrackerState
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
 from hand_pose_ros.ros import conversions as conv
 from hand_pose_ros.ros import parameters
 from hand_pose_ros.ros.annotate import draw_hands
 from hand_pose_ros.ros.diagnostics import (
+    build_diagnostic_array,
     CameraStats,
     LogDecision,
     LogThrottle,
-    build_diagnostic_array,
 )
 from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.spin import spin_node
 from hand_pose_ros.ros.stamp_match import StampBuffer
-from hand_pose_ros.ros.tf import TfBroadcaster, camera_tf_prefix, hand_transforms
+from hand_pose_ros.ros.tf import camera_tf_prefix, hand_transforms, TfBroadcaster
+import numpy as np
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
 
 INFO_BUFFER = 30
 MATCH_WAIT_S = 0.1
@@ -80,7 +82,7 @@ def _join(ns: str, topic: str) -> str:
 
 
 def _again(decision: LogDecision, total: int) -> str:
-    """The repeat part of a throttled log line: how many since the previous line, in all."""
+    """Format the repeat part of a throttled log line: how many since the previous line, in all."""
     return (f'{decision.count} times in the last {decision.elapsed_s:.0f} s, {total} in '
             'total')
 
@@ -155,7 +157,8 @@ class CameraIO:
 
     # ------------------------------------------------------------ rejected input, errors
     def reject(self, exc: conv.InputError) -> None:
-        """Count one rejected input; log it the first time, then throttled (any thread).
+        """
+        Count one rejected input; log it the first time, then throttled (any thread).
 
         Repeats say 'rejected input again' with the count since the previous line, so the
         first occurrence of a cause stays one distinct line to search for.
@@ -171,7 +174,7 @@ class CameraIO:
         self.node.get_logger().warning(f'camera {self.name}: {text}')
 
     def internal_error(self, exc: BaseException) -> None:
-        """An unexpected exception in this camera's step: counted here, logged as reject()."""
+        """Count an unexpected exception in this camera's step here; log it as reject() does."""
         total = self.stats.on_error('internal_error')
         decision = self.log_throttle.note('internal_error')
         if decision is None:
@@ -185,7 +188,7 @@ class CameraIO:
 
     # ------------------------------------------------------------ worker thread
     def _match(self, buf: StampBuffer, what: str, fallback: str, stamp_ns: int) -> Any:
-        """The buffered item matched to the image stamp (see stamp_match), or None."""
+        """Return the buffered item matched to the image stamp (see stamp_match), or None."""
         tol = int(self.node.config.sync_tolerance_s * 1e9)
         m = buf.match(stamp_ns, tol, MATCH_WAIT_S,
                       startup=self.stats.processed_total < STARTUP_FRAMES)
@@ -196,8 +199,12 @@ class CameraIO:
         return m.item if m.exact else None
 
     def intrinsics_for(self, stamp_ns: int, shape: tuple[int, int]) -> CameraIntrinsics | None:
-        """CameraInfo matched by stamp (the latest one when none is within tolerance), if it
-        describes this image: a bad or mismatched CameraInfo gives no 3D, not wrong 3D."""
+        """
+        Return the intrinsics of the CameraInfo matched by stamp, if it describes this image.
+
+        The latest one stands in when none is within tolerance. A bad or mismatched
+        CameraInfo gives no 3D, not wrong 3D.
+        """
         item = self._match(self.infos, 'CameraInfo', 'using the latest CameraInfo', stamp_ns)
         if item is None:
             item = self.infos.latest()
@@ -227,7 +234,7 @@ class CameraIO:
             return None
 
     def prepare(self, frame: PendingFrame, state: TrackerState) -> CameraJob | None:
-        """The job of a pending frame, or None when it was rejected."""
+        """Return the job of a pending frame, or None when it was rejected."""
         rgb = self.decode(frame)
         if rgb is None:
             return None
@@ -249,8 +256,11 @@ class CameraIO:
             return None
 
     def check_depth_used(self, frame: FrameInput, result: FrameResult) -> None:
-        """A depth image with no valid reading on a hand silently leaves PnP's scale: say so
-        (cause depth_invalid) while the PnP 3D is still published."""
+        """
+        Report a depth image with no valid reading on a hand (cause depth_invalid).
+
+        Such an image silently leaves PnP's scale; say so while the PnP 3D is still published.
+        """
         depth = frame.depth if frame.camera is not None else None  # depth only serves 3D
         if depth is None:
             return
@@ -343,7 +353,8 @@ class HandPoseNode(Node):
         self.states = {c or '/': self.tracker.new_state() for c in cams}
 
     def process_batch(self, batch: dict[str, PendingFrame]) -> None:
-        """Decode, match CameraInfo/depth by stamp, track and publish each camera's frame.
+        """
+        Decode, match CameraInfo/depth by stamp, track and publish each camera's frame.
 
         With a runtime that batches efficiently all cameras' frames go through one
         process_batch call; otherwise each camera is processed and published in turn, so
@@ -396,7 +407,7 @@ class HandPoseNode(Node):
                 job.io.internal_error(exc)
 
     def on_worker_error(self, exc: BaseException) -> None:
-        """An exception outside any camera's step (none expected): logged, throttled."""
+        """Log, throttled, an exception outside any camera's step (none expected)."""
         self._worker_errors += 1
         if self._worker_log.note('worker') is not None:
             detail = ''.join(traceback.format_exception(exc)).rstrip()
@@ -427,7 +438,7 @@ class HandPoseNode(Node):
         return SetParametersResult(successful=True)
 
     def on_callback_error(self, exc: BaseException) -> None:
-        """An exception that escaped a callback (spin.py logs it): counted for diagnostics."""
+        """Count an exception that escaped a callback for diagnostics (spin.py logs it)."""
         self._callback_errors += 1
 
     def publish_diagnostics(self) -> None:
@@ -437,7 +448,8 @@ class HandPoseNode(Node):
             node_values={'callback_errors': str(self._callback_errors)}))
 
     def destroy_node(self) -> None:
-        """Stop the worker (bounded wait: a frame in flight finishes), then free the runtime.
+        """
+        Stop the worker (bounded wait: a frame in flight finishes), then free the runtime.
 
         A worker still inside inference after WORKER_JOIN_S keeps its runtime: freeing it
         under the running call could crash the process, which is about to exit anyway.
@@ -449,7 +461,8 @@ class HandPoseNode(Node):
 
 
 def _runtime_hint(message: str) -> str:
-    """The runtime's error, with the install hint that fits how this package was installed.
+    """
+    Return the runtime's error, with the install hint that fits how this package was installed.
 
     `requirements/torch.txt` exists in a checkout of the repository (the venv of
     scripts/setup.sh); a colcon workspace install has no such file, so name pip instead.

@@ -1,4 +1,5 @@
-"""The node's parameters: the tracker's settings plus the node's own, each defined once.
+"""
+The node's parameters: the tracker's settings plus the node's own, each defined once.
 
 The tracker's settings (core/options.py) and the node's (`NodeOptions` below) carry their
 definitions as field metadata (core/settings.py); `PARAMS` is derived from them, with the
@@ -17,12 +18,12 @@ and patterns descriptors cannot express.
 from __future__ import annotations
 
 import dataclasses
-import textwrap
 from dataclasses import dataclass
+import textwrap
 from typing import Any
 
 from hand_pose_ros.core.options import BASE_SPECS, TRACKER_SPECS
-from hand_pose_ros.core.settings import ROS, RunningMode, Spec, check_all, option, specs
+from hand_pose_ros.core.settings import check_all, option, ROS, RunningMode, Spec, specs
 
 # The same record for a ROS parameter as for any setting (name, default, range, liveness).
 ParamSpec = Spec
@@ -48,7 +49,7 @@ class NodeOptions:
         'camera_info', 'CameraInfo topic inside each camera namespace; without CameraInfo '
         'there is no camera-frame 3D.', live=False, expose=_ROS_ONLY)
     depth_topic: str = option(
-        '', "Registered depth image topic (16UC1 mm or 32FC1 m) inside each camera "
+        '', 'Registered depth image topic (16UC1 mm or 32FC1 m) inside each camera '
         "namespace; '' = no depth.", live=False, expose=_ROS_ONLY)
     sync_tolerance_s: float = option(
         0.02, 'Max stamp difference when matching CameraInfo and depth to an image. '
@@ -83,7 +84,7 @@ class NodeOptions:
 
 
 def _node_default(spec: Spec) -> Spec:
-    """The spec with the default the node runs with (its running mode's)."""
+    """Return the spec with the default the node runs with (its running mode's)."""
     return dataclasses.replace(spec, default=spec.default_for(NODE_MODE), mode_defaults=())
 
 
@@ -107,7 +108,7 @@ def validate(name: str, value: Any, running: bool = True) -> str | None:
 
 
 def node_options(values: dict[str, Any]) -> NodeOptions:
-    """NodeOptions from the parameter values (tracker settings ignored)."""
+    """Build NodeOptions from the parameter values (tracker settings ignored)."""
     names = {s.name for s in NODE_SPECS}
     return NodeOptions(**{k: v for k, v in values.items() if k in names})
 

@@ -1,4 +1,5 @@
-"""`replay`: publish a folder of images, a video file or a webcam as a ROS camera.
+"""
+`replay`: publish a folder of images, a video file or a webcam as a ROS camera.
 
 Publishes sensor_msgs/Image on `image_raw` (and CompressedImage on `image_raw/compressed`
 when `compressed` is true) plus sensor_msgs/CameraInfo on `camera_info`, at a set rate,
@@ -21,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+from hand_pose_ros.core.frames import FrameSource
+from hand_pose_ros.core.results import CameraIntrinsics
 import numpy as np
 import yaml
-
-from hand_pose_ros.core.frames import FrameSource
-from hand_pose_ros.core.types import CameraIntrinsics
 
 LOGGED_COUNTS = (1, 10, 100, 1000, 10000)
 
@@ -50,11 +50,10 @@ def load_camera_info_yaml(path: str | Path) -> tuple[CameraIntrinsics, int, int]
 
 
 def _node_class():
+    from hand_pose_ros.ros import conversions as conv
     from rclpy.node import Node
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from std_msgs.msg import Header
-
-    from hand_pose_ros.ros import conversions as conv
 
     class ReplayNode(Node):
         """Timer-driven publisher of one FrameSource as a camera."""
@@ -106,7 +105,7 @@ def _node_class():
                 f"as {p['frame_id']}")
 
         def _first_frame(self) -> np.ndarray:
-            """The first readable frame, read now so that sizes are checked at start-up."""
+            """Return the first readable frame, read now so that sizes are checked at start-up."""
             rgb = self.source.next()
             self._warn_unreadable()
             if rgb is None:

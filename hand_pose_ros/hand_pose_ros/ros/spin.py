@@ -1,4 +1,5 @@
-"""The one init/spin/shutdown sequence every executable of the package uses.
+"""
+The one init/spin/shutdown sequence every executable of the package uses.
 
 Two things rclpy.spin() does not give a node that must keep running in the field:
 - an exception in any callback (a subscription, a timer, or rclpy's own parameter services,
@@ -12,9 +13,9 @@ Two things rclpy.spin() does not give a node that must keep running in the field
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import signal
 import traceback
-from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -25,9 +26,13 @@ LOGGED_COUNTS = (1, 10, 100, 1000, 10000, 100000)
 
 
 def report_callback_error(node: Node, exc: BaseException, count: int) -> None:
-    """Log the 1st, 10th, 100th, ... callback exception as one line (a malformed request from
-    another process is not this node's fault, and a traceback reads like a crash); the
-    first one's traceback goes to the debug log (`--log-level debug`) for a real bug."""
+    """
+    Log the 1st, 10th, 100th, ... callback exception as one line.
+
+    A malformed request from another process is not this node's fault, and a traceback reads
+    like a crash; the first one's traceback goes to the debug log (`--log-level debug`) for a
+    real bug.
+    """
     if count not in LOGGED_COUNTS:
         return
     node.get_logger().error(
@@ -56,7 +61,7 @@ def spin_until_shutdown(node: Node, executor: SingleThreadedExecutor) -> None:
 
 
 def _ignore_further_signals() -> None:
-    """A second Ctrl-C (or SIGTERM) during clean-up must not raise in the middle of it."""
+    """Ignore a second Ctrl-C (or SIGTERM): it must not raise in the middle of clean-up."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             signal.signal(sig, signal.SIG_IGN)
@@ -65,7 +70,8 @@ def _ignore_further_signals() -> None:
 
 
 def spin_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
-    """Run one node until Ctrl-C, SIGTERM or shutdown; exit status 0 for each of them.
+    """
+    Run one node until Ctrl-C, SIGTERM or shutdown; exit status 0 for each of them.
 
     rclpy.init() with try/finally rather than the context-manager form, which needs Kilted:
     the package supports Humble. A ValueError while making the node (the nodes' way to reject

@@ -1,4 +1,5 @@
-"""Match a camera's CameraInfo or depth messages to an image by stamp.
+"""
+Match a camera's CameraInfo or depth messages to an image by stamp.
 
 CameraInfo and depth are separate topics, so the one stamped like an image may arrive just
 after it; a synchronizer would wait for it. Waiting is only worth it while the match can
@@ -12,9 +13,9 @@ MAX_MISSES waits in a row that found nothing, only every PROBE_EVERY-th frame wa
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 MAX_MISSES = 3
@@ -62,7 +63,7 @@ class StampBuffer:
         return min(self._entries, key=lambda e: abs(e[0] - stamp_ns)) if self._entries else None
 
     def match(self, stamp_ns: int, tol_ns: int, wait_s: float, startup: bool = False) -> Match:
-        """The entry nearest in stamp; waits up to wait_s for a late one when it may come."""
+        """Return the entry nearest in stamp, waiting up to wait_s for a late one that may come."""
         with self._cond:
             best = self._nearest(stamp_ns)
             exact = best is not None and abs(best[0] - stamp_ns) <= tol_ns

@@ -1,4 +1,5 @@
-"""Wrist (and optional fingertip) TF frames for hands with camera-frame 3D.
+"""
+Wrist (and optional fingertip) TF frames for hands with camera-frame 3D.
 
 Names: `<tf_prefix>left_wrist` (`_<id>` appended when two hands share a side); when one node
 tracks several cameras, `<tf_prefix><camera>_left_wrist`, so cameras never share a frame.
@@ -13,18 +14,19 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import numpy as np
-
 from hand_pose_ros.core.anatomy import FINGERTIPS, KEYPOINT_NAMES
-from hand_pose_ros.core.types import FrameResult
+from hand_pose_ros.core.results import FrameResult
 from hand_pose_ros.ros.conversions import camera_valid, rotation_to_quaternion
+import numpy as np
 
 TF_QOS_DEPTH = 100
 
 
 def camera_tf_prefix(tf_prefix: str, camera: str, several_cameras: bool) -> str:
-    """Frame name prefix of one camera's hands: `<tf_prefix><camera>_` when one node tracks
-    several cameras, else `<tf_prefix>`.
+    """
+    Return the frame name prefix of one camera's hands.
+
+    It is `<tf_prefix><camera>_` when one node tracks several cameras, else `<tf_prefix>`.
 
     Each camera broadcasts its hands relative to its own optical frame; with one shared
     prefix two cameras would both publish `left_wrist` with different parents, which tf2
@@ -53,7 +55,8 @@ def wrist_frame_names(result: FrameResult, prefix: str) -> dict[int, str]:
 def hand_transforms(
     result: FrameResult, header: Any, prefix: str = '', fingertips: bool = False
 ) -> list[Any]:
-    """geometry_msgs/TransformStamped list: camera optical frame -> each hand's wrist frame.
+    """
+    geometry_msgs/TransformStamped list: camera optical frame -> each hand's wrist frame.
 
     The wrist frame is the palm frame of core/anatomy.py (x to the middle MCP, z out of the
     palm), as core/metric3d.py stored it in `CameraFrame3D.wrist_rotation`.

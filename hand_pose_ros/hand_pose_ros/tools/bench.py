@@ -1,4 +1,5 @@
-"""`hand-pose-ros bench`: this pipeline against official MediaPipe 0.10.21, same frames, same run.
+"""
+`hand-pose-ros bench`: this pipeline against official MediaPipe 0.10.21, same frames, same run.
 
 Both trackers see the same decoded RGB frames of data/motion (seq0, seq1, seq2 in order, as one
 stream) and are timed around their process() call only. By default they run interleaved frame
@@ -20,15 +21,15 @@ With --cameras N or --runtime torch this delegates to bench_multicam (multi-came
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, dataclass, field
 import json
 import logging
 import os
+from pathlib import Path
 import platform
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -112,8 +113,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_frames(folder: Path, limit: int) -> tuple[np.ndarray, list[str]]:
-    """The seq0..seq2 frames under `folder` (the first `limit`; 0 = all) as one RGB stack,
-    and their names; bench_multicam reads the same frames."""
+    """
+    Load the seq0..seq2 frames under `folder` as one RGB stack, and their names.
+
+    Only the first `limit` (0 = all); bench_multicam reads the same frames.
+    """
     from hand_pose_ros.core.frames import read_image
 
     paths = [p for seq in SEQUENCES for p in sorted((folder / seq).glob('*.jpg'))]
@@ -181,11 +185,12 @@ def _run_row(cfg: Config, frames: np.ndarray, args: argparse.Namespace, worker, 
     try:
         ours = _our_tracker(cfg, args)
         if worker is not None:
-            worker.open(static=cfg.static, model=cfg.model, max_hands=args.max_hands)
+            worker.open_config(static=cfg.static, model=cfg.model, max_hands=args.max_hands)
         for i in range(min(args.warmup, len(frames))):
             ours.process(frames[i])
             if worker is not None:
                 worker.process(i)
+
         def run_ours(i: int) -> None:
             ms, hands, detected = _time_ours(ours, frames[i])
             row.ours_ms.append(ms)
@@ -308,9 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) < 1:
             raise SystemExit(f'--{name.replace("_", "-")} must be >= 1')
     logging.basicConfig(level=logging.WARNING)
+    from hand_pose_ros.tools.reference import ensure_reference_venv, ReferenceWorker, save_frames
     from tqdm import tqdm
-
-    from hand_pose_ros.tools.reference import ReferenceWorker, ensure_reference_venv, save_frames
 
     frames, _ = load_frames(args.data or default_motion_dir(), args.limit)
     configs = _configs(args)

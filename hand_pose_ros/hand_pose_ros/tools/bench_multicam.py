@@ -1,4 +1,5 @@
-"""`hand-pose-ros bench --runtime torch|litert --cameras 1,4,16`: many cameras, one tracker.
+"""
+`hand-pose-ros bench --runtime torch|litert --cameras 1,4,16`: many cameras, one tracker.
 
 Each camera is its own stream (TrackerState) replaying a data/motion sequence; every step
 feeds one frame per camera through HandTracker.process_batch, which sends all palm inputs
@@ -14,16 +15,15 @@ fp16): the network's throughput without warps, uploads or pipeline work.
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, dataclass
 import json
 import logging
+from pathlib import Path
 import sys
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
-import numpy as np
 
 from hand_pose_ros.tools.bench import default_motion_dir, load_frames
+import numpy as np
 
 _LOG = logging.getLogger(__name__)
 
@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sequences(folder: Path) -> list[np.ndarray]:
-    """The motion sequences as (T, H, W, 3) RGB stacks, played forwards then backwards.
+    """
+    Load the motion sequences as (T, H, W, 3) RGB stacks, played forwards then backwards.
 
     Ping-pong playback keeps every camera's motion continuous however many steps run, so
     tracking mode stays in tracking (a wrap-around jump would force re-detection).
@@ -114,7 +115,7 @@ def _make_tracker(runtime: str, args: argparse.Namespace):
         return HandTracker(opts)
     from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
     rt = TorchRuntime(model=args.model, device=args.device, dtype=args.dtype,
-                      cuda_graphs=not args.no_cuda_graphs, compile=args.compile,
+                      cuda_graphs=not args.no_cuda_graphs, compile_module=args.compile,
                       num_threads=args.threads)
     return HandTracker(opts, runtime=rt)
 
@@ -149,13 +150,12 @@ def run_cameras(tracker, seqs: list[np.ndarray], cameras: int, steps: int, warmu
 
 def micro_landmark(args: argparse.Namespace) -> dict:
     """Landmark crops/s of the network alone at a fixed batch, input already on the device."""
-    import torch
-
     from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE
     from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
+    import torch
 
     rt = TorchRuntime(model=args.model, device=args.device, dtype=args.micro_dtype,
-                      cuda_graphs=not args.no_cuda_graphs, compile=args.compile,
+                      cuda_graphs=not args.no_cuda_graphs, compile_module=args.compile,
                       num_threads=args.threads)
     size = LANDMARK_INPUT_SIZE
     batch = torch.rand((args.micro_batch, 3, size, size), device=rt.device)

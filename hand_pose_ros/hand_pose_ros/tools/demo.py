@@ -1,4 +1,5 @@
-"""`make demo`: replay a camera, run hand_pose_node on it, watch it live, keep a record.
+"""
+`make demo`: replay a camera, run hand_pose_node on it, watch it live, keep a record.
 
 Starts two processes, exactly as a robot would run them (`replay` as the camera and
 `hand_pose_node`), on a private ROS_DOMAIN_ID, and listens like any user would: HandArray
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -35,7 +36,7 @@ PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap = argparse.ArgumentParser(description=__doc__.strip().split('\n')[0])
     ap.add_argument('--source', default=os.environ.get('DEMO_SOURCE', str(DEFAULT_SOURCE)),
                     help='folder of images, video file or camera:N (default: shared motion)')
     ap.add_argument('--rate', type=float, default=15.0, help='replay rate, Hz')
@@ -51,9 +52,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class FrameRecorder:
-    """Writes annotated frames to a video as they arrive and keeps an evenly spaced sample
-    (at most SAMPLE_LIMIT frames: every stride-th, the stride doubling when the sample is
-    full) for the contact sheet, so memory stays bounded however long the demo runs."""
+    """
+    Writes annotated frames to a video as they arrive and keeps a sample for the contact sheet.
+
+    The sample is evenly spaced (at most SAMPLE_LIMIT frames: every stride-th, the stride
+    doubling when the sample is full), so memory stays bounded however long the demo runs.
+    """
 
     def __init__(self, video: Path, rate: float):
         self.video, self.rate = video, rate
@@ -94,9 +98,8 @@ class Monitor:
 
     def __init__(self, node, recorder: FrameRecorder):
         from diagnostic_msgs.msg import DiagnosticArray
-        from sensor_msgs.msg import Image
-
         from hand_pose_msgs.msg import HandArray
+        from sensor_msgs.msg import Image
         self.lock = threading.Lock()
         self.arrays: list = []
         self.latency_ms: list[float] = []

@@ -1,4 +1,5 @@
-"""Evaluate the camera-frame 3D: synthetic exactness/noise curve, RHD PnP and depth fusion.
+"""
+Evaluate the camera-frame 3D: synthetic exactness/noise curve, RHD PnP and depth fusion.
 
     python -m hand_pose_ros.tools.eval_metric3d [--shared ../shared] [--plot noise.png]
         [--tracker]
@@ -14,18 +15,17 @@ mode, with MediaPipe's single landmark pass and with the default landmark refine
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from dataclasses import dataclass
+import json
 from pathlib import Path
+import sys
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.anatomy import HandLandmark
 from hand_pose_ros.core.metric3d import Metric3DOptions, palm_size, solve_camera_frame, wrist_frame
-from hand_pose_ros.core.types import CameraIntrinsics
+from hand_pose_ros.core.results import CameraIntrinsics
 from hand_pose_ros.tools.synthetic_depth import render_depth
+import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SHARED = REPO_ROOT.parent / 'shared'
@@ -61,7 +61,7 @@ def load_json(shared: Path, *parts: str) -> dict:
 
 
 def rhd_cases(annotations: dict, golden_static: dict, model: str) -> list[RhdCase]:
-    """The RHD hands with the official MediaPipe outputs (golden) for `model`."""
+    """Load the RHD hands with the official MediaPipe outputs (golden) for `model`."""
     golden = {e['file']: e for e in golden_static['models'][model]}
     cases = []
     for image in _rhd_images(annotations):
@@ -80,7 +80,7 @@ def _rhd_images(annotations: dict) -> list[dict]:
 
 
 def _rhd_case(image: dict, keypoints_2d: np.ndarray, world: np.ndarray) -> RhdCase:
-    """An annotated RHD image's first hand (the ground truth) with one model's outputs."""
+    """Load an annotated RHD image's first hand (the ground truth) with one model's outputs."""
     hand = image['hands'][0]
     camera = image['camera']
     return RhdCase(
@@ -94,7 +94,7 @@ def _rhd_case(image: dict, keypoints_2d: np.ndarray, world: np.ndarray) -> RhdCa
 
 
 def baseline_sqpnp(case: RhdCase) -> np.ndarray:
-    """The official baseline: world landmarks as they are, plain SQPnP, all joints."""
+    """Solve the official baseline: world landmarks as they are, plain SQPnP, all joints."""
     ok, rvec, tvec = cv2.solvePnP(np.ascontiguousarray(case.world),
                                   np.ascontiguousarray(case.keypoints_2d),
                                   case.intrinsics.matrix, None, flags=cv2.SOLVEPNP_SQPNP)
@@ -113,7 +113,7 @@ def rotation_error_deg(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def random_pose(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A hand pose a camera would see: 0.3-1.0 m away, in view, tilted up to 50 degrees."""
+    """Draw a hand pose a camera would see: 0.3-1.0 m away, in view, tilted up to 50 degrees."""
     axis = rng.normal(size=3)
     axis /= np.linalg.norm(axis)
     rotation = cv2.Rodrigues(axis * np.radians(rng.uniform(0.0, 50.0)))[0]
@@ -125,7 +125,8 @@ def random_pose(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 def synthetic_trial(shape: np.ndarray, camera: CameraIntrinsics, rotation: np.ndarray,
                     translation: np.ndarray, noise_px: float, rng: np.random.Generator
                     ) -> tuple[float, float]:
-    """Place `shape` at a pose, project (with distortion), add noise, solve.
+    """
+    Place `shape` at a pose, project (with distortion), add noise, solve.
 
     Returns (wrist translation error mm, wrist rotation error deg). The solve uses the true
     shape (no size prior): this measures the geometry, not the size ambiguity.
@@ -193,7 +194,7 @@ def evaluate_rhd(cases: list[RhdCase], label: str, depth_seeds: int = 3) -> None
         c = case.intrinsics
         for seed in range(depth_seeds):
             depth = render_depth(case.gt_cam, case.size, c.fx, c.fy, c.cx, c.cy,
-                                                 seed=seed)
+                                 seed=seed)
             for keypoints, out in ((case.keypoints_2d, depth_mp), (case.gt_2d, depth_gt2d)):
                 fused = solve_camera_frame(keypoints, case.world, c, depth=depth,
                                            image_size=case.size, handedness=case.handedness)
@@ -209,8 +210,11 @@ def evaluate_rhd(cases: list[RhdCase], label: str, depth_seeds: int = 3) -> None
 
 def tracker_cases(annotations: dict, shared: Path, model: str,
                   landmark_refinement: int | None = None) -> list[RhdCase]:
-    """The RHD hands with this project's own pipeline outputs (HandTracker, static mode;
-    landmark_refinement None = the static default, 0 = MediaPipe's single landmark pass)."""
+    """
+    Run this project's own pipeline (HandTracker, static mode) on the RHD hands.
+
+    landmark_refinement None = the static default, 0 = MediaPipe's single landmark pass.
+    """
     from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
     from hand_pose_ros.core.tracker import HandTracker
 
@@ -232,7 +236,7 @@ def tracker_cases(annotations: dict, shared: Path, model: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--shared', type=Path, default=DEFAULT_SHARED)
     parser.add_argument('--trials', type=int, default=300)
     parser.add_argument('--plot', type=Path, help='write the noise curve plot here (png)')

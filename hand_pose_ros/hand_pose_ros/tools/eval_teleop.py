@@ -1,4 +1,5 @@
-"""`hand-pose-ros eval-teleop`: jitter, lag and metric-scale stability where the truth is known.
+"""
+`hand-pose-ros eval-teleop`: jitter, lag and metric-scale stability where the truth is known.
 
 Teleoperation cares about three numbers the accuracy benchmarks do not show: how much a
 still hand trembles (a robot copies it), how far the filter makes the hand lag (a robot
@@ -23,24 +24,23 @@ filter setting, whose post-processing is all that differs.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+import json
+import math
 from pathlib import Path
 
 import cv2
-import numpy as np
-from tqdm import tqdm
-
 from hand_pose_ros.core.anatomy import FINGERTIPS, HandLandmark
 from hand_pose_ros.core.metric3d import solve_camera_frame
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import CameraIntrinsics, FrameResult
 from hand_pose_ros.core.runtimes import create_runtime
 from hand_pose_ros.core.runtimes.base import Runtime
 from hand_pose_ros.core.skeleton import bone_length_cv
 from hand_pose_ros.core.tracker import HandTracker
-from hand_pose_ros.core.types import CameraIntrinsics, FrameResult
+import numpy as np
+from tqdm import tqdm
 
 # Joints the jitter is reported for (indices from anatomy).
 TIPS = list(FINGERTIPS)
@@ -106,7 +106,7 @@ class CachedRuntime(Runtime):
 
 
 def _copy(out):
-    """A copy of a dataclass of arrays (the tracker must not alter the cached outputs)."""
+    """Copy a dataclass of arrays (the tracker must not alter the cached outputs)."""
     from dataclasses import fields, replace
     return replace(out, **{f.name: np.array(getattr(out, f.name)) for f in fields(out)})
 
@@ -125,7 +125,7 @@ class SyntheticSequence:
 
 
 def _canvas(photo: np.ndarray) -> np.ndarray:
-    """The photo fitted into a 640x480 canvas (edges replicated)."""
+    """Fit the photo into a 640x480 canvas (edges replicated)."""
     w, h = CANVAS
     scale = min(w / photo.shape[1], h / photo.shape[0])
     small = cv2.resize(photo, (round(photo.shape[1] * scale), round(photo.shape[0] * scale)),
@@ -142,7 +142,7 @@ def _noisy(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndar
 
 def make_sequences(photo: np.ndarray, name: str, frames: int, fps: float, sigma: float,
                    seed: int = 0) -> list[SyntheticSequence]:
-    """The still and the moving sequence of one photo (see the module docstring)."""
+    """Make the still and the moving sequence of one photo (see the module docstring)."""
     rng = np.random.default_rng(seed)
     base = _canvas(photo)
     still = [_noisy(base, sigma, rng) for _ in range(frames)]
@@ -202,7 +202,7 @@ def _apply(affines: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def true_trajectory(affines: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
-    """The keypoints' true motion: the affine of each frame applied to the best reference."""
+    """Return the keypoints' true motion: each frame's affine applied to the best reference."""
     inv = np.array([cv2.invertAffineTransform(a) for a in affines])
     in_ref = np.einsum('tij,tkj->tki', inv[:, :, :2], keypoints) + inv[:, None, :, 2]
     ref = np.nanmedian(in_ref, axis=0)
@@ -227,8 +227,12 @@ def rotation_step_deg(rot: np.ndarray) -> float:
 
 
 def lag_frames(measured: np.ndarray, truth: np.ndarray, max_lag: float = 6.0) -> float:
-    """Delay (frames) of `measured` behind `truth`, both (T, J, 2): the shift of the truth
-    (linearly interpolated, 0.05-frame steps) that best matches the measurement."""
+    """
+    Measure the delay (frames) of `measured` behind `truth`, both (T, J, 2).
+
+    It is the shift of the truth (linearly interpolated, 0.05-frame steps) that best matches
+    the measurement.
+    """
     t = np.arange(len(truth), dtype=np.float64)
     ok = np.all(np.isfinite(measured), axis=(1, 2))
     flat = truth.reshape(len(truth), -1)
@@ -248,7 +252,7 @@ class JitterRow:
     """One filter setting on one synthetic sequence."""
 
     sequence: str
-    filter: str
+    filter: str  # noqa: A003 (a key of the --json output)
     tip_px: float
     wrist_px: float
     tip_mm: float = float('nan')
@@ -336,8 +340,11 @@ def _ours_tracks(results: list[FrameResult]) -> list[tuple[np.ndarray, np.ndarra
 
 def golden_tracks(sequence: dict, width: int, height: int, camera: CameraIntrinsics
                   ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Official MediaPipe's hands linked into tracks (nearest wrist, it gives no ids), its
-    camera frame from this package's PnP of its own world landmarks."""
+    """
+    Link official MediaPipe's hands into tracks (nearest wrist: it gives no ids).
+
+    Their camera frame comes from this package's PnP of MediaPipe's own world landmarks.
+    """
     open_tracks: list[dict] = []
     done: list[dict] = []
     for entry in sequence['frames']:
@@ -381,8 +388,12 @@ def detect_json_tracks(path: Path, camera_given: bool) -> list[tuple[np.ndarray,
 
 def motion_stability(data: Path, base: BaseOptions, runtime: Runtime
                      ) -> list[StabilityRow]:
-    """Bone-length CV on shared/data/motion: this package with and without skeleton_lock,
-    and official MediaPipe's golden video output on the same frames."""
+    """
+    Measure the bone-length CV on shared/data/motion.
+
+    This package with and without skeleton_lock, and official MediaPipe's golden video
+    output on the same frames.
+    """
     golden = json.loads((data / 'motion' / 'golden_mediapipe_video.json').read_text())
     rows: dict[str, list] = {'skeleton_lock off': [], 'skeleton_lock on': [],
                              'official MediaPipe (golden)': []}
@@ -404,7 +415,7 @@ def motion_stability(data: Path, base: BaseOptions, runtime: Runtime
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='hand-pose-ros eval-teleop', description=__doc__.split('\n\n')[0],
+        prog='hand-pose-ros eval-teleop', description=__doc__.strip().split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--photos', nargs='*', default=list(DEFAULT_PHOTOS),
                         help='photos under shared/data/hands to build the sequences from')

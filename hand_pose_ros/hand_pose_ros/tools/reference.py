@@ -1,4 +1,5 @@
-"""The official MediaPipe 0.10.21 Python solution, run in its own venv for benchmarking.
+"""
+The official MediaPipe 0.10.21 Python solution, run in its own venv for benchmarking.
 
 mediapipe 0.10.21 needs numpy<2 (this package runs on numpy 2), so it lives in a throwaway
 venv created on first use, with pinned packages installed --no-deps: only what
@@ -12,10 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -58,8 +59,11 @@ def default_venv_dir() -> Path:
 
 
 def _may_replace(venv: Path) -> bool:
-    """Only a folder this package made (stamped, or its own cache folder) or an empty one is
-    deleted to rebuild the venv: a path the user named may hold anything."""
+    """
+    Tell whether `venv` may be deleted to rebuild it: a path the user named may hold anything.
+
+    Only a folder this package made (stamped, or its own cache folder) or an empty one may.
+    """
     return ((venv / _STAMP).is_file() or venv.resolve() == _cache_venv_dir().resolve()
             or (venv.is_dir() and not any(venv.iterdir())))
 
@@ -109,12 +113,12 @@ class ReferenceWorker:
             raise RuntimeError(f'reference worker: {reply["error"]}')
         return reply
 
-    def open(self, static: bool, model: str, max_hands: int) -> None:
+    def open_config(self, static: bool, model: str, max_hands: int) -> None:
         self.version = self._call(cmd='open', static=static, model=model,
                                   max_hands=max_hands)['version']
 
     def process(self, index: int) -> tuple[float, int]:
-        """(milliseconds inside hands.process(), hands found) for frame `index`."""
+        """Time frame `index`: (milliseconds inside the worker's Hands.process, hands found)."""
         reply = self._call(cmd='process', index=index)
         return reply['ms'], reply['hands']
 

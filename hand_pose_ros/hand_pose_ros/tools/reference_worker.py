@@ -1,4 +1,5 @@
-"""Benchmark worker for the official MediaPipe 0.10.21 Python solution (mediapipe.solutions.hands).
+"""
+Benchmark worker for the official MediaPipe 0.10.21 Python solution (mediapipe.solutions.hands).
 
 Runs inside its own throwaway venv (mediapipe 0.10.21 needs numpy<2), so it imports nothing
 from hand_pose_ros and is started by path: `python reference_worker.py FRAMES.npy`. FRAMES.npy

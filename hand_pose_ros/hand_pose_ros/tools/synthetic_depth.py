@@ -1,4 +1,5 @@
-"""SYNTHETIC depth images for hands with camera-frame ground truth (evaluation and tests).
+"""
+SYNTHETIC depth images for hands with camera-frame ground truth (evaluation and tests).
 
 The shared data set has no depth camera recordings, so depth fusion is tested on depth images
 *made up here* from ground-truth 3D joints (RHD `keypoints_3d_cam_m`). Nothing in them was
@@ -24,9 +25,8 @@ tests check, and installed code must not reach into the test folder.
 from __future__ import annotations
 
 import cv2
+from hand_pose_ros.core.results import HAND_CONNECTIONS
 import numpy as np
-
-from hand_pose_ros.core.types import HAND_CONNECTIONS
 
 PALM_OUTLINE = (0, 1, 5, 9, 13, 17)
 BONE_RADIUS_M = 0.009
@@ -43,7 +43,8 @@ def project(points: np.ndarray, fx: float, fy: float, cx: float, cy: float) -> n
 
 def _render_hand(joints_cam: np.ndarray, size: tuple[int, int], fx: float, fy: float,
                  cx: float, cy: float) -> np.ndarray:
-    """Z-buffer (h, w) of the joint-centre surface: NaN off the hand.
+    """
+    Z-buffer (h, w) of the joint-centre surface: NaN off the hand.
 
     The palm is the triangle fan of the palm outline, each pixel on the plane of its
     triangle; fingers and the forearm are strokes whose depth runs linearly between their
@@ -100,7 +101,8 @@ def _render_hand(joints_cam: np.ndarray, size: tuple[int, int], fx: float, fy: f
 
 
 def forearm(joints_cam: np.ndarray, length: float = 0.12, steps: int = 6) -> np.ndarray:
-    """Points (steps, 3) along a forearm stub leaving the wrist away from the middle MCP.
+    """
+    Points (steps, 3) along a forearm stub leaving the wrist away from the middle MCP.
 
     Real depth images always show the forearm behind the wrist; without it the wrist joint
     would sit on the silhouette edge, which no real camera produces.
@@ -121,7 +123,7 @@ def render_depth(
     hole_fraction: float = 0.15,
     noise: bool = True,
 ) -> np.ndarray:
-    """A SYNTHETIC float32 depth image (metres, NaN = invalid) of one hand before a wall."""
+    """Render a SYNTHETIC float32 depth image (metres, NaN = invalid) of one hand before a wall."""
     rng = np.random.default_rng(seed)
     width, height = size
     joints_cam = np.asarray(joints_cam, dtype=np.float64)

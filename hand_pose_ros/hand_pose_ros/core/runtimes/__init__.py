@@ -1,4 +1,5 @@
-"""Inference runtimes behind one small interface (see base.py), and the factory to pick one.
+"""
+Inference runtimes behind one small interface (see base.py), and the factory to pick one.
 
 Only runtimes live here: code that runs the two networks for HandTracker. The official
 MediaPipe Tasks pipeline is a whole second tracker (core/mediapipe_tracker.py), not a
@@ -20,7 +21,8 @@ def create_runtime(
     name: str = 'litert', model: str = 'full', device: str = 'cpu', num_threads: int = 2,
     precision: str = 'fp32', model_dir: str | Path | None = None,
 ) -> Runtime:
-    """Build a runtime by name; 'auto' picks by device: litert on 'cpu', torch on 'cuda[:N]'.
+    """
+    Build a runtime by name; 'auto' picks by device: litert on 'cpu', torch on 'cuda[:N]'.
 
     device 'auto' means a CUDA GPU when torch sees one, else the CPU; so runtime 'auto' with
     device 'auto' is torch on the GPU where there is one and litert elsewhere. An explicit
@@ -49,9 +51,8 @@ def create_runtime(
         raise ValueError(f'precision {precision!r} needs the litert runtime on device cpu, '
                          f'got runtime {name!r} on device {device!r}')
     try:
-        import torch
-
         from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
+        import torch
     except ImportError as exc:
         raise RuntimeError(
             f'the torch runtime needs torch ({exc}): {TORCH_INSTALL}') from exc

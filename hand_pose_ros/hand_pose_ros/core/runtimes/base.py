@@ -1,4 +1,5 @@
-"""The one small interface every inference runtime implements.
+"""
+The one small interface every inference runtime implements.
 
 The pipeline owns all geometry: it decides *where* to sample (one 2x3 affine matrix per
 network input, mapping image pixels to tensor pixels) and decodes what comes back. A runtime
@@ -49,7 +50,8 @@ class Runtime(ABC):
         self, images: Sequence[np.ndarray], transforms: np.ndarray,
         image_index: np.ndarray | None = None, variant: str | None = None,
     ) -> PalmOutput:
-        """Sample input k from images[image_index[k]] with transforms[k] into 192x192.
+        """
+        Sample input k from images[image_index[k]] with transforms[k] into 192x192.
 
         Zero border. image_index None means one transform per image, in order; several
         transforms of one image (detection tiles) share its upload. variant picks the
@@ -61,7 +63,8 @@ class Runtime(ABC):
     def hand_landmarks(
         self, images: Sequence[np.ndarray], image_index: np.ndarray, transforms: np.ndarray
     ) -> LandmarkOutput:
-        """Sample crop k from images[image_index[k]] with transforms[k] into 224x224.
+        """
+        Sample crop k from images[image_index[k]] with transforms[k] into 224x224.
 
         Border pixels replicate the image edge, as in MediaPipe's landmark graph.
         """
@@ -74,7 +77,8 @@ def warp_u8(
     image: np.ndarray, transform: np.ndarray, size: int, replicate_border: bool,
     dst: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Bilinear affine warp of an RGB uint8 image into a (size, size, 3) uint8 crop.
+    """
+    Bilinear affine warp of an RGB uint8 image into a (size, size, 3) uint8 crop.
 
     The one CPU implementation of the pipeline's crops (GPU runtimes must match it): zero
     border for the palm detector, replicated edge for the landmark model. `dst`, a
@@ -88,8 +92,12 @@ def warp_u8(
 
 def palm_variant(cache: dict[str, T], variant: str | None, default: str,
                  load: Callable[[str], T]) -> T:
-    """palm_detection's detector for `variant` (None = `default`), loaded into `cache` on
-    first use: a runtime pays for the second detector only when detection tiles ask for it."""
+    """
+    Return palm_detection's detector for `variant` (None = `default`).
+
+    It is loaded into `cache` on first use: a runtime pays for the second detector only when
+    detection tiles ask for it.
+    """
     name = variant or default
     if name not in cache:
         cache[name] = load(name)

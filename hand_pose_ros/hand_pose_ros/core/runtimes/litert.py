@@ -6,28 +6,27 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 from hand_pose_ros.core.models import (
     HANDEDNESS_OUTPUT,
     LANDMARK_INPUT_SIZE,
     LANDMARKS_OUTPUT,
+    model_path,
     NUM_ANCHORS,
     PALM_BOXES_OUTPUT,
     PALM_INPUT_SIZE,
     PALM_SCORES_OUTPUT,
     PRESENCE_OUTPUT,
     WORLD_OUTPUT,
-    model_path,
 )
 from hand_pose_ros.core.runtimes.base import (
     LandmarkOutput,
-    PalmOutput,
-    Runtime,
     palm_image_index,
     palm_variant,
+    PalmOutput,
+    Runtime,
     warp_u8,
 )
+import numpy as np
 
 _INV_255 = np.float32(1.0 / 255.0)
 
@@ -41,7 +40,8 @@ def _interpreter(path: str, num_threads: int):
 
 
 class _Model:
-    """One interpreter run on single inputs; batches are looped.
+    """
+    One interpreter run on single inputs; batches are looped.
 
     Looping costs nothing measurable on CPU (XNNPACK gains little from batch > 1) and avoids
     re-planning the graph whenever the number of hands changes. Inputs are warped straight
@@ -76,7 +76,8 @@ class _Model:
 
 
 class LiteRtRuntime(Runtime):
-    """ai-edge-litert Interpreter with XNNPACK; warps on the CPU with OpenCV.
+    """
+    ai-edge-litert Interpreter with XNNPACK; warps on the CPU with OpenCV.
 
     Several hand crops run side by side, one single-threaded interpreter ("lane") per thread,
     rather than one after another on a num_threads interpreter: XNNPACK scales almost
@@ -147,14 +148,14 @@ class LiteRtRuntime(Runtime):
         return result
 
     def run_palm(self, batch: np.ndarray) -> PalmOutput:
-        """The detector on (N, 192, 192, 3) float32 NHWC tensors in [0, 1] (tests, tools)."""
+        """Run the detector on (N, 192, 192, 3) float32 NHWC tensors in [0, 1] (tests, tools)."""
         result = _palm_output(len(batch))
         for k in range(len(batch)):
             _store_palm(result, k, self._palm(batch[k]))
         return result
 
     def run_landmarks(self, batch: np.ndarray) -> LandmarkOutput:
-        """The landmark model on (M, 224, 224, 3) float32 NHWC tensors in [0, 1]."""
+        """Run the landmark model on (M, 224, 224, 3) float32 NHWC tensors in [0, 1]."""
         result = _landmark_output(len(batch))
         for k in range(len(batch)):
             _store_landmarks(result, k, self._landmark(batch[k]))

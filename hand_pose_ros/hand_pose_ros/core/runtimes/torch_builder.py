@@ -1,4 +1,5 @@
-"""Build a torch module from a parsed .tflite graph, op by op, for any graph in the op set.
+"""
+Build a torch module from a parsed .tflite graph, op by op, for any graph in the op set.
 
 Layout: every rank-4 tensor lives as NCHW inside the module (the conversion from TFLite's
 NHWC happens once, on the weights and on the few ops whose meaning depends on axis order:
@@ -12,15 +13,14 @@ torch's padding='same' does; VALID pads nothing. Dimension 0 of every tensor is 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+import math
 
 from hand_pose_ros.core.tflite_file import ACTIVATION_NAMES, Operator, Tensor, TfliteGraph
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
 
 # NHWC axis -> NCHW axis, for ops whose axes refer to rank-4 tensors.
 _NHWC_TO_NCHW_AXIS = (0, 2, 3, 1)
@@ -50,7 +50,7 @@ def _activation(code: int, op: Operator) -> Callable[[torch.Tensor], torch.Tenso
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
-    """TFLite SAME padding (before, after) for one spatial dimension."""
+    """Compute TFLite SAME padding (before, after) for one spatial dimension."""
     effective = (kernel - 1) * dilation + 1
     out = math.ceil(size / stride)
     total = max((out - 1) * stride + effective - size, 0)
@@ -73,7 +73,7 @@ def _spatial_padding(
 
 
 def _to_internal(array: np.ndarray) -> torch.Tensor:
-    """A constant in the module's layout (rank 4 -> NCHW)."""
+    """Put a constant in the module's layout (rank 4 -> NCHW)."""
     t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
     return t.permute(0, 3, 1, 2).contiguous() if t.ndim == 4 else t
 
@@ -169,7 +169,7 @@ class Add(Step):
 
 
 def _broadcast4(const: Tensor, out: Tensor) -> np.ndarray:
-    """A constant padded with leading ones to its output's rank, so the NCHW permute applies."""
+    """Pad a constant with leading ones to its output's rank, so the NCHW permute applies."""
     data = const.data.astype(np.float32)
     return data.reshape((1,) * (len(out.shape) - data.ndim) + data.shape)
 
@@ -323,7 +323,8 @@ class Dequantize(Step):
 
 
 class DepthToSpace(Step):
-    """DEPTH_TO_SPACE (the pose detector's upsampling): TFLite's DCR channel order.
+    """
+    DEPTH_TO_SPACE (the pose detector's upsampling): TFLite's DCR channel order.
 
     Output pixel (h * b + i, w * b + j) channel c reads input channel (i * b + j) * C + c;
     torch's pixel_shuffle reads c * b * b + i * b + j instead, hence the explicit view.
@@ -342,7 +343,8 @@ class DepthToSpace(Step):
 
 
 class StridedSlice(Step):
-    """STRIDED_SLICE with constant begin/end/strides and no ellipsis/new/shrink axes.
+    """
+    STRIDED_SLICE with constant begin/end/strides and no ellipsis/new/shrink axes.
 
     hand_recrop uses it for channel padding (keeping the first channels of a tensor).
     The batch axis is always kept whole.
@@ -398,7 +400,8 @@ SUPPORTED_OPS: tuple[str, ...] = tuple(sorted(_BUILDERS))
 
 
 class TfliteModule(nn.Module):
-    """The graph as a torch module: forward(*inputs) -> tuple of outputs (TFLite layout).
+    """
+    The graph as a torch module: forward(*inputs) -> tuple of outputs (TFLite layout).
 
     Rank-4 inputs are NCHW. Tensors are released after their last use, so peak memory at
     large batch is that of a normal feed-forward network, not of every activation at once.
@@ -444,5 +447,5 @@ class TfliteModule(nn.Module):
 
 
 def build_module(graph: TfliteGraph) -> TfliteModule:
-    """A float32 module for the graph; move/cast it with .to(device, dtype)."""
+    """Build a float32 module for the graph; move/cast it with .to(device, dtype)."""
     return TfliteModule(graph).eval()

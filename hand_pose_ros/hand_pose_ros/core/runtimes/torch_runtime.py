@@ -1,4 +1,5 @@
-"""The `torch` runtime: the same .tflite models rebuilt as torch modules, batched, on CUDA or CPU.
+"""
+The `torch` runtime: the same .tflite models rebuilt as torch modules, batched, on CUDA or CPU.
 
 Why it looks like this:
 - Every crop of a call is sampled by ONE grid_sample. The call's images are uploaded once
@@ -19,32 +20,31 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+import logging
+import math
 from pathlib import Path
 
 import cv2
-import numpy as np
-import torch
-import torch.nn.functional as F
-
 from hand_pose_ros.core.models import (
     LANDMARK_INPUT_SIZE,
+    model_path,
     NUM_ANCHORS,
     PALM_INPUT_SIZE,
-    model_path,
 )
 from hand_pose_ros.core.runtimes.base import (
     LandmarkOutput,
-    PalmOutput,
-    Runtime,
     palm_image_index,
     palm_variant,
+    PalmOutput,
+    Runtime,
 )
-from hand_pose_ros.core.runtimes.torch_builder import TfliteModule, build_module
+from hand_pose_ros.core.runtimes.torch_builder import build_module, TfliteModule
 from hand_pose_ros.core.tflite_file import load_graph
+import numpy as np
+import torch
+import torch.nn.functional as F
 
 _LOG = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ class _Layout:
 
 
 class _Uploader:
-    """Copies a call's images into a reusable pinned host atlas and uploads it once.
+    """
+    Copies a call's images into a reusable pinned host atlas and uploads it once.
 
     Buffers are kept per layout (the list of image shapes; a few layouts, since in tracking
     mode the detector often sees a subset of the cameras), so each zero frame is written
@@ -153,7 +154,8 @@ _SUBPIXEL = 32.0
 
 
 def opencv_sampling_grid(transforms: np.ndarray, size: int, device: torch.device) -> torch.Tensor:
-    """(K, size, size, 2) float32 source pixel (x, y) of every output pixel, as OpenCV picks it.
+    """
+    (K, size, size, 2) float32 source pixel (x, y) of every output pixel, as OpenCV picks it.
 
     cv2.warpAffine inverts the affine, then per output pixel adds a rounded row term and a
     rounded column term in 1/1024 px and truncates to 1/32 px. Following it exactly (rather
@@ -180,7 +182,8 @@ def warp_on_device(
     atlas: _Atlas, image_index: np.ndarray, transforms: np.ndarray, size: int,
     replicate_border: bool,
 ) -> torch.Tensor:
-    """(K, 3, size, size) float32 in [0, 1]: every crop of the batch in one grid_sample.
+    """
+    (K, 3, size, size) float32 in [0, 1]: every crop of the batch in one grid_sample.
 
     Reproduces cv2.warpAffine(INTER_LINEAR) on uint8 bit for bit: OpenCV's sampling
     positions (opencv_sampling_grid), clamped to each crop's own image (replicate: its pixel
@@ -210,7 +213,8 @@ def warp_on_device(
 
 
 class _Network:
-    """One model on the device: bucketed CUDA graphs with eager fallback, or eager on CPU.
+    """
+    One model on the device: bucketed CUDA graphs with eager fallback, or eager on CPU.
 
     On CUDA, cuDNN runs in benchmark mode (shapes are static per bucket) and TF32 is off
     unless asked for, so 'fp32' means fp32 (TF32 convolutions drift ~1e-3 from LiteRT).
@@ -241,7 +245,7 @@ class _Network:
         return self.buckets[-1]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """x (K, 3, S, S) with K <= max_batch -> (K, sum of output sizes), float32."""
+        """Run x (K, 3, S, S) with K <= max_batch -> (K, sum of output sizes), float32."""
         k = x.shape[0]
         x = x.to(self.dtype, memory_format=self.memory_format)
         if self.device.type != 'cuda':
@@ -261,7 +265,7 @@ class _Network:
         return static_out[:k].clone()  # the next replay overwrites static_out
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The (possibly compiled) module; a torch.compile failure falls back to eager."""
+        """Run the (possibly compiled) module; a torch.compile failure falls back to eager."""
         try:
             return self.fn(x)
         except Exception as exc:
@@ -317,15 +321,18 @@ class TorchRuntime(Runtime):
 
     def __init__(
         self, model: str = 'full', device: str = 'cuda', dtype: str = 'fp32',
-        cuda_graphs: bool = True, compile: bool = False,
+        cuda_graphs: bool = True, compile_module: bool = False,
         buckets: Sequence[int] = DEFAULT_BUCKETS, num_threads: int | None = None,
         model_dir: Path | None = None, channels_last: bool | None = None,
         allow_tf32: bool = False,
     ) -> None:
-        """model 'lite'|'full'; device 'cuda'|'cuda:N'|'cpu'; dtype 'fp32'|'fp16'.
+        """
+        Build both networks from the .tflite files.
+
+        model 'lite'|'full'; device 'cuda'|'cuda:N'|'cpu'; dtype 'fp32'|'fp16'.
 
         cuda_graphs: replay each bucket's network as a CUDA graph (eager if capture fails).
-        compile: torch.compile the networks (fusion; first calls per bucket are slow).
+        compile_module: torch.compile the networks (fusion; first calls per bucket are slow).
         buckets: static batch sizes on CUDA (batches pad up; larger ones are chunked).
         channels_last: NHWC activations for cuDNN; default on for CUDA, off for CPU.
         allow_tf32: TF32 convolutions on Ampere+ in fp32 mode (faster, ~1e-3 off LiteRT).
@@ -344,7 +351,7 @@ class TorchRuntime(Runtime):
         torch_dtype = DTYPES[dtype]
         if channels_last is None:
             channels_last = self.device.type == 'cuda'
-        self._network_args = (model_dir, torch_dtype, buckets, cuda_graphs, compile,
+        self._network_args = (model_dir, torch_dtype, buckets, cuda_graphs, compile_module,
                               channels_last, allow_tf32)
         self._palms = {model: self._build('palm_detection', model)}
         self._palm = self._palms[model]
@@ -361,7 +368,8 @@ class TorchRuntime(Runtime):
                         tf32)
 
     def _atlas(self, images: Sequence[np.ndarray], from_palm_call: bool) -> _Atlas:
-        """The images on the device; the landmark call may reuse its step's palm upload.
+        """
+        Put the images on the device; the landmark call may reuse its step's palm upload.
 
         Only the landmark call that directly follows a palm call of the same images (by
         object and buffer address) reuses that upload, and the cache is cleared as soon as
@@ -380,7 +388,7 @@ class TorchRuntime(Runtime):
 
     def palm_tensors(self, images: Sequence[np.ndarray], transforms: np.ndarray,
                      image_index: np.ndarray | None = None) -> torch.Tensor:
-        """The detector inputs as the device sees them: (N, 3, 192, 192) float32."""
+        """Return the detector inputs as the device sees them: (N, 3, 192, 192) float32."""
         index = palm_image_index(images, transforms, image_index)
         atlas = self._atlas(images, from_palm_call=True)
         return warp_on_device(atlas, index, transforms, PALM_INPUT_SIZE,
@@ -389,7 +397,7 @@ class TorchRuntime(Runtime):
     def landmark_tensors(
         self, images: Sequence[np.ndarray], image_index: np.ndarray, transforms: np.ndarray,
     ) -> torch.Tensor:
-        """The landmark inputs as the device sees them: (M, 3, 224, 224) float32."""
+        """Return the landmark inputs as the device sees them: (M, 3, 224, 224) float32."""
         atlas = self._atlas(images, from_palm_call=False)
         return warp_on_device(atlas, np.asarray(image_index), transforms, LANDMARK_INPUT_SIZE,
                               replicate_border=True)

@@ -1,4 +1,5 @@
-"""Result and geometry dataclasses shared by the whole core.
+"""
+Result and geometry dataclasses shared by the whole core.
 
 Kept free of behaviour so every module (pipeline, metric 3D, gestures, ROS conversion) can
 depend on them without depending on each other.
@@ -9,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-import numpy as np
-
 from hand_pose_ros.core import anatomy
+import numpy as np
 
 # Re-exported for the modules and users that import them from here; defined in anatomy.py.
 NUM_KEYPOINTS = anatomy.NUM_KEYPOINTS
@@ -37,7 +37,8 @@ class Method3D(IntEnum):
 
 @dataclass(frozen=True)
 class Roi:
-    """A rotated rectangle in image pixels (centre, size, rotation in radians).
+    """
+    A rotated rectangle in image pixels (centre, size, rotation in radians).
 
     Rotation follows MediaPipe: positive turns the rect's up axis clockwise on screen
     (image y points down).
@@ -61,7 +62,8 @@ class PalmDetection:
 
 @dataclass
 class CameraIntrinsics:
-    """Pinhole intrinsics plus distortion as in sensor_msgs/CameraInfo.
+    """
+    Pinhole intrinsics plus distortion as in sensor_msgs/CameraInfo.
 
     distortion_model is 'plumb_bob' (k1 k2 p1 p2 k3), 'rational_polynomial'
     (k1 k2 p1 p2 k3 k4 k5 k6) or 'equidistant' (fisheye, k1 k2 k3 k4); an empty `d` means no
@@ -124,7 +126,7 @@ class GestureChange:
 class HandResult:
     """One hand in one image: what the pipeline found, plus optional 3D and gesture."""
 
-    id: int
+    id: int  # noqa: A003 (public field, as Hand.msg's id)
     handedness: str  # 'left' or 'right', anatomical
     handedness_score: float  # [0.5, 1]
     raw_handedness: str  # the model's own label ('Left'/'Right', selfie convention)
