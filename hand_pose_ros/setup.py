@@ -1,8 +1,8 @@
 """ament_python build of hand_pose_ros (colcon in a ROS workspace, or pip install -e)."""
 
-import re
 from glob import glob
 from pathlib import Path
+import re
 
 from setuptools import find_packages, setup
 

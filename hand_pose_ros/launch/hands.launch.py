@@ -1,4 +1,5 @@
-"""Hand tracking on one camera: hand_pose_node (+ RViz on request).
+"""
+Hand tracking on one camera: hand_pose_node (+ RViz on request).
 
   ros2 launch hand_pose_ros hands.launch.py image:=/camera/color/image_raw \
       camera_info:=/camera/color/camera_info
@@ -80,7 +81,7 @@ def _overrides(context: LaunchContext) -> list[dict]:
 
 
 def tf_prefix(value: str, namespace: str) -> str | None:
-    """The node's tf_prefix for the launch argument: None keeps the config file's value."""
+    """Return the node's tf_prefix for the launch argument; None keeps the config's value."""
     if value != 'auto':
         return value
     ns = namespace.strip('/')
@@ -104,12 +105,17 @@ def _node(context: LaunchContext) -> list:
         ],
     )]
 
+
 PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
 
 
 def _transport(context) -> list:
-    """Fast DDS profile for large images (config/fastdds_large_images.xml) for the processes
-    this launch starts, unless the user chose a profile file of their own."""
+    """
+    Select the Fast DDS profile for large images for the processes this launch starts.
+
+    That is config/fastdds_large_images.xml, unless the user chose a profile file of their
+    own.
+    """
     if any(os.environ.get(v) for v in PROFILE_VARS):
         return []
     xml = PathJoinSubstitution(

@@ -1,4 +1,5 @@
-"""A recorded camera (folder, video or webcam) and, by default, hand tracking on it.
+"""
+A recorded camera (folder, video or webcam) and, by default, hand tracking on it.
 
   ros2 launch hand_pose_ros replay.launch.py source:=/path/to/frames
   ros2 launch hand_pose_ros replay.launch.py source:=camera:0 fov_deg:=70 rviz:=true
@@ -47,8 +48,12 @@ PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE
 
 
 def _transport(context) -> list:
-    """Fast DDS profile for large images (config/fastdds_large_images.xml) for the processes
-    this launch starts, unless the user chose a profile file of their own."""
+    """
+    Select the Fast DDS profile for large images for the processes this launch starts.
+
+    That is config/fastdds_large_images.xml, unless the user chose a profile file of their
+    own.
+    """
     if any(os.environ.get(v) for v in PROFILE_VARS):
         return []
     xml = PathJoinSubstitution(

@@ -1,4 +1,5 @@
-"""Camera in -> hand_pose_node -> hand_retarget_node -> robot-hand JointState out.
+"""
+Camera in -> hand_pose_node -> hand_retarget_node -> robot-hand JointState out.
 
   ros2 launch hand_pose_ros teleop.launch.py image:=/camera/color/image_raw \
       camera_info:=/camera/color/camera_info urdf_dir:=/path/to/dex-urdf/robots/hands \

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import functools
 
-import cv2
-import numpy as np
 from conftest import SHARED_DATA, shared_path
-
-from hand_pose_ros.core.types import HandResult
+import cv2
+from hand_pose_ros.core.results import HandResult
+import numpy as np
 
 POSES = {'pinch': 'onehand10k/784.jpg', 'fist': 'freihand/00000355.jpg',
          'open': 'onehand10k/9.jpg'}

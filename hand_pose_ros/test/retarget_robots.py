@@ -6,8 +6,8 @@ missing: `make setup` installs it by default (WITH_RETARGET=1), so CI runs them.
 
 from __future__ import annotations
 
-import pytest
 from conftest import REPO_ROOT
+import pytest
 
 URDF_DIR = REPO_ROOT.parent / 'shared' / 'robots' / 'hands'
 ROBOTS = ('allegro_hand', 'leap_hand', 'inspire_hand')
@@ -28,7 +28,6 @@ def build_example_retargeting(name: str):
     """A SeqRetargeting built the way dex-retargeting's examples build one."""
     require()
     from dex_retargeting.retargeting_config import RetargetingConfig
-
     from hand_pose_ros.core.retarget import resolve_config
     RetargetingConfig.set_default_urdf_dir(str(URDF_DIR))
     return RetargetingConfig.load_from_file(resolve_config(name)).build()

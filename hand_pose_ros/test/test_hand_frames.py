@@ -7,11 +7,10 @@ and against what dex-retargeting itself solves for a robot hand from its example
 
 from __future__ import annotations
 
+from hand_pose_ros.core import hand_frames as hf
 import numpy as np
 import pytest
 from retarget_photos import pose_world, tracked_photos
-
-from hand_pose_ros.core import hand_frames as hf
 
 # dex-retargeting constants.OPERATOR2MANO_{RIGHT,LEFT}, written out again on purpose.
 MANO_RIGHT = np.array([[0, 0, -1], [-1, 0, 0], [0, 1, 0]], dtype=np.float64)
@@ -147,9 +146,8 @@ def _example_qpos(retargeting, world: np.ndarray, side: str) -> np.ndarray:
 
 @pytest.mark.parametrize('robot', ['allegro_hand', 'leap_hand', 'inspire_hand'])
 def test_dex_retargeting_gives_the_example_pipelines_joints(robot):
-    from retarget_robots import URDF_DIR, build_example_retargeting
-
     from hand_pose_ros.core.retarget import HandRetargeter
+    from retarget_robots import build_example_retargeting, URDF_DIR
     for side in ('left', 'right'):
         ours = HandRetargeter(f'{robot}_{side}', URDF_DIR)
         example = build_example_retargeting(f'{robot}_{side}')

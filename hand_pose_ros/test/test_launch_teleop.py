@@ -9,9 +9,8 @@ from __future__ import annotations
 import ast
 import fnmatch
 
-from test_launch_static import PKG, _arguments, _calls, _kw, _setup
-
 from hand_pose_ros.ros.retarget_node import RETARGET_SPECS
+from test_launch_static import _arguments, _calls, _kw, _setup, PKG
 
 PATH = PKG / 'launch' / 'teleop.launch.py'
 

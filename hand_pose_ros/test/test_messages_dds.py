@@ -74,6 +74,11 @@ def make_hand(hand_no: int) -> Hand:
     pose.orientation.x, pose.orientation.y = 0.5, -0.5
     pose.orientation.z, pose.orientation.w = 0.5, 0.5 - hand_no  # unit norm for both hands
     hand.wrist_pose = pose
+    hand.hand_scale = 1.125 - 0.25 * hand_no
+    hand.scale_source = (Hand.SCALE_USER, Hand.SCALE_DEPTH)[hand_no]
+    hand.stale = True
+    hand.age = 0.0625 + 0.125 * hand_no
+    hand.keypoint_in_image = [bool((i + hand_no) % 3) for i in range(Hand.NUM_KEYPOINTS)]
     hand.gesture = (Hand.GESTURE_THUMB_UP, Hand.GESTURE_PINCH)[hand_no]
     hand.gesture_score = 0.75 + hand_no * 0.125
     hand.gesture_raw = (Hand.GESTURE_VICTORY, Hand.GESTURE_I_LOVE_YOU)[hand_no]

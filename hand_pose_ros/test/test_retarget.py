@@ -12,18 +12,17 @@ root frame from its wrist link, relative to the straight robot (joints at 0, cli
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
+from hand_pose_ros.core.hand_frames import mano_keypoints
 import numpy as np
 import pytest
 from retarget_photos import closed, opened, pose_world
-from retarget_robots import ROBOTS, URDF_DIR, require
-
-from hand_pose_ros.core.hand_frames import mano_keypoints
+from retarget_robots import require, ROBOTS, URDF_DIR
 
 SIDES = ('left', 'right')
 
@@ -95,11 +94,10 @@ def test_joint_names_are_the_urdfs_and_warm_starts_are_per_track():
 
 
 def _hand_array(world: np.ndarray, side: str, track: int, stamp_ns: int):
-    from std_msgs.msg import Header
-
     from hand_pose_msgs.msg import HandArray
-    from hand_pose_ros.core.types import FrameResult, HandResult, Roi
+    from hand_pose_ros.core.results import FrameResult, HandResult, Roi
     from hand_pose_ros.ros.conversions import frame_result_to_msg, ns_to_stamp
+    from std_msgs.msg import Header
     hand = HandResult(id=track, handedness=side, handedness_score=1.0, raw_handedness='',
                       score=1.0, keypoints=np.zeros((21, 3)), world=world,
                       roi=Roi(0, 0, 1, 1, 0))
@@ -110,12 +108,11 @@ def _hand_array(world: np.ndarray, side: str, track: int, stamp_ns: int):
 
 
 def test_node_publishes_joint_states_over_dds(tmp_path: Path, monkeypatch):
+    from hand_pose_msgs.msg import HandArray
+    from hand_pose_ros.ros.conversions import stamp_to_ns
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
-
-    from hand_pose_msgs.msg import HandArray
-    from hand_pose_ros.ros.conversions import stamp_to_ns
     monkeypatch.setenv('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))  # this test's own
     env = dict(os.environ)
     params = tmp_path / 'retarget.yaml'

@@ -21,20 +21,19 @@ The data are the project's shared photos (../shared/data, or $HAND_POSE_ROS_SHAR
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+import json
+import os
 from pathlib import Path
+import time
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.gestures import GESTURE_OPEN_PALM, GESTURE_POINTING_UP
-from hand_pose_ros.core.options import SETTINGS, BaseOptions, RunningMode, TrackerOptions
-from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.core.options import BaseOptions, RunningMode, SETTINGS, TrackerOptions
 from hand_pose_ros.core.results import HandResult
+from hand_pose_ros.core.tracker import HandTracker
+import numpy as np
 
 PARTS = ('size', 'pairs', 'false', 'gestures', 'wrists')
 SIZES = (16, 24, 32, 48, 64, 96, 128, 200)

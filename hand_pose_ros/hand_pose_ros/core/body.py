@@ -175,8 +175,8 @@ class BodyNetworks:
             self._nets = {name: build_module(load_graph(path)).to(self._torch_device)
                           for name, path in paths.items()}
         else:
-            from hand_pose_ros.core.runtimes.litert import _interpreter
-            self._nets = {name: _interpreter(str(path), num_threads)
+            from hand_pose_ros.core.runtimes.litert import interpreter
+            self._nets = {name: interpreter(str(path), num_threads)
                           for name, path in paths.items()}
 
     def _run(self, name: str, batch: np.ndarray) -> list[np.ndarray]:

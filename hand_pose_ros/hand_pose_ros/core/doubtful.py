@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 
-from hand_pose_ros.core.roi import roi_bounds
 from hand_pose_ros.core.results import Roi
+from hand_pose_ros.core.roi import roi_bounds
 
 # An extra hand whose ROI lies this much (intersection over the smaller ROI) inside another
 # hand's is nested in it.

@@ -1,4 +1,5 @@
-"""Retargeting-ready views of one hand: MANO wrist-frame keypoints and named joint angles.
+"""
+Retargeting-ready views of one hand: MANO wrist-frame keypoints and named joint angles.
 
 Why this module: the de-facto consumer of hand keypoints on robot hands is dex-retargeting,
 whose MediaPipe example does not take world landmarks as they are. It moves the wrist to the
@@ -17,9 +18,8 @@ from __future__ import annotations
 
 import math
 
+from hand_pose_ros.core.anatomy import FINGER_CHAINS, handedness_sign, HandLandmark, palm_frame
 import numpy as np
-
-from hand_pose_ros.core.anatomy import FINGER_CHAINS, HandLandmark, handedness_sign, palm_frame
 
 WRIST, INDEX_MCP, MIDDLE_MCP, PINKY_MCP = (
     HandLandmark.WRIST, HandLandmark.INDEX_FINGER_MCP, HandLandmark.MIDDLE_FINGER_MCP,
@@ -52,7 +52,8 @@ def operator2mano(handedness: str) -> np.ndarray:
 
 
 def wrist_frame(world: np.ndarray) -> np.ndarray:
-    """(3, 3) wrist frame, columns = axes in the keypoints' frame, as dex-retargeting defines it.
+    """
+    (3, 3) wrist frame, columns = axes in the keypoints' frame, as dex-retargeting defines it.
 
     x: from the middle-finger MCP toward the wrist, made orthogonal to the normal of the plane
     through wrist, index MCP and middle MCP (least-squares normal: smallest singular vector);
@@ -71,7 +72,8 @@ def wrist_frame(world: np.ndarray) -> np.ndarray:
 
 
 def mano_keypoints(world: np.ndarray, handedness: str) -> np.ndarray:
-    """(21, 3) keypoints in the MANO wrist frame dex-retargeting expects (metres, wrist at 0).
+    """
+    (21, 3) keypoints in the MANO wrist frame dex-retargeting expects (metres, wrist at 0).
 
     Feed them as the example does: vector configs take `kp[task] - kp[origin]` for the
     config's `target_link_human_indices`, position configs take `kp[indices]`.
@@ -91,7 +93,8 @@ def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _bend(b1: np.ndarray, b2: np.ndarray, axis: np.ndarray) -> np.ndarray:
-    """Signed angles from bones b1 to bones b2 about `axis` (one per row).
+    """
+    Signed angles from bones b1 to bones b2 about `axis` (one per row).
 
     b2 is projected onto the plane normal to the axis first.
     """
@@ -106,7 +109,8 @@ def _unsigned(b1: np.ndarray, b2: np.ndarray) -> float:
 
 
 def joint_angles(world: np.ndarray, handedness: str) -> np.ndarray:
-    """(20,) joint angles in radians, in JOINT_ANGLE_NAMES order.
+    """
+    (20,) joint angles in radians, in JOINT_ANGLE_NAMES order.
 
     Fingers (index..pinky), per finger in a frame of its own metacarpal a (wrist -> MCP), the
     palm normal n (out of the palm, toward where fingers curl) made orthogonal to a, and the

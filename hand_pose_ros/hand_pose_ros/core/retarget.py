@@ -1,4 +1,5 @@
-"""Robot-hand joint positions from tracked hands, with dex-retargeting (optional extra).
+"""
+Robot-hand joint positions from tracked hands, with dex-retargeting (optional extra).
 
 Why a wrapper: dex-retargeting's `SeqRetargeting` keeps one warm start (`last_qpos`) and one
 low-pass filter state, i.e. it assumes one human hand. A camera sees hands come and go, and
@@ -14,10 +15,10 @@ robot's joint positions in its URDF joint names (mimic joints included). Needs
 
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import dataclass
+import logging
 from pathlib import Path
+import time
 
 import numpy as np
 
@@ -42,7 +43,8 @@ def shipped_configs_dir() -> Path:
 
 
 def resolve_config(config: str) -> Path:
-    """Find a retargeting config: a YAML path, or one shipped with dex-retargeting by name.
+    """
+    Find a retargeting config: a YAML path, or one shipped with dex-retargeting by name.
 
     Names: 'allegro_hand_right' (teleop folder), 'leap_hand_left_dexpilot',
     'offline/inspire_hand_right' (position retargeting).
@@ -72,8 +74,8 @@ class HandRetargeter:
 
     def __init__(self, config: str, urdf_dir: str | Path):
         require_dex_retargeting()
-        import yaml
         from dex_retargeting.retargeting_config import RetargetingConfig
+        import yaml
         self.config_path = resolve_config(config)
         cfg = yaml.safe_load(self.config_path.read_text())['retargeting']
         urdf = Path(cfg['urdf_path'])
@@ -116,7 +118,8 @@ class HandRetargeter:
         return mano[self.indices[1], :] - mano[self.indices[0], :]
 
     def retarget(self, mano: np.ndarray, track: int = 0) -> np.ndarray:
-        """Robot joint positions (joint_names order) for one hand of track id `track`.
+        """
+        Robot joint positions (joint_names order) for one hand of track id `track`.
 
         Warm-started from, and low-pass filtered with, the same track's previous solution;
         a new track starts where dex-retargeting starts (the middle of the joint ranges).

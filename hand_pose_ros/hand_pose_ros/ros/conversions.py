@@ -1,4 +1,5 @@
-"""Plain functions between ROS messages and the core's numpy / dataclass world.
+"""
+Plain functions between ROS messages and the core's numpy / dataclass world.
 
 Written like sensor_msgs_py (no cv_bridge: it is not on PyPI and drags in a C++ build).
 Decoding functions take any object with the message's attributes, so they work on real
@@ -14,13 +15,12 @@ import math
 from typing import Any
 
 import cv2
-import numpy as np
-
 from hand_pose_ros.core.camera import plausible_for_image, validate_intrinsics
 from hand_pose_ros.core.depth import depth_to_metres as core_depth_to_metres
 from hand_pose_ros.core.hand_frames import joint_angles, mano_keypoints
 from hand_pose_ros.core.image import to_rgb
 from hand_pose_ros.core.results import CameraIntrinsics, FrameResult, HandResult
+import numpy as np
 
 # Encodings accepted for colour input -> (bytes per pixel, core pixel format or cv2 YUV code).
 _COLOUR_ENCODINGS: dict[str, tuple[int, str | int]] = {
@@ -84,8 +84,12 @@ def _buffer(data: Any) -> np.ndarray:
 
 
 def _check_layout(msg: Any, bytes_per_pixel: int, size: int) -> None:
-    """A step larger than one row is legal (padded rows); a step shorter than a row, or data
-    whose length is not step x height, is a malformed message."""
+    """
+    Reject a malformed row layout.
+
+    A step larger than one row is legal (padded rows); a step shorter than a row, or data
+    whose length is not step x height, is a malformed message.
+    """
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
         raise InputError('empty_image', f'image is {width}x{height}')
@@ -98,7 +102,7 @@ def _check_layout(msg: Any, bytes_per_pixel: int, size: int) -> None:
 
 
 def _rows(msg: Any, bytes_per_pixel: int) -> np.ndarray:
-    """The message's bytes as (height, width * bpp) uint8, dropping any row padding."""
+    """Return the message's bytes as (height, width * bpp) uint8, without row padding."""
     data = _buffer(msg.data)
     _check_layout(msg, bytes_per_pixel, data.size)
     height, step = int(msg.height), int(msg.step)
@@ -106,7 +110,8 @@ def _rows(msg: Any, bytes_per_pixel: int) -> np.ndarray:
 
 
 def check_image_size(width: int, height: int, max_pixels: int) -> None:
-    """Reject an image the pipeline cannot or should not process, before any pixel work.
+    """
+    Reject an image the pipeline cannot or should not process, before any pixel work.
 
     Decoding or converting a huge image costs gigabytes and seconds that every other camera
     waits for (one worker serves all cameras); a side above MAX_IMAGE_SIDE makes OpenCV's
@@ -123,7 +128,8 @@ def check_image_size(width: int, height: int, max_pixels: int) -> None:
 
 
 def compressed_image_size(data: bytes | np.ndarray) -> tuple[int, int]:
-    """(width, height) a JPEG or PNG declares in its header, without decoding it.
+    """
+    (width, height) a JPEG or PNG declares in its header, without decoding it.
 
     A few hundred bytes can declare 30000 x 30000 pixels, and cv2.imdecode would allocate
     (and spend seconds filling) all of them: the size must be known before decoding. Raises
@@ -173,7 +179,8 @@ def _jpeg_size(data: memoryview) -> tuple[int, int]:
 
 
 def check_compressed(msg: Any, max_pixels: int) -> tuple[int, int]:
-    """Header checks of a sensor_msgs/CompressedImage (no decoding); returns (width, height).
+    """
+    Header checks of a sensor_msgs/CompressedImage (no decoding); returns (width, height).
 
     Run on receipt like check_image, so a decompression bomb never reaches the decoder.
     """
@@ -188,7 +195,8 @@ def check_compressed(msg: Any, max_pixels: int) -> tuple[int, int]:
 
 
 def check_image(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> int:
-    """Cheap header checks of a sensor_msgs/Image (no pixel work); returns bytes per pixel.
+    """
+    Cheap header checks of a sensor_msgs/Image (no pixel work); returns bytes per pixel.
 
     Run on receipt, so a malformed message is rejected at once and never takes the place of
     a good pending frame. The declared size is checked first: it alone decides the work.
@@ -218,7 +226,8 @@ def image_to_rgb(msg: Any) -> np.ndarray:
 
 
 def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
-    """sensor_msgs/CompressedImage (jpeg / png, as image_transport's compressed plugin) -> RGB.
+    """
+    sensor_msgs/CompressedImage (jpeg / png, as image_transport's compressed plugin) -> RGB.
 
     The header's size is checked before decoding (see check_compressed), and the decoded
     size must match it: a decoder never allocates more than the header allowed.
@@ -235,7 +244,7 @@ def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> n
 
 
 def depth_to_metres(msg: Any, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Registered depth image (16UC1 mm or 32FC1 m) -> float32 metres, invalid pixels NaN."""
+    """Convert a registered depth image (16UC1 mm, 32FC1 m) to float32 metres, invalid NaN."""
     encoding = str(msg.encoding).upper()
     if encoding not in DEPTH_ENCODINGS:
         raise InputError('depth_encoding', f'{msg.encoding!r} (supported: 16UC1, 32FC1)')
@@ -252,8 +261,10 @@ def depth_to_metres(msg: Any, expected_shape: tuple[int, int] | None = None) -> 
 
 
 def camera_info_image_size(msg: Any) -> tuple[int, int] | None:
-    """(width, height) of the images this CameraInfo describes, per REP 104, or None when the
-    CameraInfo gives no size (width/height 0).
+    """
+    Return (width, height) of the images this CameraInfo describes (REP 104), or None.
+
+    None when the CameraInfo gives no size (width/height 0).
 
     A driver that bins (binning_x/y > 1) or crops (roi) keeps width/height and K of the full
     sensor resolution; the image it publishes is the ROI divided by the binning.
@@ -275,7 +286,8 @@ def _binning(msg: Any) -> tuple[int, int]:
 
 
 def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
-    """sensor_msgs/CameraInfo -> CameraIntrinsics of the published (binned, cropped) image.
+    """
+    sensor_msgs/CameraInfo -> CameraIntrinsics of the published (binned, cropped) image.
 
     Rejects K and D that cannot be a camera: non-finite or non-positive focal lengths, a K
     whose last row is not (0, 0, 1), a D whose length does not fit its model (plumb_bob 5,
@@ -315,7 +327,8 @@ def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
 def check_camera_info_for_image(
     intr: CameraIntrinsics, info_size: tuple[int, int] | None, width: int, height: int
 ) -> None:
-    """Raise InputError('bad_camera_info') when a CameraInfo does not describe this image.
+    """
+    Raise InputError('bad_camera_info') when a CameraInfo does not describe this image.
 
     A CameraInfo of another resolution (or another camera) gives finite but wrong 3D that
     would be published as valid; it must give none. Without a size in the CameraInfo, K and
@@ -334,7 +347,8 @@ def check_camera_info_for_image(
 # ---------------------------------------------------------------- images out
 
 def _byte_array(data: np.ndarray) -> array.array:
-    """uint8 data for a message's uint8[] field.
+    """
+    uint8 data for a message's uint8[] field.
 
     rosidl's setter takes array.array('B') as is; given bytes it checks every element in
     Python when assertions are on (the default), which costs tens of ms per VGA image.
@@ -376,7 +390,7 @@ def rgb_to_compressed(rgb: np.ndarray, header: Any, quality: int = 90) -> Any:
 def intrinsics_to_camera_info(
     intr: CameraIntrinsics, width: int, height: int, header: Any
 ) -> Any:
-    """CameraIntrinsics -> sensor_msgs/CameraInfo (P = K, no rectification)."""
+    """Convert CameraIntrinsics to a sensor_msgs/CameraInfo (P = K, no rectification)."""
     from sensor_msgs.msg import CameraInfo
     msg = CameraInfo()
     msg.header = header
@@ -417,7 +431,8 @@ def rotation_to_quaternion(rot: np.ndarray) -> tuple[float, float, float, float]
 
 
 def hand_finite(hand: HandResult) -> bool:
-    """True when the hand's 2D keypoints, metric model keypoints and scores are all finite.
+    """
+    Tell whether the hand's 2D keypoints, metric model keypoints and scores are all finite.
 
     A hand without them is not a measurement; it is left out of every output rather than
     published with NaN/inf (which many consumers do not check for) or with made-up zeros.
@@ -429,8 +444,12 @@ def hand_finite(hand: HandResult) -> bool:
 
 
 def camera_valid(hand: HandResult) -> bool:
-    """True when the hand has finite camera-frame 3D that the fit marked valid, with a proper
-    rotation (so that its quaternion is finite too)."""
+    """
+    Tell whether the hand has valid, finite camera-frame 3D.
+
+    Valid: the fit marked it so, every value is finite and the rotation is proper (so that
+    its quaternion is finite too).
+    """
     cam = hand.camera
     if not (hand_finite(hand) and cam is not None and cam.valid
             and np.all(np.isfinite(cam.keypoints)) and np.all(np.isfinite(cam.wrist_position))
@@ -454,7 +473,7 @@ def _points(arr: np.ndarray) -> list[Any]:
 
 
 def hand_to_msg(hand: HandResult) -> Any:
-    """HandResult -> hand_pose_msgs/Hand (absent 3D / gesture leave the documented defaults)."""
+    """Convert a HandResult to hand_pose_msgs/Hand (absent 3D/gesture: documented defaults)."""
     from hand_pose_msgs.msg import Hand
     msg = Hand()
     msg.id = int(hand.id)
@@ -508,7 +527,8 @@ def hand_to_msg(hand: HandResult) -> Any:
 
 
 def frame_result_to_msg(result: FrameResult, header: Any) -> Any:
-    """FrameResult -> hand_pose_msgs/HandArray with the source image's header.
+    """
+    Convert a FrameResult to a hand_pose_msgs/HandArray with the source image's header.
 
     Hands with non-finite 2D keypoints or scores are left out (see hand_finite); hands with
     non-finite 3D keep camera_valid false and the documented zero/identity 3D fields, so no
@@ -523,7 +543,7 @@ def frame_result_to_msg(result: FrameResult, header: Any) -> Any:
 
 
 def hand_array_keypoints(msg: Any) -> np.ndarray:
-    """HandArray -> (N, 21, 3) image keypoints, for tests and tools that compare to the core."""
+    """Return a HandArray's (N, 21, 3) image keypoints, to compare with the core's."""
     return np.array(
         [[[p.x, p.y, p.z] for p in h.keypoints] for h in msg.hands], dtype=np.float64
     ).reshape(len(msg.hands), 21, 3)

@@ -1,4 +1,5 @@
-"""hand_retarget_node: HandArray in, one robot hand's sensor_msgs/JointState per side out.
+"""
+hand_retarget_node: HandArray in, one robot hand's sensor_msgs/JointState per side out.
 
 Why a separate node: retargeting needs dex-retargeting, pinocchio and a robot URDF, none of
 which the tracker needs, and a robot is driven by whoever consumes the hands (one tracker can
@@ -19,10 +20,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from hand_pose_ros.core.retarget import HandRetargeter
-from hand_pose_ros.core.settings import ROS, check_all, option, specs
+from hand_pose_ros.core.settings import check_all, option, ROS, specs
+import numpy as np
 
 _ROS_ONLY = (ROS,)
 SIDES = ('left', 'right')
@@ -83,11 +83,10 @@ def mano_of(hand: Any) -> np.ndarray | None:
 
 
 def _make_node() -> Any:
+    from hand_pose_msgs.msg import HandArray
     from rcl_interfaces.msg import ParameterDescriptor
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
-
-    from hand_pose_msgs.msg import HandArray
 
     class HandRetargetNode(Node):
         def __init__(self) -> None:

@@ -1,4 +1,5 @@
-"""Time per dex-retargeting solve on tracked hands: what hand_retarget_node adds per frame.
+"""
+Time per dex-retargeting solve on tracked hands: what hand_retarget_node adds per frame.
 
     python -m hand_pose_ros.tools.retarget_bench --urdf-dir ../shared/robots/hands
 
@@ -11,8 +12,8 @@ first solve of each track starts cold and is reported apart from the warm ones.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
+import time
 
 import numpy as np
 
@@ -22,7 +23,6 @@ DEFAULT_CONFIGS = ('allegro_hand', 'leap_hand', 'inspire_hand')
 def tracked_sequence(folder: Path, frames: int) -> list[list[tuple[int, str, np.ndarray]]]:
     """[(track id, side, world keypoints) per hand] per frame of an image folder."""
     import cv2
-
     from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
     from hand_pose_ros.core.tracker import HandTracker
     files = sorted(p for p in folder.iterdir() if p.suffix in ('.jpg', '.png'))[:frames]

@@ -31,7 +31,8 @@ import numpy as np
 _INV_255 = np.float32(1.0 / 255.0)
 
 
-def _interpreter(path: str, num_threads: int):
+def interpreter(path: str, num_threads: int):
+    """Return a LiteRT interpreter for the model at path, tensors allocated."""
     # Imported here so the rest of the core works where ai-edge-litert is not installed.
     from ai_edge_litert.interpreter import Interpreter
     interp = Interpreter(model_path=path, num_threads=num_threads)
@@ -50,7 +51,7 @@ class _Model:
     """
 
     def __init__(self, path: str, num_threads: int, size: int, replicate_border: bool):
-        self.interp = _interpreter(path, num_threads)
+        self.interp = interpreter(path, num_threads)
         self.size = size
         self.replicate_border = replicate_border
         self.input_index = self.interp.get_input_details()[0]['index']
