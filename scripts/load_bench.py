@@ -31,11 +31,11 @@ import threading
 import time
 
 import cv2
+from hand_pose_ros.ros import transport
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-PROFILE_XML = REPO / 'hand_pose_ros' / 'config' / 'fastdds_large_images.xml'
-PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+PROFILE_XML = REPO / 'hand_pose_ros' / 'config' / transport.PROFILE_FILE
 MOTION = REPO.parent / 'shared' / 'data' / 'motion'
 WARM_UP_S = 10.0
 
@@ -226,9 +226,9 @@ def _each_profile(a: argparse.Namespace) -> int:
     """Run the benchmark once per transport profile, each in a fresh process; summarise."""
     summary, rc = {}, 0
     for profile in ('default', 'large_images'):
-        env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARS}
+        env = {k: v for k, v in os.environ.items() if k not in transport.PROFILE_VARS}
         if profile == 'large_images':
-            env.update(dict.fromkeys(PROFILE_VARS, str(PROFILE_XML)))
+            env.update(dict.fromkeys(transport.PROFILE_VARS, str(PROFILE_XML)))
         js = Path(tempfile.mkdtemp(prefix='hand_pose_load_')) / 'out.json'
         print(f'=== profile {profile} ===', flush=True)
         rc |= subprocess.run(

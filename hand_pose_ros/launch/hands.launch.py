@@ -24,10 +24,10 @@ override it only when given (launch_ros applies later parameter entries over ear
 so a default value here would silently replace the user's YAML).
 """
 
-import os
 
+from hand_pose_ros.ros import transport
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
@@ -106,23 +106,6 @@ def _node(context: LaunchContext) -> list:
     )]
 
 
-PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
-
-
-def _transport(context) -> list:
-    """
-    Select the Fast DDS profile for large images for the processes this launch starts.
-
-    That is config/fastdds_large_images.xml, unless the user chose a profile file of their
-    own.
-    """
-    if any(os.environ.get(v) for v in PROFILE_VARS):
-        return []
-    xml = PathJoinSubstitution(
-        [FindPackageShare('hand_pose_ros'), 'config', 'fastdds_large_images.xml'])
-    return [SetEnvironmentVariable(v, xml) for v in PROFILE_VARS]
-
-
 def generate_launch_description() -> LaunchDescription:
     args = [DeclareLaunchArgument(name, default_value=default, description=desc)
             for name, default, desc in ARGUMENTS]
@@ -135,5 +118,5 @@ def generate_launch_description() -> LaunchDescription:
             [FindPackageShare('hand_pose_ros'), 'config', 'hands.rviz'])],
         condition=IfCondition(cfg['rviz']),
     )
-    return LaunchDescription(
-        [*args, OpaqueFunction(function=_transport), OpaqueFunction(function=_node), rviz])
+    return LaunchDescription([*args, OpaqueFunction(function=transport.launch_actions),
+                              OpaqueFunction(function=_node), rviz])

@@ -9,14 +9,13 @@ frame id; hands.launch.py (included) tracks hands on them, with the parameters o
 (model, runtime and device override it only when given).
 """
 
-import os
 
+from hand_pose_ros.ros import transport
 from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
     IncludeLaunchDescription,
     OpaqueFunction,
-    SetEnvironmentVariable,
 )
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -43,22 +42,6 @@ ARGUMENTS = (
     ('device', '', "hand_pose_node device (cpu, cuda or cuda:N); '' = as in the config file."),
     ('rviz', 'false', 'true: also start RViz.'),
 )
-
-PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
-
-
-def _transport(context) -> list:
-    """
-    Select the Fast DDS profile for large images for the processes this launch starts.
-
-    That is config/fastdds_large_images.xml, unless the user chose a profile file of their
-    own.
-    """
-    if any(os.environ.get(v) for v in PROFILE_VARS):
-        return []
-    xml = PathJoinSubstitution(
-        [FindPackageShare('hand_pose_ros'), 'config', 'fastdds_large_images.xml'])
-    return [SetEnvironmentVariable(v, xml) for v in PROFILE_VARS]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -94,4 +77,5 @@ def generate_launch_description() -> LaunchDescription:
         }.items(),
         condition=IfCondition(cfg['track']),
     )
-    return LaunchDescription([*args, OpaqueFunction(function=_transport), replay, hands])
+    return LaunchDescription(
+        [*args, OpaqueFunction(function=transport.launch_actions), replay, hands])

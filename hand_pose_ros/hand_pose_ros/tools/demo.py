@@ -25,14 +25,14 @@ import threading
 import time
 
 import cv2
+from hand_pose_ros.ros import transport
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SOURCE = REPO_ROOT.parent / 'shared' / 'data' / 'motion'
 SHEET_FRAMES = 12
 SAMPLE_LIMIT = 4 * SHEET_FRAMES  # frames kept in memory for the contact sheet
-PROFILE_XML = REPO_ROOT / 'hand_pose_ros' / 'config' / 'fastdds_large_images.xml'
-PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+PROFILE_XML = REPO_ROOT / 'hand_pose_ros' / 'config' / transport.PROFILE_FILE
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -178,9 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ['ROS_DOMAIN_ID'] = env['ROS_DOMAIN_ID']
     # The transport the launch files select for large images (see that XML), here too,
     # for both processes and this one (before rclpy.init), unless the user chose one.
-    if not any(os.environ.get(v) for v in PROFILE_VARS):
-        for v in PROFILE_VARS:
-            env[v] = os.environ[v] = str(PROFILE_XML)
+    for var, value in transport.profile_env(PROFILE_XML).items():
+        env[var] = os.environ[var] = value
 
     from hand_pose_ros.core.frames import FrameSource
     if a.seconds <= 0:

@@ -1,0 +1,40 @@
+"""
+The DDS transport configuration for camera images, named in one place.
+
+Fast DDS's defaults lose about a third of 30 Hz 640x480 frames between two processes
+(BENCHMARKS.md); config/fastdds_large_images.xml gives shared memory a segment sized for
+images. The launch files, the demo and the load benchmark select it through the variables
+below, unless the user has chosen a profile file of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import os
+from typing import Any
+
+PROFILE_FILE = 'fastdds_large_images.xml'
+# Fast DDS 2.x reads the first, 3.x the second.
+PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+
+
+def user_profile(env: Mapping[str, str] = os.environ) -> bool:
+    """Tell whether the environment already names a Fast DDS profile file."""
+    return any(env.get(v) for v in PROFILE_VARS)
+
+
+def profile_env(path: Any, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Return the variables that select the profile at path ({} when the user chose one)."""
+    return {} if user_profile(env) else dict.fromkeys(PROFILE_VARS, str(path))
+
+
+def launch_actions(context: Any) -> list:
+    """Set the profile for the processes a launch file starts (an OpaqueFunction)."""
+    from launch.actions import SetEnvironmentVariable
+    from launch.substitutions import PathJoinSubstitution
+    from launch_ros.substitutions import FindPackageShare
+
+    if user_profile():
+        return []
+    xml = PathJoinSubstitution([FindPackageShare('hand_pose_ros'), 'config', PROFILE_FILE])
+    return [SetEnvironmentVariable(v, xml) for v in PROFILE_VARS]
