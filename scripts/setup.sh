@@ -64,6 +64,20 @@ pip_quiet() {
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 stamp_ok() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
 stamp_set() { mkdir -p "$STAMPS" && printf '%s' "$2" >"$STAMPS/$1"; }
+# colcon_build BASE PATH...: build the packages at PATH... into the venv, logs under BASE.
+colcon_build() {
+  local base="$1"
+  shift
+  mkdir -p "$base"
+  if ! colcon --log-base "$base/log" build --paths "$@" \
+    --build-base "$base/build" --install-base "$VENV" --merge-install \
+    --event-handlers console_direct- --parallel-workers 2 \
+    --cmake-args -DPython3_EXECUTABLE="$PY" -DCMAKE_PREFIX_PATH="$VENV" \
+    -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release >"$base/colcon.out" 2>&1; then
+    tail -n 60 "$base/colcon.out" >&2
+    die "colcon build failed (full log: $base/colcon.out)"
+  fi
+}
 
 # ---- system tools: a C++ toolchain and CMake build the message packages ----
 missing=()
@@ -173,14 +187,7 @@ if [[ "$ROS_TOOLS" == 1 ]]; then
       remove_tf2_standin
     fi
     log "colcon-building the ROS 2 tools (${#TOOLS_PACKAGES[@]} packages) into $VENV"
-    if ! colcon --log-base "$TOOLS/log" build --paths "${TOOLS_PACKAGES[@]/#/$TOOLS/src/}" \
-      --build-base "$TOOLS/build" --install-base "$VENV" --merge-install \
-      --event-handlers console_direct- --parallel-workers 2 \
-      --cmake-args -DPython3_EXECUTABLE="$PY" -DCMAKE_PREFIX_PATH="$VENV" \
-      -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release >"$TOOLS/colcon.out" 2>&1; then
-      tail -n 60 "$TOOLS/colcon.out" >&2
-      die "colcon build of the ROS tools failed (full log: $TOOLS/colcon.out)"
-    fi
+    colcon_build "$TOOLS" "${TOOLS_PACKAGES[@]/#/$TOOLS/src/}"
     "$PY" -c 'import launch, launch_ros, ros2cli, tf2_msgs.srv, tf2_ros; tf2_ros.Buffer()' \
       || die 'the ROS tools were built but do not import (see above)'
     stamp_set tools "$tools_key"
@@ -234,15 +241,7 @@ EOF
     paths+=("$TF2_SRC")
   fi
   log "colcon-building ${paths[*]##*/} into $VENV"
-  mkdir -p "$CACHE"
-  if ! colcon --log-base "$CACHE/log" build --paths "${paths[@]}" \
-    --build-base "$CACHE/build" --install-base "$VENV" --merge-install \
-    --event-handlers console_direct- \
-    --cmake-args -DPython3_EXECUTABLE="$PY" -DCMAKE_PREFIX_PATH="$VENV" \
-    -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=Release >"$CACHE/colcon.out" 2>&1; then
-    tail -n 60 "$CACHE/colcon.out" >&2
-    die "colcon build failed (full log: $CACHE/colcon.out)"
-  fi
+  colcon_build "$CACHE" "${paths[@]}"
   "$PY" -c 'import hand_pose_msgs.msg, tf2_msgs.msg' \
     || die 'hand_pose_msgs / tf2_msgs built but not importable'
   stamp_set msgs "$msgs_key"
