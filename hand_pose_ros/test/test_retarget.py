@@ -107,7 +107,11 @@ def _hand_array(world: np.ndarray, side: str, track: int, stamp_ns: int):
     return msg
 
 
-def test_node_publishes_joint_states_over_dds(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize('robot', ROBOTS)
+def test_node_publishes_joint_states_over_dds(robot: str, tmp_path: Path, monkeypatch):
+    """A real node process per robot (DexPilot configs, both sides): a pinch in, the
+    robot joints out on left/ and right/joint_states, equal to the in-process solve whose
+    fingertip geometry the tests above check."""
     from hand_pose_msgs.msg import HandArray
     from hand_pose_ros.ros.conversions import stamp_to_ns
     import rclpy
@@ -118,7 +122,7 @@ def test_node_publishes_joint_states_over_dds(tmp_path: Path, monkeypatch):
     params = tmp_path / 'retarget.yaml'
     params.write_text(
         '/**:\n  ros__parameters:\n'
-        f'    left_config: leap_hand_left\n    right_config: allegro_hand_right_dexpilot\n'
+        f'    left_config: {robot}_left_dexpilot\n    right_config: {robot}_right_dexpilot\n'
         f'    left_urdf_dir: {URDF_DIR}\n    right_urdf_dir: {URDF_DIR}\n')
     log = open(tmp_path / 'node.log', 'w')
     proc = subprocess.Popen(
@@ -155,13 +159,16 @@ def test_node_publishes_joint_states_over_dds(tmp_path: Path, monkeypatch):
         with lock:
             first = {s: got[s][0] for s in SIDES}
         assert all(first.values()), (tmp_path / 'node.log').read_text()
-        for side, name in (('left', 'leap_hand_left'), ('right', 'allegro_hand_right_dexpilot')):
+        for side in SIDES:
+            name = f'{robot}_{side}_dexpilot'
             msg = first[side]
-            robot = _robot(name)
-            assert list(msg.name) == robot.joint_names
+            solver = _robot(name)
+            assert list(msg.name) == solver.joint_names
             assert stamp_to_ns(msg.header.stamp) in sent
-            want = robot.retarget(mano_keypoints(worlds[side], side), 0)  # a new track's solve
+            want = solver.retarget(mano_keypoints(worlds[side], side), 0)  # a new track's solve
             assert np.allclose(msg.position, want, atol=1e-5), side
+            tips, _ = _tips(solver, np.asarray(msg.position))
+            assert np.linalg.norm(tips[0] - tips[1]) < 0.015, (name, 'pinch not closed')
     finally:
         executor.shutdown()
         node.destroy_node()
