@@ -529,13 +529,20 @@ def plot_size(size: dict, path: Path) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    styles = ('-', '--', ':', '-.')
     for label, rows in size.items():
+        rows = {int(k): v for k, v in rows.items()}  # str keys when read back from JSON
         sizes = sorted(rows)
-        for col in rows[sizes[0]]:
+        for n, col in enumerate(rows[sizes[0]]):
+            # Columns drawn in order, later ones dashed and thinner so that identical
+            # curves (e.g. body_rois on hands without a body) stay visible.
             for ax, index, name in ((axes[0], 0, 'recall'), (axes[1], 1, 'PCK@0.2')):
                 ax.plot(sizes, [rows[s][col][index] for s in sizes], marker='o',
+                        ls=styles[n // 2 % len(styles)], lw=2.5 - 0.6 * (n // 2),
                         label=f'{col} ({label})')
                 ax.set_xscale('log')
+                ax.set_xticks(sizes, [str(s) for s in sizes])
+                ax.minorticks_off()
                 ax.set_xlabel('hand size, px (long side of the keypoint box)')
                 ax.set_ylabel(name)
                 ax.set_ylim(0, 1)
