@@ -98,8 +98,8 @@ class Candidate:
 
     roi: Roi
     id: int | None
-    # Found by an extra view (detection tiles, body_rois), not MediaPipe's single view: such
-    # a hand must pass the checks of core/doubtful.py (check_extra_hands).
+    # Found by an extra detector view (tiles), not MediaPipe's single view: such a hand must
+    # pass the checks of core/doubtful.py (check_extra_hands).
     extra: bool = False
 
 
@@ -320,9 +320,7 @@ class HandTracker:
             near = [hand for hand, _ in hands[k] if _wrist_distance(hand, bh.wrist) < 0.5 *
                     bh.roi.width]
             if not near and all(roi_iou(bh.roi, r) <= opts.roi_similarity for r in taken):
-                # An extra view like the tiles: check_extra_hands applies (a pose wrist
-                # guessed beside a face gave a 'hand' of presence 0.56 on a head crop).
-                extra[k].append(Candidate(bh.roi, None, extra=True))
+                extra[k].append(Candidate(bh.roi, None))
         for k, found in enumerate(self._landmarks(rgbs, extra)):
             for hand, next_roi in found:
                 if len(hands[k]) >= opts.max_num_hands:
