@@ -34,3 +34,21 @@ def test_placed_hand_keeps_its_pixels_under_its_keypoints() -> None:
     x, y = moved[2, :2].astype(int)
     assert frame[y, x].min() == 255
     assert (moved[:, :2] >= 0).all() and (moved[:, 0] < 640).all() and (moved[:, 1] < 480).all()
+
+
+def test_body_column_and_timing_part_registered() -> None:
+    assert eval_hands._column('body') == ('body', {'body_rois': True})
+    assert 'timing' in eval_hands.PARTS
+    args = eval_hands.build_parser().parse_args(['--part', 'timing', '--column', 'base'])
+    assert args.part == ['timing']
+
+
+def test_size_plot_from_results_read_back(tmp_path) -> None:
+    """The size curve plots from a results JSON read back (hand sizes as string keys)."""
+    import json
+
+    size = {'1280x720 photo': {16: {'default/full': [0.0, 0.0]},
+                               48: {'default/full': [0.8, 0.75]}}}
+    path = tmp_path / 'curve.png'
+    eval_hands.plot_size(json.loads(json.dumps(size)), path)
+    assert path.stat().st_size > 1000

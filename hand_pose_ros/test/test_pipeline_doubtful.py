@@ -15,8 +15,10 @@ from hand_pose_ros.core.doubtful import (
     box_ios,
     EXTRA_MIN_PRESENCE,
     jumped,
+    keypoint_box,
     nested,
     NESTED_CONFIDENT,
+    roi_ios,
 )
 from hand_pose_ros.core.options import RunningMode, TrackerOptions
 from hand_pose_ros.core.results import Roi
@@ -63,9 +65,27 @@ def test_intersection_over_smaller_sees_nesting() -> None:
     outer, inner = (0.0, 0.0, 100.0, 100.0), (30.0, 30.0, 70.0, 90.0)
     assert box_ios(outer, inner) == 1.0  # IoU would be 0.24
     assert box_ios(outer, (90.0, 0.0, 190.0, 100.0)) == 0.1
-    big = Roi(50.0, 50.0, 100.0, 100.0, 0.0)
-    assert nested(Roi(50.0, 60.0, 50.0, 50.0, 0.0), [big])
-    assert not nested(Roi(130.0, 50.0, 100.0, 100.0, 0.0), [big])
+    big = (0.0, 0.0, 100.0, 100.0)
+    assert nested((25.0, 35.0, 75.0, 85.0), [big])
+    assert not nested((80.0, 0.0, 180.0, 100.0), [big])
+
+
+def test_hands_side_by_side_are_not_nested() -> None:
+    """Two hands 100 px wide overlapping by 15 %: their landmark ROIs (about twice the hand)
+    lie mostly inside each other, their keypoint boxes do not, so nesting is judged on
+    keypoint boxes."""
+    left = np.array([[0.0, 0.0], [100.0, 160.0]])
+    right = left + (85.0, 0.0)
+    assert not nested(keypoint_box(right), [keypoint_box(left)])
+    assert roi_ios(roi_from_landmarks(_corners(right)), roi_from_landmarks(_corners(left))) > 0.6
+
+
+def _corners(box: np.ndarray) -> np.ndarray:
+    """21 'keypoints' spanning a box (wrist at the bottom middle, middle MCP at the top)."""
+    points = np.linspace(box[0], box[1], 21)
+    points[0] = ((box[0, 0] + box[1, 0]) / 2, box[1, 1])
+    points[9] = ((box[0, 0] + box[1, 0]) / 2, box[0, 1])
+    return np.hstack([points, np.zeros((21, 1))])
 
 
 def test_nested_candidate_is_rejected() -> None:
@@ -117,3 +137,31 @@ def test_refinement_pass_onto_another_hand_is_stopped(annotations: dict) -> None
     refined = tracker._stop_jumps(flat, list(hands), [0, 1], [hands[1], hands[1]])
     assert refined[0] is None and refined[1] is hands[1]
     assert tracker._read_hands([rgb], flat[:1])[0] is not None
+
+
+def test_second_hand_of_an_interacting_pair_is_kept() -> None:
+    """SYNTHETIC pair (eval-hands part pairs): onehand10k/1402.jpg beside its mirror image,
+    overlapping by 15 % of the hand's width, full model. The mirror hand is found only by a
+    tile (presence ~0.99, the other side); its landmark ROI lies inside the first hand's
+    (which the old ROI-based nesting rule dropped it for), its keypoint box does not. Both
+    hands are reported with their sides, as without the checks."""
+    from hand_pose_ros.cli import eval_hands
+
+    item = next(a for a in eval_hands.load_annotated(shared_path('hands').parent)
+                if a.file == 'onehand10k/1402.jpg')
+    scale = 160.0 / item.side
+    hand_w = float(np.ptp(item.truth[:, 0])) * scale
+    background = eval_hands.make_background('photo', item.image, (640, 480))
+    cx = 320 - 0.85 * hand_w / 2
+    first, truth_a = eval_hands._paste_at(item, scale, (cx, 240.0), background, False)
+    frame, truth_b = eval_hands._paste_at(item, scale, (cx + 0.85 * hand_w, 240.0), first,
+                                          True)
+    tracker = _tracker(True)
+    side, _ = eval_hands.score_hand(tracker.process(item.image, 'bgr').hands, item.truth,
+                                    item.side)
+    assert side is not None
+    other = 'left' if side.handedness == 'right' else 'right'
+    hands = tracker.process(frame, 'bgr').hands
+    for truth, expected in ((truth_a, side.handedness), (truth_b, other)):
+        hand, _ = eval_hands.score_hand(hands, truth, 160.0)
+        assert hand is not None and hand.handedness == expected

@@ -14,6 +14,9 @@ new option (e.g. a body-guided ROI source) is one more `--column`. Parts:
   down as if seen from further away: gesture still recognised, against hand size.
 * wrists: real body photos (shared/data/bodies): fraction of labelled wrists with a hand
   found within one forearm length, by forearm length.
+* timing: time per frame of each column, static (the annotated and the body photos) and
+  tracking (the motion sequences as streams), the columns interleaved frame by frame so
+  machine load hits them alike; ratios to the first column are the meaningful output.
 
 The data are the project's shared photos (../shared/data, or $HAND_POSE_ROS_SHARED).
 """
@@ -35,7 +38,7 @@ from hand_pose_ros.core.results import HandResult
 from hand_pose_ros.core.tracker import HandTracker
 import numpy as np
 
-PARTS = ('size', 'pairs', 'false', 'gestures', 'wrists')
+PARTS = ('size', 'pairs', 'false', 'gestures', 'wrists', 'timing')
 SIZES = (16, 24, 32, 48, 64, 96, 128, 200)
 OVERLAPS = (0.0, 0.15, 0.3, 0.5)
 GESTURE_SIZES = (24, 32, 48, 64, 96, 128)
@@ -45,12 +48,14 @@ COLUMNS = {
     'single': {'detection_tiles': 0, 'landmark_refinement': 0},
     'unchecked': {'check_extra_hands': False},
     'default': {},
+    'body': {'body_rois': True},
 }
 FOREARM_BINS = (0.0, 40.0, 80.0, 120.0, 1e9)
 # A hand is found (recall) when its mean visible-keypoint error is under this fraction of
 # the hand's size, as in the accuracy tests; PCK counts keypoints within 0.2 of it.
 MATCH = 0.5
 PCK = 0.2
+WARMUP = 3  # untimed frames per timing mode
 
 
 def shared_data() -> Path:
@@ -419,6 +424,58 @@ def part_wrists(ctx: Context) -> dict:
             'found': {f'{c}/{m}': v for (c, m), v in found.items()}}
 
 
+def part_timing(ctx: Context) -> dict:
+    """Milliseconds per frame per column and model, static and tracking, interleaved.
+
+    Static: every annotated and body photo, each column on the same decoded image in turn
+    (the order rotating per image). Tracking: the motion sequences, each column with its
+    own VIDEO-mode tracker (the column's settings on top of that mode's defaults), reset
+    between sequences. The first WARMUP frames of each mode are not timed. Ratios are of
+    mean times against the first column."""
+    columns = dict(ctx.args.column or COLUMNS.items())
+    bodies = json.loads((ctx.data / 'bodies' / 'annotations.json').read_text())['images']
+    photos = [item.image for item in ctx.annotated] + [
+        cv2.imread(str(ctx.data / 'bodies' / e['file'])) for e in bodies]
+    sequences = [[cv2.imread(str(p)) for p in sorted((ctx.data / 'motion' / seq).glob('*.jpg'))]
+                 for seq in ('seq0', 'seq1', 'seq2')]
+    out: dict = {'load_average_start': [round(v, 2) for v in os.getloadavg()]}
+    for model in ctx.args.model:
+        for mode, streams in (('static', [photos]), ('tracking', sequences)):
+            running = RunningMode.IMAGE if mode == 'static' else RunningMode.VIDEO
+            trackers = {name: HandTracker(TrackerOptions(
+                base=BaseOptions(model=model), running_mode=running).replace(**values))
+                for name, values in columns.items()}
+            times: dict[str, list[float]] = {name: [] for name in columns}
+            hands = dict.fromkeys(columns, 0)
+            n = 0
+            for frames in streams:
+                for tracker in trackers.values():
+                    tracker.reset()
+                for image in ctx.progress(frames, f'timing {model} {mode}'):
+                    names = list(columns)
+                    names = names[n % len(names):] + names[:n % len(names)]
+                    for name in names:
+                        start = time.perf_counter()
+                        found = trackers[name].process(image, 'bgr').hands
+                        elapsed = time.perf_counter() - start
+                        if n >= WARMUP:
+                            times[name].append(elapsed * 1e3)
+                            hands[name] += len(found)
+                    n += 1
+            first = next(iter(columns))
+            base = float(np.mean(times[first]))
+            out[f'{model} {mode}'] = {
+                name: {'mean_ms': round(float(np.mean(t)), 1),
+                       'median_ms': round(float(np.median(t)), 1),
+                       'ratio': round(float(np.mean(t)) / base, 2), 'frames': len(t),
+                       'hands': hands[name]}
+                for name, t in times.items()}
+            for tracker in trackers.values():
+                tracker.close()
+    out['load_average_end'] = [round(v, 2) for v in os.getloadavg()]
+    return out
+
+
 def _near(hand: HandResult, x: float, y: float, radius: float) -> bool:
     points = hand.keypoints[:, :2]
     centre = (points.min(axis=0) + points.max(axis=0)) / 2
@@ -471,13 +528,20 @@ def plot_size(size: dict, path: Path) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    styles = ('-', '--', ':', '-.')
     for label, rows in size.items():
+        rows = {int(k): v for k, v in rows.items()}  # str keys when read back from JSON
         sizes = sorted(rows)
-        for col in rows[sizes[0]]:
+        for n, col in enumerate(rows[sizes[0]]):
+            # Columns drawn in order, later ones dashed and thinner so that identical
+            # curves (e.g. body_rois on hands without a body) stay visible.
             for ax, index, name in ((axes[0], 0, 'recall'), (axes[1], 1, 'PCK@0.2')):
                 ax.plot(sizes, [rows[s][col][index] for s in sizes], marker='o',
+                        ls=styles[n // 2 % len(styles)], lw=2.5 - 0.6 * (n // 2),
                         label=f'{col} ({label})')
                 ax.set_xscale('log')
+                ax.set_xticks(sizes, [str(s) for s in sizes])
+                ax.minorticks_off()
                 ax.set_xlabel('hand size, px (long side of the keypoint box)')
                 ax.set_ylabel(name)
                 ax.set_ylim(0, 1)
@@ -508,7 +572,7 @@ def main(argv: Sequence[str]) -> int:
                 base=BaseOptions(model=model), running_mode=RunningMode.IMAGE).replace(**values))
     ctx = Context(trackers, data, load_annotated(data), args, progress)
     parts = {'size': part_size, 'pairs': part_pairs, 'false': part_false,
-             'gestures': part_gestures, 'wrists': part_wrists}
+             'gestures': part_gestures, 'wrists': part_wrists, 'timing': part_timing}
     results: dict = {'columns': columns}
     for part in args.part:
         start = time.perf_counter()

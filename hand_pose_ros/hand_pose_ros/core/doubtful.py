@@ -8,8 +8,12 @@ palms, not these: a fist's knuckles and a face's features look hand-like to it. 
 from an extra view must pass two more checks, each waived when the landmark model is very
 sure (a real hand touching a face, or held in front of another, is still reported):
 
-* nested: its landmark ROI lies mostly inside another hand's (intersection over the
-  smaller box, which a nested box fills, unlike IoU);
+* nested: its keypoint box (the 21 landmarks' bounds) lies mostly inside another hand's
+  (intersection over the smaller box, which a nested box fills, unlike IoU). The landmark
+  ROIs are not used for this: they are about twice the hand's size, so two hands side by
+  side (SYNTHETIC interacting pairs, 15-50 % overlap) have ROIs nested in each other while
+  their keypoint boxes overlap by 0-0.54; a read inside a fist has its keypoint box 0.87-1.0
+  inside the fist's;
 * weak: its presence score is under EXTRA_MIN_PRESENCE. On hand-free crops of faces and
   people (cli/eval_hands.py, part false) the extra views' false hands, mostly on cheeks, chins
   and necks, scored 0.53-0.90 (full) while 42 of 46 real hands found only by an extra view
@@ -28,9 +32,10 @@ import math
 
 from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.roi import roi_bounds
+import numpy as np
 
-# An extra hand whose ROI lies this much (intersection over the smaller ROI) inside another
-# hand's is nested in it.
+# An extra hand whose keypoint box lies this much (intersection over the smaller box) inside
+# another hand's is nested in it.
 NESTED_OVERLAP = 0.6
 # Presence above which a nested extra hand is kept anyway (the model is very sure).
 NESTED_CONFIDENT = 0.99
@@ -61,9 +66,15 @@ def roi_ios(a: Roi, b: Roi) -> float:
     return box_ios(roi_bounds(a), roi_bounds(b))
 
 
-def nested(roi: Roi, others: list[Roi]) -> bool:
-    """The ROI lies mostly inside (or mostly covers) another hand's ROI."""
-    return any(roi_ios(roi, other) > NESTED_OVERLAP for other in others)
+def keypoint_box(keypoints: np.ndarray) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) of a hand's (21, >=2) keypoints in pixels."""
+    lo, hi = keypoints[:, :2].min(axis=0), keypoints[:, :2].max(axis=0)
+    return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+
+def nested(box: tuple[float, ...], others: list[tuple[float, ...]]) -> bool:
+    """The (keypoint) box lies mostly inside (or mostly covers) another hand's box."""
+    return any(box_ios(box, other) > NESTED_OVERLAP for other in others)
 
 
 def jumped(before: Roi, after: Roi, others: list[Roi]) -> bool:

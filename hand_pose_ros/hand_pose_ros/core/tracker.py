@@ -43,6 +43,7 @@ from hand_pose_ros.core.depth import depth_to_metres
 from hand_pose_ros.core.doubtful import (
     EXTRA_MIN_PRESENCE,
     jumped,
+    keypoint_box,
     nested,
     NESTED_CONFIDENT,
 )
@@ -480,20 +481,20 @@ class HandTracker:
         """
         order = sorted(range(len(found)), key=lambda i: (
             flat[i][1].extra, -(found[i].score if found[i] is not None else 0.0)))
-        kept: dict[int, list[Roi]] = {}
+        kept: dict[int, list[tuple[float, float, float, float]]] = {}
         for i in order:
             hand = found[i]
             if hand is None:
                 continue
             frame_k, cand = flat[i]
-            roi = roi_from_landmarks(hand.keypoints)
+            box = keypoint_box(hand.keypoints)
             if cand.extra and (
                     hand.score < EXTRA_MIN_PRESENCE
-                    or (hand.score < NESTED_CONFIDENT and nested(roi, kept.get(frame_k, [])))):
+                    or (hand.score < NESTED_CONFIDENT and nested(box, kept.get(frame_k, [])))):
                 _LOG.debug('dropped a doubtful extra hand (presence %.3f)', hand.score)
                 found[i] = None
                 continue
-            kept.setdefault(frame_k, []).append(roi)
+            kept.setdefault(frame_k, []).append(box)
 
     def _read_hands(self, rgbs: list[np.ndarray], items: list[tuple[int, Candidate]]
                     ) -> list[HandResult | None]:
