@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from hand_pose_ros.cli import eval_hands
 from hand_pose_ros.cli.main import SUBCOMMANDS
+from hand_pose_ros.tools import eval_hands
 import numpy as np
 import pytest
 

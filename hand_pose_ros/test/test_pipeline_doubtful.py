@@ -145,7 +145,7 @@ def test_second_hand_of_an_interacting_pair_is_kept() -> None:
     tile (presence ~0.99, the other side); its landmark ROI lies inside the first hand's
     (which the old ROI-based nesting rule dropped it for), its keypoint box does not. Both
     hands are reported with their sides, as without the checks."""
-    from hand_pose_ros.cli import eval_hands
+    from hand_pose_ros.tools import eval_hands
 
     item = next(a for a in eval_hands.load_annotated(shared_path('hands').parent)
                 if a.file == 'onehand10k/1402.jpg')

@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == 'detect':
         from hand_pose_ros.cli.detect import main as run
     elif command == 'eval-hands':
-        from hand_pose_ros.cli.eval_hands import main as run
+        from hand_pose_ros.tools.eval_hands import main as run
     elif command == 'bench':
         from hand_pose_ros.tools.bench import main as run
     elif command == 'eval-teleop':

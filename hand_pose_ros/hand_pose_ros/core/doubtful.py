@@ -1,4 +1,5 @@
-"""Checks on hands that MediaPipe's single detector view did not find.
+"""
+Checks on hands that MediaPipe's single detector view did not find.
 
 Extra views (detection tiles, and any later source of extra hand ROIs) find hands the
 single view misses, but also false ones: held-out gesture photos showed a second "hand"
@@ -15,7 +16,7 @@ sure (a real hand touching a face, or held in front of another, is still reporte
   their keypoint boxes overlap by 0-0.54; a read inside a fist has its keypoint box 0.87-1.0
   inside the fist's;
 * weak: its presence score is under EXTRA_MIN_PRESENCE. On hand-free crops of faces and
-  people (cli/eval_hands.py, part false) the extra views' false hands, mostly on cheeks, chins
+  people (tools/eval_hands.py, part false) the extra views' false hands, mostly on cheeks, chins
   and necks, scored 0.53-0.90 (full) while 42 of 46 real hands found only by an extra view
   scored above 0.85 (SYNTHETIC small hands). OpenCV's bundled Haar face cascades were tried
   as a face check and found the face under none of the 8 false hands (sunglasses, profiles,
@@ -49,10 +50,12 @@ JUMP_OVERLAP_GAIN = 0.2
 
 
 def box_ios(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection of two (xmin, ymin, xmax, ymax) boxes over the smaller one's area.
+    """
+    Intersection of two (xmin, ymin, xmax, ymax) boxes over the smaller one's area.
 
     1 when one box lies inside the other, whatever their size ratio: IoU of a small box
-    nested in a large one stays low, so IoU cannot tell nesting from a near miss."""
+    nested in a large one stays low, so IoU cannot tell nesting from a near miss.
+    """
     ix = min(a[2], b[2]) - max(a[0], b[0])
     iy = min(a[3], b[3]) - max(a[1], b[1])
     if ix <= 0 or iy <= 0:
@@ -73,14 +76,17 @@ def keypoint_box(keypoints: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def nested(box: tuple[float, ...], others: list[tuple[float, ...]]) -> bool:
-    """The (keypoint) box lies mostly inside (or mostly covers) another hand's box."""
+    """Tell whether the (keypoint) box lies mostly inside or over another hand's box."""
     return any(box_ios(box, other) > NESTED_OVERLAP for other in others)
 
 
 def jumped(before: Roi, after: Roi, others: list[Roi]) -> bool:
-    """A refinement pass moved the hand's ROI from `before` to another hand's (`others`):
-    its centre moved by more than JUMP_SHIFT of its side, or its overlap with another
-    hand's ROI grew by more than JUMP_OVERLAP_GAIN."""
+    """
+    Tell whether a refinement pass moved the hand's ROI onto another hand's.
+
+    Jumped: from `before` to `after` its centre moved by more than JUMP_SHIFT of its side,
+    or its overlap with another hand's ROI (`others`) grew by more than JUMP_OVERLAP_GAIN.
+    """
     side = max(before.width, before.height)
     if math.hypot(after.cx - before.cx, after.cy - before.cy) > JUMP_SHIFT * side:
         return True

@@ -1,4 +1,5 @@
-"""`hand-pose-ros eval-hands`: how well hands MediaPipe misses are found, per tracker setting.
+"""
+`hand-pose-ros eval-hands`: how well hands MediaPipe misses are found, per tracker setting.
 
 Every measurement runs once per column (a named set of tracker settings) and model, so a
 new option (e.g. a body-guided ROI source) is one more `--column`. Parts:
@@ -65,8 +66,12 @@ def shared_data() -> Path:
 
 @dataclass
 class Annotated:
-    """One annotated shared hand: the photo (BGR), its (21, 3) keypoints with visibility
-    and its size (long side of the annotated box)."""
+    """
+    One annotated shared hand.
+
+    The photo (BGR), its (21, 3) keypoints with visibility and its size (long side of the
+    annotated box).
+    """
 
     file: str
     image: np.ndarray
@@ -102,9 +107,13 @@ def score_hand(hands: Iterable[HandResult], truth: np.ndarray, side: float
 def place(image: np.ndarray, truth: np.ndarray, side: float, target: float,
           frame_size: tuple[int, int], background: np.ndarray, rng: np.random.Generator,
           flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The photo scaled so its hand is `target` px long, its hand at a random place in the
-    frame, over `background`; returns (frame, moved truth). Only the photo's pixels within
-    1.5 hand sizes of the hand are pasted, so a large photo does not hide the background."""
+    """
+    Paste the photo scaled so its hand is `target` px long at a random place.
+
+    The hand lands at a random place in the frame, over `background`; returns (frame,
+    moved truth). Only the photo's pixels within
+    1.5 hand sizes of the hand are pasted, so a large photo does not hide the background.
+    """
     width, height = frame_size
     scale = target / side
     lo, hi = truth[:, :2].min(axis=0), truth[:, :2].max(axis=0)
@@ -178,11 +187,15 @@ def part_size(ctx: Context) -> dict:
 
 
 def part_pairs(ctx: Context) -> dict:
-    """Each annotated hand (1.5x its size around it) beside its mirror image, hands 160 px
+    """
+    Count interacting pairs found with their sides, by overlap.
+
+    Each annotated hand (1.5x its size around it) beside its mirror image, hands 160 px
     long in a 640x480 frame over the blurred photo; the mirror copy is drawn over the
     original, overlapping it by a fraction of the hand's width. A hand counts when found
     (PCK-style match) with its side: the original's side is the label the tracker gives the
-    original photo, the mirror image's the other."""
+    original photo, the mirror image's the other.
+    """
     target, width, height = 160.0, 640, 480
     out: dict = {}
     for key in ctx.trackers:
@@ -220,8 +233,11 @@ def part_pairs(ctx: Context) -> dict:
 
 def _paste_at(item: Annotated, scale: float, centre: tuple[float, float], background,
               flip: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The photo around its hand (1.5 hand sizes) scaled and pasted with the hand's box
-    centre at `centre`, mirrored if flip; returns (frame, moved truth)."""
+    """
+    Paste the photo around its hand (1.5 hand sizes), scaled, its box centre at `centre`.
+
+    Mirrored if flip; returns (frame, moved truth).
+    """
     height, width = background.shape[:2]
     lo, hi = item.truth[:, :2].min(axis=0), item.truth[:, :2].max(axis=0)
     mid = (lo + hi) / 2
@@ -244,14 +260,16 @@ def _paste_at(item: Annotated, scale: float, centre: tuple[float, float], backgr
 
 
 def hand_free_images(data: Path) -> list[tuple[str, np.ndarray]]:
-    """Crops of the shared body and motion photos with faces and bodies but no hand.
+    """
+    Crops of the shared body and motion photos with faces and bodies but no hand.
 
     Bodies: per labelled person with both shoulders, a head crop (above the shoulders, 2
     shoulder widths wide) and a torso crop (shoulders to 2.5 shoulder widths down), each
     kept only when no labelled wrist of anyone lies within 1.2 forearm lengths (a hand
     reaches about 0.7 forearm lengths past the wrist). Motion seq1 (a signing woman): the
     head above her hands (from MediaPipe's golden landmarks) on every 8th frame. Every crop
-    is also checked by eye in the report's montage (docs/hand_free.jpg)."""
+    is also checked by eye in the report's montage (docs/hand_free.jpg).
+    """
     out = []
     bodies = json.loads((data / 'bodies' / 'annotations.json').read_text())['images']
     for entry in bodies:
@@ -298,8 +316,12 @@ def hand_free_images(data: Path) -> list[tuple[str, np.ndarray]]:
 
 
 def inpainted_photos(annotated: list[Annotated]) -> list[tuple[str, np.ndarray]]:
-    """The annotated photos with their one hand inpainted away (the keypoint hull grown by
-    a third of the hand's size), Panoptic excluded (other people's hands are in it)."""
+    """
+    Return the annotated photos with their one hand inpainted away.
+
+    The keypoint hull is grown by a third of the hand's size; Panoptic is excluded (other
+    people's hands are in it).
+    """
     out = []
     for item in annotated:
         if item.file.startswith('panoptic'):
@@ -315,7 +337,7 @@ def inpainted_photos(annotated: list[Annotated]) -> list[tuple[str, np.ndarray]]
 
 
 def _framed(crop: np.ndarray, height: int, size: tuple[int, int]) -> np.ndarray:
-    """The crop scaled to `height` px tall, centred in a neutral frame of `size`."""
+    """Scale the crop to `height` px tall, centred in a neutral frame of `size`."""
     width, frame_h = size
     scale = height / crop.shape[0]
     small = cv2.resize(crop, None, fx=scale, fy=scale,
@@ -329,9 +351,13 @@ def _framed(crop: np.ndarray, height: int, size: tuple[int, int]) -> np.ndarray:
 
 
 def part_false(ctx: Context) -> dict:
-    """False hands per hand-free image: each body/motion crop as it is and centred in a
+    """
+    Count false hands per hand-free image.
+
+    Each body/motion crop as it is and centred in a
     1280x720 neutral frame at 120 and 360 px tall (people far away and nearer); each
-    inpainted annotated photo resized to 1280x720 and 640x480."""
+    inpainted annotated photo resized to 1280x720 and 640x480.
+    """
     images = hand_free_images(ctx.data)
     if ctx.args.montage:
         _montage(images, ctx.args.montage)
@@ -368,9 +394,13 @@ def _montage(images: list[tuple[str, np.ndarray]], path: str) -> None:
 
 
 def part_gestures(ctx: Context) -> dict:
-    """Per model, the annotated photos whose hand the default column labels with a distance
+    """
+    Measure gesture recognition against hand size.
+
+    Per model, the annotated photos whose hand the default column labels with a distance
     gesture at full size; then the same photos with the hand scaled to each size in a
-    1280x720 frame over the blurred photo (several random places): gesture recognised."""
+    1280x720 frame over the blurred photo (several random places): gesture recognised.
+    """
     rows: dict = {}
     for model in ctx.args.model:
         ref_key = ('default', model) if ('default', model) in ctx.trackers else next(
@@ -400,8 +430,12 @@ def part_gestures(ctx: Context) -> dict:
 
 
 def part_wrists(ctx: Context) -> dict:
-    """Labelled wrists with a hand (its wrist keypoint or keypoint-box centre) within one
-    forearm length (that side's wrist-elbow distance), by forearm length bin."""
+    """
+    Count labelled wrists with a hand found near them, by forearm length bin.
+
+    Near: the hand's wrist keypoint or keypoint-box centre within one forearm length (that
+    side's wrist-elbow distance).
+    """
     bodies = json.loads((ctx.data / 'bodies' / 'annotations.json').read_text())['images']
     bins = list(zip(FOREARM_BINS[:-1], FOREARM_BINS[1:]))
     found = {k: [0] * len(bins) for k in ctx.trackers}
@@ -425,13 +459,15 @@ def part_wrists(ctx: Context) -> dict:
 
 
 def part_timing(ctx: Context) -> dict:
-    """Milliseconds per frame per column and model, static and tracking, interleaved.
+    """
+    Milliseconds per frame per column and model, static and tracking, interleaved.
 
     Static: every annotated and body photo, each column on the same decoded image in turn
     (the order rotating per image). Tracking: the motion sequences, each column with its
     own VIDEO-mode tracker (the column's settings on top of that mode's defaults), reset
     between sequences. The first WARMUP frames of each mode are not timed. Ratios are of
-    mean times against the first column."""
+    mean times against the first column.
+    """
     columns = dict(ctx.args.column or COLUMNS.items())
     bodies = json.loads((ctx.data / 'bodies' / 'annotations.json').read_text())['images']
     photos = [item.image for item in ctx.annotated] + [
