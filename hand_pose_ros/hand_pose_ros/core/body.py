@@ -46,7 +46,7 @@ from pathlib import Path
 
 from hand_pose_ros.core.anchors import ssd_anchors
 from hand_pose_ros.core.models import body_model_path
-from hand_pose_ros.core.palm import sigmoid, weighted_nms
+from hand_pose_ros.core.palm import decode_boxes, sigmoid, weighted_nms
 from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.roi import (
     apply_affine,
@@ -144,14 +144,7 @@ def decode_pose_detections(
     if not keep.any():
         return []
     anchors = ssd_anchors(POSE_DETECTION_SIZE, POSE_STRIDES)[keep].astype(np.float64)
-    scaled = raw_boxes.reshape(-1, 12)[keep].astype(np.float64) / POSE_DETECTION_SIZE
-    cx, cy = scaled[:, 0] + anchors[:, 0], scaled[:, 1] + anchors[:, 1]
-    w, h = scaled[:, 2], scaled[:, 3]
-    decoded = np.empty_like(scaled)
-    decoded[:, 0], decoded[:, 1] = cx - w / 2, cy - h / 2
-    decoded[:, 2], decoded[:, 3] = cx + w / 2, cy + h / 2
-    decoded[:, 4::2] = scaled[:, 4::2] + anchors[:, :1]
-    decoded[:, 5::2] = scaled[:, 5::2] + anchors[:, 1:2]
+    decoded = decode_boxes(raw_boxes.reshape(-1, 12)[keep], anchors, POSE_DETECTION_SIZE)
     to_image = invert_affine(transform)
     out = []
     for score, row in weighted_nms(decoded, scores[keep])[:max_detections]:

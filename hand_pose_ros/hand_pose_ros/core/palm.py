@@ -23,15 +23,17 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -SCORE_CLIP, SCORE_CLIP)))
 
 
-def decode_boxes(raw: np.ndarray, anchors: np.ndarray | None = None) -> np.ndarray:
+def decode_boxes(raw: np.ndarray, anchors: np.ndarray | None = None,
+                 input_size: int = PALM_INPUT_SIZE) -> np.ndarray:
     """
-    Decode (N, 18) raw rows into (N, 18): xmin, ymin, xmax, ymax, 7 x (x, y).
+    Decode (N, 4 + 2K) raw SSD rows into xmin, ymin, xmax, ymax, K x (x, y).
 
-    Normalised to the 192x192 tensor. Anchors have fixed size 1, so offsets are only scaled
-    by the input size and added to the anchor centre.
+    Normalised to the input tensor (192x192 for the palm detector, 7 keypoints; the pose
+    detector uses the same decoding with 4). Anchors have fixed size 1, so offsets are only
+    scaled by the input size and added to the anchor centre.
     """
     anchors = ssd_anchors() if anchors is None else anchors
-    scaled = raw.astype(np.float64) / PALM_INPUT_SIZE
+    scaled = raw.astype(np.float64) / input_size
     cx = scaled[:, 0] + anchors[:, 0]
     cy = scaled[:, 1] + anchors[:, 1]
     w, h = scaled[:, 2], scaled[:, 3]
