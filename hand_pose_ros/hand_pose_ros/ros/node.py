@@ -471,7 +471,7 @@ def _runtime_hint(message: str) -> str:
     req = Path(__file__).resolve().parents[3] / 'requirements' / 'torch.txt'
     if TORCH_INSTALL in message:
         hint = (f'pip install -r {req}' if req.is_file() else
-                'pip install torch tflite into the Python that runs ROS (README: Runtimes)')
+                'pip install torch into the Python that runs ROS (README: Runtimes)')
         message = message.replace(TORCH_INSTALL, hint)
     return message
 

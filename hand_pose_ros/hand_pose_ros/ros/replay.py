@@ -24,10 +24,9 @@ from typing import Any
 import cv2
 from hand_pose_ros.core.frames import FrameSource
 from hand_pose_ros.core.results import CameraIntrinsics
+from hand_pose_ros.ros.diagnostics import LogThrottle
 import numpy as np
 import yaml
-
-LOGGED_COUNTS = (1, 10, 100, 1000, 10000)
 
 
 def intrinsics_from_fov(width: int, height: int, fov_deg: float) -> CameraIntrinsics:
@@ -81,6 +80,7 @@ def _node_class():
                 raise ValueError(f"encoding must be 'bgr8' or 'rgb8', got {p['encoding']!r}")
             self.p = p
             self.skipped = 0
+            self.skip_log = LogThrottle()  # a folder of bad files logs every few s, not per file
             size = (p['width'], p['height']) if p['width'] > 0 and p['height'] > 0 else None
             self.source = FrameSource(p['source'], p['loop'], size)
             self.intr: CameraIntrinsics | None = None
@@ -117,7 +117,7 @@ def _node_class():
             while self.source.unreadable:
                 path = self.source.unreadable.pop(0)
                 self.skipped += 1
-                if self.skipped in LOGGED_COUNTS:
+                if self.skip_log.note('unreadable') is not None:
                     again = '' if self.skipped == 1 else f' ({self.skipped} skipped so far)'
                     self.get_logger().warning(f'skipping unreadable image {path}{again}')
 

@@ -17,34 +17,38 @@ from collections.abc import Callable
 import signal
 import traceback
 
+from hand_pose_ros.ros.diagnostics import LogDecision, LogThrottle
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 SPIN_PERIOD_S = 0.5
-LOGGED_COUNTS = (1, 10, 100, 1000, 10000, 100000)
 
 
-def report_callback_error(node: Node, exc: BaseException, count: int) -> None:
+def report_callback_error(node: Node, exc: BaseException, count: int,
+                          decision: LogDecision | None) -> None:
     """
-    Log the 1st, 10th, 100th, ... callback exception as one line.
+    Log a callback exception as one line, throttled like rejected input (LogThrottle).
 
     A malformed request from another process is not this node's fault, and a traceback reads
     like a crash; the first one's traceback goes to the debug log (`--log-level debug`) for a
     real bug.
     """
-    if count not in LOGGED_COUNTS:
+    if decision is None:
         return
+    recent = '' if decision.first else (
+        f', {decision.count} in the last {decision.elapsed_s:.0f} s')
     node.get_logger().error(
         f'a callback raised {type(exc).__name__}: {exc}; the node goes on '
-        f'({count} callback error(s) so far)')
-    if count == 1:
+        f'({count} callback error(s) so far{recent})')
+    if decision.first:
         node.get_logger().debug(''.join(traceback.format_exception(exc)).rstrip())
 
 
 def spin_until_shutdown(node: Node, executor: SingleThreadedExecutor) -> None:
     """spin() that survives exceptions raised by callbacks (see the module docstring)."""
     errors = 0
+    throttle = LogThrottle()
     on_error = getattr(node, 'on_callback_error', None)
     while node.context.ok():
         try:
@@ -57,7 +61,7 @@ def spin_until_shutdown(node: Node, executor: SingleThreadedExecutor) -> None:
             errors += 1
             if on_error is not None:
                 on_error(exc)
-            report_callback_error(node, exc, errors)
+            report_callback_error(node, exc, errors, throttle.note('callback'))
 
 
 def _ignore_further_signals() -> None:
