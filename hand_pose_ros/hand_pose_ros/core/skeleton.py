@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hand_pose_ros.core.anatomy import FINGER_CHAINS, FINGER_MCPS, HandLandmark, palm_size
-from hand_pose_ros.core.results import NUM_KEYPOINTS
+from hand_pose_ros.core.anatomy import FINGER_CHAINS, FINGER_MCPS, HandLandmark
 import numpy as np
 
 # The rigid palm: wrist and the four finger MCPs (the thumb CMC moves with the thumb).
@@ -78,15 +77,6 @@ class Skeleton:
             aligned.append(palm @ rot.T + shift)
         palm = np.median(np.asarray(aligned), axis=0)
         return cls(palm=palm - palm.mean(axis=0), lengths=lengths)
-
-    def scaled(self, factor: float) -> Skeleton:
-        return Skeleton(self.palm * factor, self.lengths * factor)
-
-    @property
-    def palm_size(self) -> float:
-        full = np.zeros((NUM_KEYPOINTS, 3))
-        full[list(RIGID_PALM)] = self.palm
-        return palm_size(full)
 
     def apply(self, points: np.ndarray) -> np.ndarray:
         """
