@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 import logging
 from pathlib import Path
-import time
 
 import numpy as np
 
@@ -108,7 +107,6 @@ class HandRetargeter:
         self.joint_names: list[str] = list(self.retargeting.joint_names)
         self._initial_qpos = self.retargeting.last_qpos.copy()
         self._tracks: dict[int, _TrackState] = {}
-        self.solve_times_s: list[float] = []
 
     def reference(self, mano: np.ndarray) -> np.ndarray:
         """Build the optimiser's input from MANO keypoints as dex-retargeting's example does."""
@@ -131,9 +129,7 @@ class HandRetargeter:
         seq.last_qpos = state.last_qpos
         if seq.filter is not None:
             seq.filter.y, seq.filter.is_init = state.filter_y, state.filter_y is not None
-        tic = time.perf_counter()
         qpos = seq.retarget(self.reference(mano))
-        self.solve_times_s.append(time.perf_counter() - tic)
         filter_y = None if seq.filter is None else seq.filter.y
         self._tracks[track] = _TrackState(np.asarray(seq.last_qpos).copy(), filter_y)
         return np.asarray(qpos, dtype=np.float64)

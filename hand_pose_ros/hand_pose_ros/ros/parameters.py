@@ -97,9 +97,10 @@ if len(SPECS) != len(PARAMS):
     raise RuntimeError('two settings share a parameter name')
 
 
-def validate(name: str, value: Any, running: bool = True) -> str | None:
-    """Reason the value is rejected, or None when it is acceptable."""
-    spec = SPECS.get(name)
+def validate(name: str, value: Any, running: bool = True,
+             specs: dict[str, Spec] | None = None) -> str | None:
+    """Reason the value is rejected, or None when it is acceptable (default: this node's)."""
+    spec = (SPECS if specs is None else specs).get(name)
     if spec is None:
         return None  # not ours (e.g. qos_overrides.*, use_sim_time)
     if running and not spec.live:
@@ -143,11 +144,11 @@ def render_yaml() -> str:
     return '\n'.join(lines) + '\n'
 
 
-def declare_all(node: Any) -> dict[str, Any]:
+def declare_all(node: Any, params: tuple[Spec, ...] = PARAMS) -> dict[str, Any]:
     """Declare every parameter with its descriptor; returns {name: value} after overrides."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
     values = {}
-    for spec in PARAMS:
+    for spec in params:
         desc = ParameterDescriptor(
             name=spec.name,
             description=spec.description + ('' if spec.live else ' (restart needed)'),
@@ -161,7 +162,7 @@ def declare_all(node: Any) -> dict[str, Any]:
                 from_value=int(spec.low), to_value=int(spec.high), step=1)]
         param = node.declare_parameter(spec.name, spec.default, desc)
         values[spec.name] = param.value
-        reason = validate(spec.name, param.value, running=False)
+        reason = spec.check(param.value)
         if reason:
             raise ValueError(f'invalid parameter: {reason}')
     return values

@@ -62,6 +62,7 @@ class RetargetOptions:
 
 
 RETARGET_SPECS = specs(RetargetOptions)
+_BY_NAME = {s.name: s for s in RETARGET_SPECS}
 
 
 def pick_hands(hands: list[Any]) -> dict[str, Any]:
@@ -84,19 +85,16 @@ def mano_of(hand: Any) -> np.ndarray | None:
 
 def _make_node() -> Any:
     from hand_pose_msgs.msg import HandArray
-    from rcl_interfaces.msg import ParameterDescriptor
+    from hand_pose_ros.ros import parameters
+    from rcl_interfaces.msg import SetParametersResult
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
 
     class HandRetargetNode(Node):
         def __init__(self) -> None:
             super().__init__('hand_retarget_node')
-            values = {
-                s.name: self.declare_parameter(s.name, s.default, ParameterDescriptor(
-                    name=s.name, description=s.description + ' (restart needed)')).value
-                for s in RETARGET_SPECS}
             try:
-                self.options = RetargetOptions(**values)
+                self.options = RetargetOptions(**parameters.declare_all(self, RETARGET_SPECS))
             except (TypeError, ValueError) as exc:
                 raise ValueError(f'invalid parameter: {exc}') from exc
             opts = dataclasses.asdict(self.options)
@@ -119,6 +117,16 @@ def _make_node() -> Any:
             if not self.robots:
                 raise ValueError('left_config and right_config are both empty: nothing to do')
             self.create_subscription(HandArray, self.options.hands_topic, self._on_hands, 10)
+            self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        @staticmethod
+        def _on_set_parameters(params: list[Any]) -> Any:
+            """Refuse changes: every setting here loads a robot model (restart needed)."""
+            for p in params:
+                reason = parameters.validate(p.name, p.value, specs=_BY_NAME)
+                if reason:
+                    return SetParametersResult(successful=False, reason=reason)
+            return SetParametersResult(successful=True)
 
         def _on_hands(self, msg: Any) -> None:
             chosen = pick_hands(list(msg.hands))
