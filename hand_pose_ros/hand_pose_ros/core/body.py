@@ -45,7 +45,12 @@ import math
 from pathlib import Path
 
 from hand_pose_ros.core.anchors import ssd_anchors
-from hand_pose_ros.core.models import body_model_path
+from hand_pose_ros.core.models import (
+    body_model_path,
+    POSE_DETECTION_SIZE,
+    POSE_LANDMARK_SIZE,
+    RECROP_SIZE,
+)
 from hand_pose_ros.core.palm import decode_boxes, sigmoid, weighted_nms
 from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.roi import (
@@ -60,11 +65,7 @@ from hand_pose_ros.core.roi import (
 from hand_pose_ros.core.runtimes.base import Runtime, warp_to_tensor, warp_u8
 import numpy as np
 
-POSE_DETECTION_SIZE = 224
 POSE_STRIDES = (8, 16, 32, 32, 32)
-POSE_NUM_ANCHORS = 2254
-POSE_LANDMARK_SIZE = 256
-RECROP_SIZE = 256
 NUM_POSE_LANDMARKS = 33  # 39 outputs: 33 body landmarks + 6 auxiliary (33, 34: ROI points)
 POSE_MIN_SCORE = 0.5
 POSE_MIN_PRESENCE = 0.5
@@ -189,10 +190,6 @@ class BodyNetworks:
             for k, d in enumerate(outs):
                 results[k].append(net.get_tensor(d['index']).copy())
         return [np.concatenate(r) for r in results]
-
-    def run_raw(self, name: str, batch: np.ndarray) -> list[np.ndarray]:
-        """Run the network on NHWC float32 inputs as the graph takes them (tests, tools)."""
-        return self._run(name, batch)
 
     def detect(self, image: np.ndarray, max_bodies: int) -> list[Roi]:
         """Body ROIs of up to max_bodies people found by the pose detector in the image."""

@@ -67,6 +67,10 @@ FETCH_COMMAND = 'hand-pose-ros fetch-models'
 PALM_INPUT_SIZE = 192  # palm detector input: 192x192 RGB, float [0, 1], zero border
 LANDMARK_INPUT_SIZE = 224  # landmark model input: 224x224 RGB, float [0, 1], edge border
 NUM_ANCHORS = 2016  # palm detector SSD anchors (core/anchors.py derives the same count)
+# The body models (body_rois, core/body.py): inputs RGB float, square.
+POSE_DETECTION_SIZE = 224  # pose detector, [-1, 1], zero border; 2254 SSD anchors
+POSE_LANDMARK_SIZE = 256  # pose landmark model, [0, 1], edge border
+RECROP_SIZE = 256  # hand_recrop, [0, 1], edge border
 
 # Output tensor names in the .tflite files, as the interpreter reports them.
 PALM_BOXES_OUTPUT = 'Identity'  # (1, 2016, 18) raw boxes and keypoints
