@@ -274,7 +274,13 @@ if ! stamp_ok pkg "$pkg_key"; then
   touch "$VENV/share/ament_index/resource_index/packages/hand_pose_ros"
   libexec="$VENV/lib/hand_pose_ros"
   mkdir -p "$libexec"
-  for script in hand-pose-ros hand_pose_node replay; do
+  # Every console script setup.py declares (read back from the installed metadata, so a new
+  # executable such as hand_retarget_node needs no second list here).
+  scripts="$("$PY" -c 'from importlib.metadata import entry_points
+print(" ".join(e.name for e in entry_points(group="console_scripts")
+               if e.value.startswith("hand_pose_ros.")))')"
+  [[ -n "$scripts" ]] || die 'no hand_pose_ros console scripts found after the install'
+  for script in $scripts; do
     [[ -x "$VENV/bin/$script" ]] || die "console script $script missing from $VENV/bin"
     ln -sfn "../../bin/$script" "$libexec/$script"
   done
