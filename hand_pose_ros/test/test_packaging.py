@@ -234,3 +234,12 @@ def test_core_never_imports_rclpy() -> None:
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == '', f'core imported {out.stdout.strip()}'
+
+
+def test_setup_venv_lays_out_every_console_script_for_ros2_run():
+    """scripts/setup.sh's venv has what `ros2 run` and launch_ros look for: each executable
+    in lib/hand_pose_ros (teleop.launch.py's hand_retarget_node was once left out)."""
+    libexec = Path(sys.prefix) / 'lib' / 'hand_pose_ros'
+    assert libexec.is_dir(), f'{libexec} missing: these tests run in the venv of scripts/setup.sh'
+    for script in CONSOLE_SCRIPTS:
+        assert (libexec / script).exists(), f'{script} is not in {libexec}'
