@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 
+from hand_pose_ros.tools.shared_data import shared_data_dir
 import numpy as np
 
 _LOG = logging.getLogger(__name__)
@@ -62,10 +63,8 @@ class Row:
 
 
 def default_motion_dir() -> Path:
-    """data/motion of the shared data: $HAND_POSE_ROS_SHARED, else ../shared by the repo."""
-    shared = os.environ.get('HAND_POSE_ROS_SHARED')
-    root = Path(shared) if shared else Path(__file__).resolve().parents[3].parent / 'shared'
-    return root / 'data' / 'motion'
+    """data/motion of the shared data (tools/shared_data.py)."""
+    return shared_data_dir('motion')
 
 
 def _wants_multicam(argv: list[str]) -> bool:

@@ -26,10 +26,11 @@ import time
 
 import cv2
 from hand_pose_ros.ros import transport
+from hand_pose_ros.tools.shared_data import shared_data_dir
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_SOURCE = REPO_ROOT.parent / 'shared' / 'data' / 'motion'
+DEFAULT_SOURCE = shared_data_dir('motion')
 SHEET_FRAMES = 12
 SAMPLE_LIMIT = 4 * SHEET_FRAMES  # frames kept in memory for the contact sheet
 PROFILE_XML = REPO_ROOT / 'hand_pose_ros' / 'config' / transport.PROFILE_FILE

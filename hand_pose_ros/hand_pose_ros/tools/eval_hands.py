@@ -37,6 +37,7 @@ from hand_pose_ros.core.gestures import GESTURE_OPEN_PALM, GESTURE_POINTING_UP
 from hand_pose_ros.core.options import BaseOptions, RunningMode, SETTINGS, TrackerOptions
 from hand_pose_ros.core.results import HandResult
 from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.tools.shared_data import shared_data_dir
 import numpy as np
 
 PARTS = ('size', 'pairs', 'false', 'gestures', 'wrists', 'timing')
@@ -57,11 +58,6 @@ FOREARM_BINS = (0.0, 40.0, 80.0, 120.0, 1e9)
 MATCH = 0.5
 PCK = 0.2
 WARMUP = 3  # untimed frames per timing mode
-
-
-def shared_data() -> Path:
-    root = Path(__file__).resolve().parents[3]
-    return Path(os.environ.get('HAND_POSE_ROS_SHARED', root.parent / 'shared')) / 'data'
 
 
 @dataclass
@@ -600,7 +596,7 @@ def main(argv: Sequence[str]) -> int:
     except ImportError:  # tqdm is optional
         def progress(it, desc):
             return it
-    data = args.data or shared_data()
+    data = args.data or shared_data_dir()
     trackers = {}
     for name, values in columns.items():
         for model in args.model:

@@ -24,11 +24,12 @@ import cv2
 from hand_pose_ros.core.anatomy import HandLandmark
 from hand_pose_ros.core.metric3d import Metric3DOptions, palm_size, solve_camera_frame, wrist_frame
 from hand_pose_ros.core.results import CameraIntrinsics
+from hand_pose_ros.tools.shared_data import shared_data_dir
 from hand_pose_ros.tools.synthetic_depth import render_depth
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_SHARED = REPO_ROOT.parent / 'shared'
+DEFAULT_SHARED = shared_data_dir().parent
 # The shape used for the synthetic tests: the full model's world landmarks of this photo.
 SYNTHETIC_SHAPE_FILE = 'freihand/00017620.jpg'
 SYNTHETIC_SIZE = (640, 480)

@@ -39,6 +39,7 @@ from hand_pose_ros.core.runtimes import create_runtime
 from hand_pose_ros.core.runtimes.base import Runtime
 from hand_pose_ros.core.skeleton import bone_length_cv
 from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.tools.shared_data import shared_data_dir
 import numpy as np
 from tqdm import tqdm
 
@@ -59,16 +60,6 @@ FILTERS: dict[str, dict[str, object]] = {
     'one_euro 0.2/1': {'one_euro_min_cutoff': 0.2, 'one_euro_beta': 1.0},
     'one_euro 0.3/50': {'one_euro_min_cutoff': 0.3, 'one_euro_beta': 50.0},
 }
-
-
-def shared_dir() -> Path:
-    """../shared/data beside the repository root (as the tests find it)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent.parent / 'shared' / 'data'
-        if (parent / '.git').exists() and candidate.is_dir():
-            return candidate
-    return Path('../shared/data').resolve()
 
 
 class CachedRuntime(Runtime):
@@ -449,7 +440,7 @@ def _mediapipe_factory(model: str) -> Callable[[], object] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    data = shared_dir()
+    data = shared_data_dir()
     base = BaseOptions(model=args.model)
     runtime = CachedRuntime(create_runtime(base.runtime, base.model, base.device,
                                            base.num_threads, base.precision))

@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 import time
 
+from hand_pose_ros.tools.shared_data import shared_data_dir
 import numpy as np
 
 DEFAULT_CONFIGS = ('allegro_hand', 'leap_hand', 'inspire_hand')
@@ -44,9 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     from hand_pose_ros.core.retarget import HandRetargeter
     parser = argparse.ArgumentParser(description=__doc__.strip().split('\n')[0])
     parser.add_argument('--urdf-dir', required=True, help="dex-urdf's robots/hands folder")
-    parser.add_argument('--source', default=str(
-        Path(__file__).resolve().parents[3].parent / 'shared' / 'data' / 'motion' / 'seq0'),
-        help='image folder to track (default ../shared/data/motion/seq0)')
+    parser.add_argument('--source', default=str(shared_data_dir('motion', 'seq0')),
+                        help='image folder to track (default ../shared/data/motion/seq0)')
     parser.add_argument('--frames', type=int, default=90)
     parser.add_argument('--robots', nargs='+', default=list(DEFAULT_CONFIGS))
     parser.add_argument('--variants', nargs='+', default=['', '_dexpilot'],
