@@ -609,8 +609,7 @@ class HandTracker:
             scale = track.depth_scale
             source = ScaleSource.DEPTH
             if scale is None:
-                scale = opts.hand_scale
-                source = ScaleSource.USER if scale != 1.0 else ScaleSource.MODEL
+                scale, source = opts.hand_scale, _setting_scale_source(opts.hand_scale)
             hand.camera = solve_camera_frame(
                 hand.keypoints[:, :2], hand.world, f.camera, hand_scale=scale,
                 image_size=image_size, handedness=hand.handedness)
@@ -703,10 +702,13 @@ def attach_camera_frames(
             hand.keypoints[:, :2], hand.world, camera, depth=depth, hand_scale=hand_scale,
             image_size=image_size, handedness=hand.handedness)
         hand.hand_scale = hand.camera.scale_factor
-        if hand.camera.method is Method3D.DEPTH:
-            hand.scale_source = ScaleSource.DEPTH
-        elif hand_scale != 1.0:
-            hand.scale_source = ScaleSource.USER
+        hand.scale_source = (ScaleSource.DEPTH if hand.camera.method is Method3D.DEPTH
+                             else _setting_scale_source(hand_scale))
+
+
+def _setting_scale_source(hand_scale: float) -> ScaleSource:
+    """Name the source of a scale the hand_scale setting gives: the user, unless left at 1."""
+    return ScaleSource.USER if hand_scale != 1.0 else ScaleSource.MODEL
 
 
 def _drop_duplicates(
