@@ -38,7 +38,12 @@ from dataclasses import dataclass
 import logging
 import weakref
 
-from hand_pose_ros.core.body import BodyNetworks, BodyPose
+from hand_pose_ros.core.body import (
+    BodyNetworks,
+    BodyPose,
+    HAND_POSE_LANDMARKS,
+    WRIST_MIN_VISIBILITY,
+)
 from hand_pose_ros.core.depth import depth_to_metres
 from hand_pose_ros.core.doubtful import (
     EXTRA_MIN_PRESENCE,
@@ -663,8 +668,6 @@ def _label_sides(hands: list[HandResult], poses: list[BodyPose], mirrored: bool)
     person's anatomical sides as seen by an unmirrored camera, so a mirrored image swaps
     them. A corrected hand's handedness_score is the pose wrist visibility (>= 0.5).
     """
-    from hand_pose_ros.core.body import HAND_POSE_LANDMARKS, WRIST_MIN_VISIBILITY
-
     wrists = [(side if not mirrored else OTHER_HAND[side.title()].lower(),
                pose.keypoints[w, :2], float(pose.visibility[w]))
               for pose in poses for side, (w, _, _) in HAND_POSE_LANDMARKS.items()
