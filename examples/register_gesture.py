@@ -1,8 +1,8 @@
 """Add your own gestures without editing hand_pose_ros.
 
-A rule maps HandFeatures (core/hand_signals.py: finger_curl, pinch_ratio, finger_direction,
+A rule maps HandFeatures (core/meaning/hand_signals.py: finger_curl, pinch_ratio, finger_direction,
 palm_normal, the raw 21x3 metric keypoints in `world`, ...) to a score in [0, 1]. Build it
-from the fuzzy conditions in hand_pose_ros.core.gestures (extended, curled, thumb_extended,
+from the fuzzy conditions in hand_pose_ros.core.meaning.gestures (extended, curled, thumb_extended,
 points_up, points_down, pinching, ramp) combined with min() (= AND), or from anything else
 (a small classifier on features.world). Importing this module registers the rules for every
 GestureRecognizer in the process, e.g. the HandTracker's.
@@ -12,8 +12,8 @@ GestureRecognizer in the process, e.g. the HandTracker's.
 
 import sys
 
-from hand_pose_ros.core import gestures as g
-from hand_pose_ros.core.hand_signals import HandFeatures, INDEX, MIDDLE, PINKY, RING
+from hand_pose_ros.core.meaning import gestures as g
+from hand_pose_ros.core.meaning.hand_signals import HandFeatures, INDEX, MIDDLE, PINKY, RING
 
 
 def call_me(f: HandFeatures) -> float:

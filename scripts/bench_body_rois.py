@@ -10,8 +10,8 @@ import sys
 import time
 
 import cv2
-from hand_pose_ros.core.body import BodyNetworks
-from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
+from hand_pose_ros.core.detection.body import BodyNetworks
+from hand_pose_ros.core.models.runtimes.litert import LiteRtRuntime
 import numpy as np
 
 
@@ -20,7 +20,7 @@ def main() -> None:
         '../shared/data/bodies/aic/ff945ae2e729f24eea992814639d59b3bdec8bd8.jpg')
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     runtime = LiteRtRuntime('full', 2)
-    net = BodyNetworks(runtime, 2)
+    net = BodyNetworks(runtime)
     source = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
     for width, height in ((640, 480), (1280, 720)):
         image = cv2.resize(source, (width, height))

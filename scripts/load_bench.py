@@ -61,7 +61,7 @@ def run_phase(cams: list[str], seconds: float, rate: float, frames: list[np.ndar
     from diagnostic_msgs.msg import DiagnosticArray
     from hand_pose_msgs.msg import HandArray
     from hand_pose_ros.core.results import CameraIntrinsics
-    from hand_pose_ros.ros import conversions as conv
+    from hand_pose_ros.ros import msg_in, msg_out
     from hand_pose_ros.ros.diagnostics import diagnostic_values
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -87,7 +87,7 @@ def run_phase(cams: list[str], seconds: float, rate: float, frames: list[np.ndar
             now = node.get_clock().now().nanoseconds
             with lock:
                 lat[cam].append((time.monotonic(),
-                                 (now - conv.stamp_to_ns(msg.header.stamp)) * 1e-6))
+                                 (now - msg_in.stamp_to_ns(msg.header.stamp)) * 1e-6))
         return cb
 
     def on_diag(msg):
@@ -107,9 +107,9 @@ def run_phase(cams: list[str], seconds: float, rate: float, frames: list[np.ndar
     ex = SingleThreadedExecutor()
     ex.add_node(node)
     threading.Thread(target=ex.spin, daemon=True).start()
-    msgs = [conv.rgb_to_image(f, Header(frame_id='cam'), 'rgb8') for f in frames]
+    msgs = [msg_out.rgb_to_image(f, Header(frame_id='cam'), 'rgb8') for f in frames]
     intr = CameraIntrinsics(fx=554.0, fy=554.0, cx=320.0, cy=240.0)
-    info = conv.intrinsics_to_camera_info(intr, 640, 480, Header(frame_id='cam'))
+    info = msg_out.intrinsics_to_camera_info(intr, 640, 480, Header(frame_id='cam'))
     try:
         t0 = time.monotonic()
         while any(pubs[c].get_subscription_count() == 0 for c in cams):

@@ -295,7 +295,7 @@ fi
 if [[ -f "$PKG/hand_pose_ros/cli/__main__.py" ]]; then
   "$PY" -m hand_pose_ros.cli fetch-models
 else
-  "$PY" -c 'from hand_pose_ros.core.models import fetch_models; fetch_models()'
+  "$PY" -c 'from hand_pose_ros.core.models.catalog import fetch_models; fetch_models()'
 fi
 
 log "ready: ROS 2 $ROS_DISTRO in $VENV"

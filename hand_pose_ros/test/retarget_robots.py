@@ -14,7 +14,7 @@ ROBOTS = ('allegro_hand', 'leap_hand', 'inspire_hand')
 
 
 def require() -> None:
-    from hand_pose_ros.core.retarget import require_dex_retargeting
+    from hand_pose_ros.core.meaning.retarget import require_dex_retargeting
     try:
         require_dex_retargeting()
     except ImportError as exc:
@@ -28,6 +28,6 @@ def build_example_retargeting(name: str):
     """A SeqRetargeting built the way dex-retargeting's examples build one."""
     require()
     from dex_retargeting.retargeting_config import RetargetingConfig
-    from hand_pose_ros.core.retarget import resolve_config
+    from hand_pose_ros.core.meaning.retarget import resolve_config
     RetargetingConfig.set_default_urdf_dir(str(URDF_DIR))
     return RetargetingConfig.load_from_file(resolve_config(name)).build()

@@ -1,5 +1,5 @@
-"""Body-guided hand ROIs (core/body.py, option body_rois): the body models on both runtimes,
-and a hand the palm detector alone misses on a labelled body photo.
+"""Body-guided hand ROIs (core/detection/body.py, option body_rois): the body models on both
+runtimes, and a hand the palm detector alone misses on a labelled body photo.
 
 Relative error of an output = max |torch - litert| / max |litert| (as in
 test_torch_runtime.py): the outputs mix near-zero logits and large pixel coordinates.
@@ -11,10 +11,10 @@ import json
 
 from conftest import shared_path
 import cv2
-from hand_pose_ros.core.body import BodyNetworks, hand_roi_from_pose, roi_from_recrop
-from hand_pose_ros.core.models import body_model_path, BODY_MODEL_SHA256
+from hand_pose_ros.core.detection.body import BodyNetworks, hand_roi_from_pose, roi_from_recrop
+from hand_pose_ros.core.models.catalog import body_model_path, BODY_MODEL_SHA256
+from hand_pose_ros.core.models.runtimes.litert import LiteRtRuntime
 from hand_pose_ros.core.options import TrackerOptions
-from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
 from hand_pose_ros.core.tracker import HandTracker
 import numpy as np
 import pytest
@@ -34,8 +34,8 @@ def test_body_model_raw_outputs_torch_match_litert(name: str) -> None:
     """Every body model builds in torch (sparse weights, DEPTH_TO_SPACE, STRIDED_SLICE) and
     its raw outputs match LiteRT's on a random input."""
     from ai_edge_litert.interpreter import Interpreter
-    from hand_pose_ros.core.runtimes.torch_builder import build_module
-    from hand_pose_ros.core.tflite_file import load_graph
+    from hand_pose_ros.core.models.runtimes.torch_builder import build_module
+    from hand_pose_ros.core.models.tflite_file import load_graph
     import torch
 
     path = body_model_path(name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gesture_hands import build_hand, CURLED, HandPose, STRAIGHT, thumb_on_fingers, THUMB_WIDE
-from hand_pose_ros.core import gestures as g
+from hand_pose_ros.core.meaning import gestures as g
 from hand_pose_ros.core.results import HandResult, Roi
 import numpy as np
 import pytest

@@ -9,8 +9,8 @@ selfie-convention label; these photos are not mirrored, so the anatomical side i
 from __future__ import annotations
 
 from conftest import shared_path
-from hand_pose_ros.core import gestures as g
-from hand_pose_ros.core.hand_signals import hand_signals
+from hand_pose_ros.core.meaning import gestures as g
+from hand_pose_ros.core.meaning.hand_signals import hand_signals
 import numpy as np
 import pytest
 

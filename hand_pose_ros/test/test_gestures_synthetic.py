@@ -23,8 +23,8 @@ from gesture_hands import (
     thumb_pinching,
     THUMB_WIDE,
 )
-from hand_pose_ros.core import gestures as g
-from hand_pose_ros.core.hand_signals import hand_signals
+from hand_pose_ros.core.meaning import gestures as g
+from hand_pose_ros.core.meaning.hand_signals import hand_signals
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Retargeting-ready frames (core/hand_frames.py) on the shared photos, through the tracker.
+"""Retargeting-ready frames (core/meaning/hand_frames.py) on the shared photos, via the tracker.
 
 The MANO keypoints are checked against dex-retargeting's definition re-implemented here in a
 different way (normal from the eigenvectors of the scatter matrix, explicit basis change),
@@ -7,7 +7,7 @@ and against what dex-retargeting itself solves for a robot hand from its example
 
 from __future__ import annotations
 
-from hand_pose_ros.core import hand_frames as hf
+from hand_pose_ros.core.meaning import hand_frames as hf
 import numpy as np
 import pytest
 from retarget_photos import pose_world, tracked_photos
@@ -60,7 +60,7 @@ def test_operator2mano_matrices_are_dex_retargetings_and_proper_rotations():
 
 def test_message_carries_the_mano_keypoints_and_joint_angles():
     from hand_pose_msgs.msg import Hand
-    from hand_pose_ros.ros.conversions import hand_to_msg
+    from hand_pose_ros.ros.msg_out import hand_to_msg
     assert tuple(Hand.JOINT_ANGLE_NAMES.split(',')) == hf.JOINT_ANGLE_NAMES
     assert Hand.NUM_JOINT_ANGLES == hf.NUM_JOINT_ANGLES == 20
     name, hand = all_hands()[0]
@@ -146,7 +146,7 @@ def _example_qpos(retargeting, world: np.ndarray, side: str) -> np.ndarray:
 
 @pytest.mark.parametrize('robot', ['allegro_hand', 'leap_hand', 'inspire_hand'])
 def test_dex_retargeting_gives_the_example_pipelines_joints(robot):
-    from hand_pose_ros.core.retarget import HandRetargeter
+    from hand_pose_ros.core.meaning.retarget import HandRetargeter
     from retarget_robots import build_example_retargeting, URDF_DIR
     for side in ('left', 'right'):
         ours = HandRetargeter(f'{robot}_{side}', URDF_DIR)

@@ -11,7 +11,7 @@ import time
 from types import SimpleNamespace
 
 import cv2
-from hand_pose_ros.core.depth import hand_depth_missing
+from hand_pose_ros.core.metric.depth import hand_depth_missing
 from hand_pose_ros.core.results import (
     CameraFrame3D,
     FrameResult,
@@ -20,8 +20,8 @@ from hand_pose_ros.core.results import (
     Method3D,
     Roi,
 )
-from hand_pose_ros.ros import conversions as conv
 from hand_pose_ros.ros import diagnostics as diag
+from hand_pose_ros.ros import msg_in, msg_out
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.tf import hand_transforms
 from hostile_inputs import bomb_jpeg, bomb_png
@@ -30,11 +30,11 @@ import pytest
 from sensor_msgs.msg import CameraInfo, RegionOfInterest
 from std_msgs.msg import Header
 
-MAX = conv.DEFAULT_MAX_IMAGE_PIXELS
+MAX = msg_in.DEFAULT_MAX_IMAGE_PIXELS
 
 
 def _cause(fn, *args) -> str:
-    with pytest.raises(conv.InputError) as err:
+    with pytest.raises(msg_in.InputError) as err:
         fn(*args)
     return err.value.cause
 
@@ -46,25 +46,25 @@ def test_compressed_headers_give_the_size_without_decoding():
     for ext, params in (('.jpg', []), ('.jpg', [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]),
                         ('.png', [])):
         ok, buf = cv2.imencode(ext, img, params)
-        assert conv.compressed_image_size(buf.tobytes()) == (64, 48)
-    assert conv.compressed_image_size(bomb_jpeg()) == (30000, 30000)
-    assert conv.compressed_image_size(bomb_png(40000, 2)) == (40000, 2)
+        assert msg_in.compressed_image_size(buf.tobytes()) == (64, 48)
+    assert msg_in.compressed_image_size(bomb_jpeg()) == (30000, 30000)
+    assert msg_in.compressed_image_size(bomb_png(40000, 2)) == (40000, 2)
 
 
 def test_decompression_bombs_are_rejected_before_decoding():
     bomb = SimpleNamespace(format='jpeg', data=bomb_jpeg())
     assert len(bomb.data) < 1000
     start = time.perf_counter()
-    assert _cause(conv.compressed_to_rgb, bomb) == 'image_too_large'
+    assert _cause(msg_in.compressed_to_rgb, bomb) == 'image_too_large'
     assert time.perf_counter() - start < 0.05  # decoding it takes seconds and 2.7 GB
-    assert _cause(conv.check_compressed, bomb, MAX) == 'image_too_large'
+    assert _cause(msg_in.check_compressed, bomb, MAX) == 'image_too_large'
     png = SimpleNamespace(format='png', data=bomb_png(40000, 2))
-    assert _cause(conv.check_compressed, png, MAX) == 'image_side_too_large'
+    assert _cause(msg_in.check_compressed, png, MAX) == 'image_side_too_large'
     # The limit is the node's max_image_pixels.
     ok, small = cv2.imencode('.jpg', np.zeros((48, 64, 3), np.uint8))
     msg = SimpleNamespace(format='jpeg', data=small.tobytes())
-    assert conv.compressed_to_rgb(msg, 64 * 48).shape == (48, 64, 3)
-    assert _cause(conv.compressed_to_rgb, msg, 64 * 48 - 1) == 'image_too_large'
+    assert msg_in.compressed_to_rgb(msg, 64 * 48).shape == (48, 64, 3)
+    assert _cause(msg_in.compressed_to_rgb, msg, 64 * 48 - 1) == 'image_too_large'
 
 
 def test_unreadable_compressed_headers_are_rejected():
@@ -75,7 +75,7 @@ def test_unreadable_compressed_headers_are_rejected():
                         (b'\x89PNG\r\n\x1a\n' + bytes(4), 'corrupt_compressed'),
                         (bomb_jpeg(64, 0), 'empty_image'),
                         (b'', 'empty_image')):
-        assert _cause(conv.compressed_to_rgb, SimpleNamespace(format='x', data=data)) == cause
+        assert _cause(msg_in.compressed_to_rgb, SimpleNamespace(format='x', data=data)) == cause
 
 
 # ------------------------------------------------------------------------ raw images
@@ -84,19 +84,19 @@ def test_raw_image_size_limits_come_before_any_pixel_work():
     w, h = 8000, 4300  # 34.4 MP: just above the default (8K UHD is 33.2 MP)
     big = SimpleNamespace(height=h, width=w, encoding='mono8', step=w, is_bigendian=0,
                           data=np.zeros(w * h, np.uint8).data)
-    assert _cause(conv.check_image, big) == 'image_too_large'
-    assert _cause(conv.image_to_rgb, big) == 'image_too_large'
+    assert _cause(msg_in.check_image, big) == 'image_too_large'
+    assert _cause(msg_in.image_to_rgb, big) == 'image_too_large'
     # The declared size decides, even before the data length is checked.
     big.data = b''
-    assert _cause(conv.check_image, big) == 'image_too_large'
+    assert _cause(msg_in.check_image, big) == 'image_too_large'
     wide = SimpleNamespace(height=1, width=40000, encoding='mono8', step=40000,
                            is_bigendian=0, data=bytes(40000))
-    assert _cause(conv.check_image, wide) == 'image_side_too_large'
-    conv.check_image_size(7680, 4320, MAX)  # 8K UHD passes
-    conv.check_image_size(conv.MAX_IMAGE_SIDE, 1, MAX)
+    assert _cause(msg_in.check_image, wide) == 'image_side_too_large'
+    msg_in.check_image_size(7680, 4320, MAX)  # 8K UHD passes
+    msg_in.check_image_size(msg_in.MAX_IMAGE_SIDE, 1, MAX)
     small = SimpleNamespace(height=4, width=4, encoding='mono8', step=4, is_bigendian=0,
                             data=bytes(16))
-    assert _cause(conv.check_image, small, 15) == 'image_too_large'
+    assert _cause(msg_in.check_image, small, 15) == 'image_too_large'
 
 
 # ------------------------------------------------------------------------ CameraInfo
@@ -120,49 +120,49 @@ def _info(k=(500.0, 0, 320, 0, 500, 240, 0, 0, 1), d=(0.1, -0.05, 0, 0, 0),
     _info(d=(0.1, 0, 0, 0), model='kannala_brandt'),  # unknown model
 ])
 def test_implausible_camera_info_is_rejected(info):
-    assert _cause(conv.camera_info_to_intrinsics, info) == 'bad_camera_info'
+    assert _cause(msg_in.camera_info_to_intrinsics, info) == 'bad_camera_info'
 
 
 def test_camera_info_without_size_is_checked_against_the_image():
     info = _info(k=(1e300, 0, 320, 0, 1e300, 240, 0, 0, 1), width=0, height=0)
-    intr = conv.camera_info_to_intrinsics(info)  # no size: nothing to compare with yet
-    assert conv.camera_info_image_size(info) is None
-    assert _cause(conv.check_camera_info_for_image, intr, None, 640, 480) == 'bad_camera_info'
-    good = conv.camera_info_to_intrinsics(_info(width=0, height=0))
-    conv.check_camera_info_for_image(good, None, 640, 480)
+    intr = msg_in.camera_info_to_intrinsics(info)  # no size: nothing to compare with yet
+    assert msg_in.camera_info_image_size(info) is None
+    assert _cause(msg_in.check_camera_info_for_image, intr, None, 640, 480) == 'bad_camera_info'
+    good = msg_in.camera_info_to_intrinsics(_info(width=0, height=0))
+    msg_in.check_camera_info_for_image(good, None, 640, 480)
 
 
 def test_camera_info_size_must_match_the_image_after_binning_and_roi():
     info = _info()
-    intr = conv.camera_info_to_intrinsics(info)
-    size = conv.camera_info_image_size(info)
-    conv.check_camera_info_for_image(intr, size, 640, 480)
-    cause = _cause(conv.check_camera_info_for_image, intr, size, 1280, 720)
+    intr = msg_in.camera_info_to_intrinsics(info)
+    size = msg_in.camera_info_image_size(info)
+    msg_in.check_camera_info_for_image(intr, size, 640, 480)
+    cause = _cause(msg_in.check_camera_info_for_image, intr, size, 1280, 720)
     assert cause == 'bad_camera_info'
     # REP 104: a full-resolution calibration published with binning 2 and an ROI describes
     # the binned crop; K follows (as image_geometry's PinholeCameraModel does).
     full = _info(k=(1000.0, 0, 640, 0, 1000, 480, 0, 0, 1), width=1280, height=960,
                  binning_x=2, binning_y=2,
                  roi=RegionOfInterest(x_offset=320, y_offset=240, width=640, height=480))
-    intr = conv.camera_info_to_intrinsics(full)
-    assert conv.camera_info_image_size(full) == (320, 240)
+    intr = msg_in.camera_info_to_intrinsics(full)
+    assert msg_in.camera_info_image_size(full) == (320, 240)
     assert (intr.fx, intr.fy, intr.cx, intr.cy) == (500.0, 500.0, 160.0, 120.0)
-    conv.check_camera_info_for_image(intr, (320, 240), 320, 240)
-    assert _cause(conv.check_camera_info_for_image, intr, (320, 240), 1280, 960) == (
+    msg_in.check_camera_info_for_image(intr, (320, 240), 320, 240)
+    assert _cause(msg_in.check_camera_info_for_image, intr, (320, 240), 1280, 960) == (
         'bad_camera_info')
 
 
 def test_fisheye_and_zero_distortion_camera_info_are_accepted():
-    fish = conv.camera_info_to_intrinsics(
+    fish = msg_in.camera_info_to_intrinsics(
         _info(k=(250.0, 0, 320, 0, 250, 240, 0, 0, 1), d=(0.05, -0.01, 0.003, -0.0005),
               model='equidistant'))
     assert fish.distortion_model == 'equidistant' and fish.d.size == 4
-    conv.check_camera_info_for_image(fish, (640, 480), 640, 480)
+    msg_in.check_camera_info_for_image(fish, (640, 480), 640, 480)
     for d in ((), (0.0,) * 3, (0.0,) * 14):  # all-zero D of any length: no distortion
-        intr = conv.camera_info_to_intrinsics(_info(d=d))
+        intr = msg_in.camera_info_to_intrinsics(_info(d=d))
         assert intr.d.size == 0
     rational = (0.45, -2.5, 0.0006, -0.0002, 1.4, 0.33, -2.3, 1.3)
-    conv.camera_info_to_intrinsics(_info(d=rational, model='rational_polynomial'))
+    msg_in.camera_info_to_intrinsics(_info(d=rational, model='rational_polynomial'))
 
 
 # ------------------------------------------------------------------------ depth, logging
@@ -222,7 +222,7 @@ def test_non_finite_values_never_reach_a_message():
     hands[0].gesture = GestureResult('pinch', math.nan, 'pinch', math.inf, 0.0, 0.0, 0.0,
                                      np.array([0, math.nan, 0, 0, 0]), np.array([0, 0, 1.0]))
     result = FrameResult(640, 480, hands)
-    msg = conv.frame_result_to_msg(result, header)
+    msg = msg_out.frame_result_to_msg(result, header)
     assert len(msg.hands) == 2  # the hand with an infinite 2D keypoint is left out
     good, sheared_msg = msg.hands
     assert good.camera_valid and not sheared_msg.camera_valid

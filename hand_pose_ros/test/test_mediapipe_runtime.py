@@ -20,7 +20,7 @@ import zipfile
 from conftest import shared_path
 import cv2
 from hand_pose_ros.core import mediapipe_tracker as mediapipe_tasks
-from hand_pose_ros.core.models import default_model_dir, MODEL_SHA256
+from hand_pose_ros.core.models.catalog import default_model_dir, MODEL_SHA256
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.results import CameraIntrinsics
 import numpy as np

@@ -11,7 +11,7 @@ noise, flying pixels and holes). Those tests measure the depth fusion, not a rea
 from __future__ import annotations
 
 from conftest import SHARED_DATA, shared_path
-from hand_pose_ros.core.metric3d import HandScaleEstimator, palm_size, solve_camera_frame
+from hand_pose_ros.core.metric.metric3d import HandScaleEstimator, palm_size, solve_camera_frame
 from hand_pose_ros.core.results import CameraIntrinsics, Method3D
 from hand_pose_ros.tools.eval_metric3d import baseline_sqpnp, errors_cm, rhd_cases, tracker_cases
 import numpy as np

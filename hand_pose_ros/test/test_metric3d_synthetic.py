@@ -6,8 +6,8 @@ output); poses, camera and noise are synthetic, so the ground truth is exact.
 
 from __future__ import annotations
 
-from hand_pose_ros.core.camera import normalize_points, project_points
-from hand_pose_ros.core.metric3d import (
+from hand_pose_ros.core.metric.camera import normalize_points, project_points
+from hand_pose_ros.core.metric.metric3d import (
     CANONICAL_PALM_SIZE_M,
     Metric3DOptions,
     palm_size,

@@ -27,7 +27,7 @@ from hand_pose_msgs.msg import HandArray
 from hand_pose_ros.core.options import RunningMode, TrackerOptions
 from hand_pose_ros.core.results import CameraIntrinsics
 from hand_pose_ros.core.tracker import HandTracker
-from hand_pose_ros.ros import conversions as conv
+from hand_pose_ros.ros import msg_in, msg_out
 from hand_pose_ros.ros.diagnostics import diagnostic_values
 from hostile_inputs import bomb_jpeg
 import numpy as np
@@ -126,16 +126,16 @@ class Client:
              compressed: bool = False) -> None:
         if info is not None:
             self.pubs[f'{cam}/info'].publish(
-                conv.intrinsics_to_camera_info(info, rgb.shape[1], rgb.shape[0], header))
-        msg = (conv.rgb_to_compressed(rgb, header, quality=95) if compressed
-               else conv.rgb_to_image(rgb, header, 'bgr8'))
+                msg_out.intrinsics_to_camera_info(info, rgb.shape[1], rgb.shape[0], header))
+        msg = (msg_out.rgb_to_compressed(rgb, header, quality=95) if compressed
+               else msg_out.rgb_to_image(rgb, header, 'bgr8'))
         self.pubs[f'{cam}/image'].publish(msg)
 
     def exchange(self, cam: str, rgb: np.ndarray, info: CameraIntrinsics | None,
                  compressed: bool = False, frame_id: str = FRAME) -> tuple[Header, HandArray]:
         """Publish one frame and wait for the HandArray carrying its stamp."""
         header = self.header(frame_id)
-        stamp = conv.stamp_to_ns(header.stamp)
+        stamp = msg_in.stamp_to_ns(header.stamp)
         self.send(cam, rgb, header, info, compressed)
 
         return header, self.wait_stamp(cam, stamp)
@@ -143,7 +143,7 @@ class Client:
     def wait_stamp(self, cam: str, stamp: int) -> HandArray:
         """The HandArray of `cam` with this stamp (waits for it)."""
         def match():
-            return [m for m in self.hands[cam] if conv.stamp_to_ns(m.header.stamp) == stamp]
+            return [m for m in self.hands[cam] if msg_in.stamp_to_ns(m.header.stamp) == stamp]
         self.wait_for(lambda: match(), what=f'HandArray on {cam}')
         with self.lock:
             return match()[0]
@@ -256,7 +256,7 @@ def reference():
 
     def run(cam: str, rgb: np.ndarray, header: Header, intr: CameraIntrinsics | None):
         fin = FrameInput(rgb, states[cam], 'rgb', intr, None,
-                         timestamp=conv.stamp_to_ns(header.stamp) * 1e-9)
+                         timestamp=msg_in.stamp_to_ns(header.stamp) * 1e-9)
         return tracker.process_batch([fin])[0]
     yield run
     tracker.close()
@@ -264,7 +264,7 @@ def reference():
 
 def _assert_same_hands(msg: HandArray, result, tol_px: float) -> None:
     assert len(msg.hands) == len(result.hands)
-    got = conv.hand_array_keypoints(msg)[:, :, :2]
+    got = msg_out.hand_array_keypoints(msg)[:, :, :2]
     for h_msg, h_core, kp in zip(msg.hands, result.hands, got):
         assert h_msg.handedness == h_core.handedness
         assert h_msg.camera_valid == bool(h_core.camera is not None and h_core.camera.valid)
@@ -298,14 +298,14 @@ def test_tf_and_markers_agree_with_hand_array(ros):
             if not hand.camera_valid:
                 continue
             cam = np.array([[p.x, p.y, p.z] for p in hand.keypoints_camera])
-            stamp = conv.stamp_to_ns(arr.header.stamp)
+            stamp = msg_in.stamp_to_ns(arr.header.stamp)
             # The node tracks cam_a and cam_b: frames carry the camera namespace.
-            tf = [t for t in tfs if conv.stamp_to_ns(t.header.stamp) == stamp
+            tf = [t for t in tfs if msg_in.stamp_to_ns(t.header.stamp) == stamp
                   and t.child_frame_id.startswith('cam_a_' + hand.handedness + '_wrist')]
             assert len(tf) == 1 and tf[0].header.frame_id == FRAME
             tr = tf[0].transform.translation
             np.testing.assert_allclose([tr.x, tr.y, tr.z], cam[0], atol=1e-9)
-            joints = [m for m in markers if conv.stamp_to_ns(m.header.stamp) == stamp
+            joints = [m for m in markers if msg_in.stamp_to_ns(m.header.stamp) == stamp
                       and m.ns == f'hand_{hand.id}' and m.id == 1]
             assert len(joints) == 1
             pts = np.array([[p.x, p.y, p.z] for p in joints[0].points])
@@ -337,8 +337,8 @@ def test_two_cameras_at_once(ros, reference):
         ha, hb = client.header('a_frame'), client.header('b_frame')
         client.send('cam_a', fa, ha, _intrinsics(fa))
         client.send('cam_b', fb, hb, _intrinsics(fb))
-        msg_a = client.wait_stamp('cam_a', conv.stamp_to_ns(ha.stamp))
-        client.wait_stamp('cam_b', conv.stamp_to_ns(hb.stamp))
+        msg_a = client.wait_stamp('cam_a', msg_in.stamp_to_ns(ha.stamp))
+        client.wait_stamp('cam_b', msg_in.stamp_to_ns(hb.stamp))
         _assert_same_hands(msg_a, reference('cam_a', fa, ha, _intrinsics(fa)), tol_px=1e-3)
     with client.lock:
         got_b = [m for m in client.hands['cam_b'] if m.header.frame_id == 'b_frame']
@@ -346,7 +346,7 @@ def test_two_cameras_at_once(ros, reference):
 
 
 def _bad_image(kind: str, rgb: np.ndarray, header: Header) -> Image:
-    msg = conv.rgb_to_image(rgb, header, 'rgb8')
+    msg = msg_out.rgb_to_image(rgb, header, 'rgb8')
     if kind == 'unsupported_encoding':
         msg.encoding = 'bayer_rggb8'
     elif kind == 'bad_step':
@@ -395,22 +395,22 @@ def _check_bad_input(ros, reference):
             info = CameraInfo(header=h, width=rgb_b.shape[1], height=rgb_b.shape[0], k=k)
             client.pubs['cam_b/info'].publish(info)
             time.sleep(SIDE_TOPIC_LEAD_S)
-            client.pubs['cam_b/image'].publish(conv.rgb_to_image(rgb_b, h))
+            client.pubs['cam_b/image'].publish(msg_out.rgb_to_image(rgb_b, h))
             sent['bad_camera_info'] = sent.get('bad_camera_info', 0) + 1
-            msg = client.wait_stamp('cam_b', conv.stamp_to_ns(h.stamp))
+            msg = client.wait_stamp('cam_b', msg_in.stamp_to_ns(h.stamp))
             assert not any(hand.camera_valid for hand in msg.hands)
         # Depth of the wrong size, same stamp as the image.
         h = client.header('b')
         depth = np.full((10, 10), 1000, np.uint16)
         dmsg = Image(header=h, height=10, width=10, encoding='16UC1', step=20,
                      data=depth.tobytes())
-        client.pubs['cam_b/info'].publish(conv.intrinsics_to_camera_info(
+        client.pubs['cam_b/info'].publish(msg_out.intrinsics_to_camera_info(
             _intrinsics(rgb_b), rgb_b.shape[1], rgb_b.shape[0], h))
         client.pubs['cam_b/depth'].publish(dmsg)
         time.sleep(SIDE_TOPIC_LEAD_S)
         client.send('cam_b', rgb_b, h, None)
         sent['depth_size'] = sent.get('depth_size', 0) + 1
-        client.wait_stamp('cam_b', conv.stamp_to_ns(h.stamp))
+        client.wait_stamp('cam_b', msg_in.stamp_to_ns(h.stamp))
         # Corrupt JPEG to the compressed node.
         bad = CompressedImage(header=client.header('c'), format='jpeg',
                               data=b'\xff\xd8\xff\xe0' + bytes(range(256)) * 4)
@@ -469,8 +469,8 @@ def test_live_parameter_change_and_rejection(ros):
     res = client.set_params('hands_raw', publish_markers=True)
     assert res[0].successful
     header, msg = client.exchange('cam_b', rgb, _intrinsics(rgb))
-    stamp = conv.stamp_to_ns(header.stamp)
-    client.wait_for(lambda: any(conv.stamp_to_ns(a.markers[0].header.stamp) == stamp
+    stamp = msg_in.stamp_to_ns(header.stamp)
+    client.wait_for(lambda: any(msg_in.stamp_to_ns(a.markers[0].header.stamp) == stamp
                                 for a in client.markers['cam_b'] if a.markers),
                     what='markers after switching them back on')
 
@@ -491,9 +491,9 @@ def test_lost_hand_is_held_stale_then_dropped_never_zeros(ros):
     # Hand-free frames first: whatever earlier tests left on cam_b is dropped by then.
     for k in range(-12, 14):
         header = Header(frame_id=FRAME)
-        header.stamp = conv.ns_to_stamp(start + round((k + 12) * 1e9 / 30))
+        header.stamp = msg_out.ns_to_stamp(start + round((k + 12) * 1e9 / 30))
         client.send('cam_b', hand if 0 <= k < 4 else blank, header, intr)
-        msgs.append(client.wait_stamp('cam_b', conv.stamp_to_ns(header.stamp)))
+        msgs.append(client.wait_stamp('cam_b', msg_in.stamp_to_ns(header.stamp)))
     assert not msgs[11].hands
     msgs = msgs[12:]
     live = msgs[3].hands
@@ -575,8 +575,8 @@ def test_hostile_input_is_rejected_reported_and_isolated(ros):
                 header=hdr, height=h, width=w, encoding='16UC1', step=2 * w,
                 data=depth.tobytes()))
         time.sleep(SIDE_TOPIC_LEAD_S)
-        client.pubs['cam_b/image'].publish(conv.rgb_to_image(rgb, hdr))
-        return client.wait_stamp('cam_b', conv.stamp_to_ns(hdr.stamp))
+        client.pubs['cam_b/image'].publish(msg_out.rgb_to_image(rgb, hdr))
+        return client.wait_stamp('cam_b', msg_in.stamp_to_ns(hdr.stamp))
 
     # Decompression bombs: rejected on receipt from the header, never decoded.
     for i in range(3):

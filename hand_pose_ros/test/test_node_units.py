@@ -23,9 +23,8 @@ from hand_pose_ros.core.results import (
     Method3D,
     Roi,
 )
-from hand_pose_ros.ros import conversions as conv
 from hand_pose_ros.ros import diagnostics as diag
-from hand_pose_ros.ros import parameters, stamp_match
+from hand_pose_ros.ros import msg_in, msg_out, parameters, stamp_match
 from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.stamp_match import StampBuffer
@@ -79,7 +78,7 @@ def _header(frame: str = 'cam_optical') -> Header:
 def test_colour_encodings_round_trip_with_row_padding(encoding, make):
     rgb = RNG.integers(0, 256, (6, 10, 3), dtype=np.uint8)
     for pad in (0, 13):  # a padded step is legal and must be honoured
-        out = conv.image_to_rgb(_image_msg(np.ascontiguousarray(make(rgb)), encoding, pad))
+        out = msg_in.image_to_rgb(_image_msg(np.ascontiguousarray(make(rgb)), encoding, pad))
         np.testing.assert_array_equal(out, rgb)
 
 
@@ -87,19 +86,19 @@ def test_outgoing_images_use_array_data_and_round_trip():
     """array('B') skips rosidl's per-byte check of bytes (about 0.1 s per VGA image)."""
     rgb = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
     for enc in ('rgb8', 'bgr8'):
-        msg = conv.rgb_to_image(rgb, _header(), enc)
+        msg = msg_out.rgb_to_image(rgb, _header(), enc)
         assert isinstance(msg.data, array.array) and msg.data.typecode == 'B'
-        np.testing.assert_array_equal(conv.image_to_rgb(msg), rgb)
+        np.testing.assert_array_equal(msg_in.image_to_rgb(msg), rgb)
     flat = np.zeros((16, 16, 3), np.uint8)
     flat[:] = (200, 30, 30)  # one colour: JPEG keeps it within rounding
-    jpeg = conv.rgb_to_compressed(flat, _header(), quality=100)
+    jpeg = msg_out.rgb_to_compressed(flat, _header(), quality=100)
     assert isinstance(jpeg.data, array.array) and jpeg.data.typecode == 'B'
-    assert np.abs(conv.compressed_to_rgb(jpeg).astype(int) - flat).max() <= 3
+    assert np.abs(msg_in.compressed_to_rgb(jpeg).astype(int) - flat).max() <= 3
 
 
 def test_mono_and_yuv422_decode_to_rgb():
     grey = RNG.integers(0, 256, (4, 6), dtype=np.uint8)
-    out = conv.image_to_rgb(_image_msg(grey, 'mono8'))
+    out = msg_in.image_to_rgb(_image_msg(grey, 'mono8'))
     np.testing.assert_array_equal(out, np.dstack([grey] * 3))
     # A flat colour survives YUV 4:2:2 (BT.601 studio range, as camera drivers send it) in
     # both byte orders within rounding.
@@ -114,7 +113,7 @@ def test_mono_and_yuv422_decode_to_rgb():
     uyvy[:, 0::2, 0], uyvy[:, 1::2, 0] = u, v
     yuyv = uyvy[:, :, ::-1].copy()
     for enc, arr in (('yuv422', uyvy), ('uyvy', uyvy), ('yuyv', yuyv), ('yuv422_yuy2', yuyv)):
-        out = conv.image_to_rgb(_image_msg(np.ascontiguousarray(arr), enc))
+        out = msg_in.image_to_rgb(_image_msg(np.ascontiguousarray(arr), enc))
         assert np.abs(out.astype(int) - rgb).max() <= 3, enc
 
 
@@ -128,8 +127,8 @@ def test_mono_and_yuv422_decode_to_rgb():
 def test_bad_images_are_rejected_with_their_cause(mutate, cause):
     msg = _image_msg(RNG.integers(0, 256, (4, 6, 3), dtype=np.uint8), 'rgb8')
     mutate(msg)
-    with pytest.raises(conv.InputError) as err:
-        conv.image_to_rgb(msg)
+    with pytest.raises(msg_in.InputError) as err:
+        msg_in.image_to_rgb(msg)
     assert err.value.cause == cause
 
 
@@ -137,12 +136,12 @@ def test_compressed_decodes_and_corrupt_jpeg_is_rejected():
     rgb = np.zeros((32, 48, 3), np.uint8)
     rgb[:, :24] = (250, 10, 10)
     ok, png = cv2.imencode('.png', rgb[:, :, ::-1])
-    out = conv.compressed_to_rgb(SimpleNamespace(format='png', data=png.tobytes()))
+    out = msg_in.compressed_to_rgb(SimpleNamespace(format='png', data=png.tobytes()))
     np.testing.assert_array_equal(out, rgb)
     ok, jpg = cv2.imencode('.jpg', rgb[:, :, ::-1])
     broken = b'\xff\xd8\xff' + bytes(RNG.integers(0, 256, 200, dtype=np.uint8))
-    with pytest.raises(conv.InputError) as err:
-        conv.compressed_to_rgb(SimpleNamespace(format='jpeg', data=broken))
+    with pytest.raises(msg_in.InputError) as err:
+        msg_in.compressed_to_rgb(SimpleNamespace(format='jpeg', data=broken))
     assert err.value.cause == 'corrupt_compressed'
 
 
@@ -150,16 +149,16 @@ def test_depth_units_invalid_pixels_and_size_check():
     mm = np.array([[0, 500], [1500, 65535]], np.uint16)
     msg = _image_msg(mm.view(np.uint8).reshape(2, 4), '16UC1')
     msg.width = 2
-    out = conv.depth_to_metres(msg, expected_shape=(2, 2))
+    out = msg_in.depth_to_metres(msg, expected_shape=(2, 2))
     assert math.isnan(out[0, 0]) and out[0, 1] == pytest.approx(0.5)
     assert out[1, 0] == pytest.approx(1.5)
     m = np.array([[np.nan, 0.75]], np.float32)
     msg = _image_msg(m.view(np.uint8).reshape(1, 8), '32FC1')
     msg.width = 2
-    out = conv.depth_to_metres(msg)
+    out = msg_in.depth_to_metres(msg)
     assert math.isnan(out[0, 0]) and out[0, 1] == pytest.approx(0.75)
-    with pytest.raises(conv.InputError) as err:
-        conv.depth_to_metres(msg, expected_shape=(480, 640))
+    with pytest.raises(msg_in.InputError) as err:
+        msg_in.depth_to_metres(msg, expected_shape=(480, 640))
     assert err.value.cause == 'depth_size'
 
 
@@ -167,11 +166,11 @@ def test_camera_info_validation():
     from sensor_msgs.msg import CameraInfo
     info = CameraInfo(k=[500.0, 0, 320, 0, 510, 240, 0, 0, 1], d=[0.1, 0, 0, 0, 0],
                       distortion_model='plumb_bob')
-    intr = conv.camera_info_to_intrinsics(info)
+    intr = msg_in.camera_info_to_intrinsics(info)
     assert (intr.fx, intr.fy, intr.cx, intr.cy) == (500, 510, 320, 240)
     for k in ([0.0] * 9, [math.nan, 0, 320, 0, 500, 240, 0, 0, 1]):
-        with pytest.raises(conv.InputError) as err:
-            conv.camera_info_to_intrinsics(CameraInfo(k=k))
+        with pytest.raises(msg_in.InputError) as err:
+            msg_in.camera_info_to_intrinsics(CameraInfo(k=k))
         assert err.value.cause == 'bad_camera_info'
 
 
@@ -183,11 +182,11 @@ def test_hand_array_tf_and_markers_agree_with_the_result():
     result = FrameResult(640, 480, [_hand(3, 'right', rot, pos),
                                     _hand(5, 'left', rot.T, pos + 0.1, valid=False)])
     header = _header()
-    msg = conv.frame_result_to_msg(result, header)
+    msg = msg_out.frame_result_to_msg(result, header)
     assert msg.header.frame_id == 'cam_optical' and msg.header.stamp.nanosec == 345
     h0, h1 = msg.hands
     assert h0.camera_valid and not h1.camera_valid and h1.wrist_pose.orientation.w == 1.0
-    np.testing.assert_allclose(conv.hand_array_keypoints(msg)[0], result.hands[0].keypoints)
+    np.testing.assert_allclose(msg_out.hand_array_keypoints(msg)[0], result.hands[0].keypoints)
     q = h0.wrist_pose.orientation
     back = cv2.Rodrigues(cv2.Rodrigues(rot)[0])[0]
     # Quaternion -> matrix must give the input rotation back.
@@ -227,7 +226,7 @@ def test_nan_3d_gives_no_marker_no_tf_and_finite_message():
     result = FrameResult(640, 480, [hand])
     assert MarkerTracker().update(result, _header()).markers == []
     assert hand_transforms(result, _header()) == []
-    msg = conv.frame_result_to_msg(result, _header())
+    msg = msg_out.frame_result_to_msg(result, _header())
     assert not msg.hands[0].camera_valid
 
 
@@ -412,5 +411,36 @@ def test_replay_rejects_bad_rate_and_camera_info_size_at_start_up(tmp_path):
         node = make(source=str(folder), camera_info_file=str(calib), width=640, height=480)
         assert node.first_size == (640, 480)
         node.destroy_node()
+    finally:
+        rclpy.shutdown(context=ctx)
+
+
+def test_raised_max_image_pixels_admits_a_40_mp_camera():
+    """The node's max_image_pixels is the one limit: raised to 50 MP, a 40 MP raw image is
+    checked on receipt, decoded and tracked on the worker (a second, hard-coded 34 MP check
+    in the decoder used to reject it)."""
+    from hand_pose_ros.ros.node import HandPoseNode
+    import rclpy
+    from sensor_msgs.msg import Image
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        node = HandPoseNode(context=ctx, parameter_overrides=[
+            rclpy.parameter.Parameter('max_image_pixels', value=50_000_000)])
+        try:
+            width, height = 8000, 5000  # 40 MP
+            msg = Image(header=Header(frame_id='cam'), height=height, width=width,
+                        encoding='mono8', step=width)
+            msg.data = np.zeros(width * height, np.uint8).tobytes()
+            io = node.cameras['/']
+            io.on_image(msg, False)
+            end = time.monotonic() + 120.0
+            while (io.stats.processed_total < 1 and not io.stats.errors
+                   and time.monotonic() < end):
+                time.sleep(0.05)
+            assert io.stats.errors == {} and io.stats.processed_total == 1, (
+                io.stats.snapshot())
+        finally:
+            node.destroy_node()
     finally:
         rclpy.shutdown(context=ctx)

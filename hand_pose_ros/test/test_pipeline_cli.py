@@ -11,10 +11,11 @@ import sys
 from conftest import shared_path
 import cv2
 from hand_pose_ros.cli.main import main
+from hand_pose_ros.core.meaning.hand_frames import joint_angles, mano_keypoints
 import numpy as np
 
 HAND_KEYS = {'id', 'handedness', 'handedness_score', 'score', 'keypoints_2d', 'keypoints_3d',
-             'keypoints_camera', 'gesture'}
+             'keypoints_camera', 'keypoints_mano', 'joint_angles', 'palm_normal', 'gesture'}
 
 
 def _check_hand(hand: dict, width: int, height: int, camera: bool) -> None:
@@ -36,6 +37,13 @@ def _check_hand(hand: dict, width: int, height: int, camera: bool) -> None:
     elif not camera:
         assert hand['keypoints_camera'] is None
     assert hand['gesture'] is None or isinstance(hand['gesture'], str)
+    # The retargeting views: the core's, on the hand's own world landmarks.
+    mano = np.asarray(hand['keypoints_mano'])
+    assert mano.shape == (21, 3)
+    np.testing.assert_allclose(mano, mano_keypoints(kp3, hand['handedness']), atol=5e-5)
+    np.testing.assert_allclose(hand['joint_angles'], joint_angles(kp3, hand['handedness']),
+                               atol=2e-3)
+    assert hand['palm_normal'] is None or abs(np.linalg.norm(hand['palm_normal']) - 1) < 1e-3
 
 
 def test_detect_folder_and_image(tmp_path: Path, annotations: dict) -> None:

@@ -1,4 +1,4 @@
-"""Checks on hands the extra detector views add (core/doubtful.py), on real shared photos.
+"""Checks on hands the extra detector views add (core/detection/doubtful.py), on real photos.
 
 Each rule is tested where it acts: a false hand the tiles find on a face (a hand-free head
 crop of a shared body photo), a candidate nested in a real hand, and a refinement pass that
@@ -11,7 +11,8 @@ import json
 
 from conftest import shared_path
 import cv2
-from hand_pose_ros.core.doubtful import (
+from hand_pose_ros.core.detection.candidates import Candidate
+from hand_pose_ros.core.detection.doubtful import (
     box_ios,
     EXTRA_MIN_PRESENCE,
     jumped,
@@ -20,10 +21,11 @@ from hand_pose_ros.core.doubtful import (
     NESTED_CONFIDENT,
     roi_ios,
 )
+from hand_pose_ros.core.detection.reader import stop_jumps
+from hand_pose_ros.core.detection.roi import roi_from_landmarks, roi_iou
 from hand_pose_ros.core.options import RunningMode, TrackerOptions
 from hand_pose_ros.core.results import Roi
-from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
-from hand_pose_ros.core.tracker import Candidate, HandTracker
+from hand_pose_ros.core.tracker import HandTracker
 import numpy as np
 
 FACE = 'ochuman/000817.jpg'  # person 1: a woman in sunglasses; no wrist near her head
@@ -105,7 +107,7 @@ def test_nested_candidate_is_rejected() -> None:
         roi = roi_from_landmarks(hand.keypoints)
         inner = Roi(roi.cx, roi.cy, roi.width / 2, roi.height / 2, roi.rotation)
         cands = [[Candidate(hand.roi, None), Candidate(inner, None, extra=True)]]
-        results[check] = [h for h, _ in tracker._landmarks([rgb], cands)[0]]
+        results[check] = [h for h, _ in tracker.reader.landmarks(tracker.options, [rgb], cands)[0]]
     assert len(results[False]) == 2, 'the nested crop should read as a hand without checks'
     nested_hand = results[False][1]
     assert EXTRA_MIN_PRESENCE <= nested_hand.score < NESTED_CONFIDENT
@@ -134,9 +136,9 @@ def test_refinement_pass_onto_another_hand_is_stopped(annotations: dict) -> None
     assert len(hands) == 2
     flat = [(0, Candidate(h.roi, None)) for h in hands]
     # Pass result for hand 0 that is really hand 1 (what a jump looks like).
-    refined = tracker._stop_jumps(flat, list(hands), [0, 1], [hands[1], hands[1]])
+    refined = stop_jumps(flat, list(hands), [0, 1], [hands[1], hands[1]])
     assert refined[0] is None and refined[1] is hands[1]
-    assert tracker._read_hands([rgb], flat[:1])[0] is not None
+    assert tracker.reader.read(tracker.options, [rgb], flat[:1])[0] is not None
 
 
 def test_second_hand_of_an_interacting_pair_is_kept() -> None:

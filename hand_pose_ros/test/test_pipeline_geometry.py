@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 
-from hand_pose_ros.core.anchors import ssd_anchors
-from hand_pose_ros.core.landmarks import project_landmarks, rotate_world
-from hand_pose_ros.core.palm import weighted_nms
-from hand_pose_ros.core.results import PalmDetection, Roi
-from hand_pose_ros.core.roi import (
+from hand_pose_ros.core.detection.anchors import ssd_anchors
+from hand_pose_ros.core.detection.landmarks import project_landmarks, rotate_world
+from hand_pose_ros.core.detection.palm import weighted_nms
+from hand_pose_ros.core.detection.roi import (
     apply_affine,
     full_image_roi,
     invert_affine,
@@ -17,6 +16,7 @@ from hand_pose_ros.core.roi import (
     roi_from_landmarks,
     roi_iou,
 )
+from hand_pose_ros.core.results import PalmDetection, Roi
 import numpy as np
 import pytest
 

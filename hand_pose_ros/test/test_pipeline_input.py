@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import shared_path
 import cv2
-from hand_pose_ros.core.image import to_rgb
+from hand_pose_ros.core.inputs.image import to_rgb
 from hand_pose_ros.core.options import BaseOptions, RunningMode, tracker_options, TrackerOptions
 from hand_pose_ros.core.tracker import HandTracker
 import numpy as np

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from conftest import shared_path
 import cv2
+from hand_pose_ros.core.detection.roi import roi_from_landmarks, roi_iou
 from hand_pose_ros.core.options import (
     BaseOptions,
     MAX_REFINEMENT_PASSES,
     RunningMode,
     TrackerOptions,
 )
-from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
 from hand_pose_ros.core.tracker import HandTracker
 import numpy as np
 import pytest

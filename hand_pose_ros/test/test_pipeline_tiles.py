@@ -1,4 +1,4 @@
-"""Detection tiles (core/tiles.py): small hands found, MediaPipe's own hands left unchanged.
+"""Detection tiles (core/detection/tiles.py): small hands found, MediaPipe's own hands kept.
 
 The small-hand test pastes the shared photos, scaled down, into a 1280x720 frame whose
 background is the same photo blurred: SYNTHETIC scenes, built to measure how hand size
@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from conftest import shared_path
 import cv2
-from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
-from hand_pose_ros.core.results import PalmDetection, Roi
-from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
-from hand_pose_ros.core.tiles import (
+from hand_pose_ros.core.detection.roi import roi_from_landmarks, roi_iou
+from hand_pose_ros.core.detection.tiles import (
     detection_tiles,
     is_cut,
     MIN_OVERLAP,
     MIN_TILE_SIDE,
     ZOOM_OUT,
 )
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import PalmDetection, Roi
 from hand_pose_ros.core.tracker import HandTracker
 import numpy as np
 import pytest
@@ -193,9 +193,9 @@ def test_small_hands_in_a_large_frame(trackers, annotations: dict) -> None:
 
 def test_palm_variant_runs_the_other_detector(annotations: dict) -> None:
     """A full runtime's palm_detection(variant='lite') is the lite model's output."""
-    from hand_pose_ros.core.models import PALM_INPUT_SIZE
-    from hand_pose_ros.core.roi import full_image_roi, roi_affine
-    from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
+    from hand_pose_ros.core.detection.roi import full_image_roi, roi_affine
+    from hand_pose_ros.core.models.catalog import PALM_INPUT_SIZE
+    from hand_pose_ros.core.models.runtimes.litert import LiteRtRuntime
 
     image = cv2.imread(str(shared_path('hands', PANOPTIC)))[:, :, ::-1].copy()
     transform = roi_affine(full_image_roi(image.shape[1], image.shape[0]), PALM_INPUT_SIZE)[0]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from conftest import shared_path
 import cv2
+from hand_pose_ros.core.models.runtimes.litert import LiteRtRuntime
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
-from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
-from hand_pose_ros.core.smoothing import OneEuroFilter, OneEuroParams, shape_jitter
 from hand_pose_ros.core.tracker import FrameInput, HandTracker
+from hand_pose_ros.core.tracking.smoothing import OneEuroFilter, OneEuroParams, shape_jitter
 import numpy as np
 import pytest
 

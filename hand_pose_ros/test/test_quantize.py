@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 
-from hand_pose_ros.core import quantize
-from hand_pose_ros.core.models import (
+from hand_pose_ros.core.models import quantize
+from hand_pose_ros.core.models.catalog import (
     default_model_dir,
     FETCH_COMMAND,
     fetch_models,
@@ -20,8 +20,8 @@ from hand_pose_ros.core.models import (
     MODEL_SHA256,
     ModelError,
 )
+from hand_pose_ros.core.models.runtimes import create_runtime
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
-from hand_pose_ros.core.runtimes import create_runtime
 from hand_pose_ros.core.tracker import HandTracker
 from hand_pose_ros.ros import parameters
 import numpy as np
@@ -97,7 +97,8 @@ def test_int8_outputs_do_not_depend_on_thread_count() -> None:
     crops = rng.random((2, 224, 224, 3), dtype=np.float32)
     outputs = []
     for threads in (1, 2):
-        runtime = create_runtime('litert', 'lite', num_threads=threads, precision='int8')
+        runtime = create_runtime(BaseOptions(runtime='litert', model='lite', num_threads=threads,
+                                             precision='int8'))
         outputs.append(runtime.run_landmarks(crops))
         runtime.close()
     np.testing.assert_array_equal(outputs[0].landmarks, outputs[1].landmarks)
@@ -131,12 +132,13 @@ def test_precision_option_validation() -> None:
         TrackerOptions(base=BaseOptions(precision='int8', runtime='torch'),
                        running_mode=RunningMode.VIDEO)
     with pytest.raises(ValueError, match='needs the litert runtime'):
-        create_runtime('torch', 'lite', precision='int8')
+        create_runtime(BaseOptions(model='lite', device='cuda', precision='int8'))
     with pytest.raises(ValueError, match='precision must be one of'):
         model_path('hand_landmark', 'full', precision='fp16')
     with pytest.raises(ValueError, match='unknown model'):
         model_path('palm_detection', 'full', precision='int8')
-    runtime = create_runtime('auto', 'lite', precision='int8')  # int8 exists for litert only
+    # int8 exists for litert only.
+    runtime = create_runtime(BaseOptions(model='lite', precision='int8'))
     assert (runtime.name, runtime.precision) == ('litert', 'int8')
     runtime.close()
     assert parameters.validate('precision', 'int4', running=False)

@@ -1,4 +1,4 @@
-"""Robot-hand joint positions from real hands (core/retarget.py, hand_retarget_node).
+"""Robot-hand joint positions from real hands (core/meaning/retarget.py, hand_retarget_node).
 
 For Allegro, LEAP and Inspire, left and right (the shared URDFs): a pinch photo, and a fist
 and an open hand made from the open-hand photo's hand (fingers closed / straightened, see
@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from hand_pose_ros.core.hand_frames import mano_keypoints
+from hand_pose_ros.core.meaning.hand_frames import mano_keypoints
 import numpy as np
 import pytest
 from retarget_photos import closed, opened, pose_world
@@ -33,7 +33,7 @@ def _dex_retargeting():
 
 
 def _robot(name: str):
-    from hand_pose_ros.core.retarget import HandRetargeter
+    from hand_pose_ros.core.meaning.retarget import HandRetargeter
     return HandRetargeter(name, URDF_DIR)
 
 
@@ -96,7 +96,7 @@ def test_joint_names_are_the_urdfs_and_warm_starts_are_per_track():
 def _hand_array(world: np.ndarray, side: str, track: int, stamp_ns: int):
     from hand_pose_msgs.msg import HandArray
     from hand_pose_ros.core.results import FrameResult, HandResult, Roi
-    from hand_pose_ros.ros.conversions import frame_result_to_msg, ns_to_stamp
+    from hand_pose_ros.ros.msg_out import frame_result_to_msg, ns_to_stamp
     from std_msgs.msg import Header
     hand = HandResult(id=track, handedness=side, handedness_score=1.0, raw_handedness='',
                       score=1.0, keypoints=np.zeros((21, 3)), world=world,
@@ -113,7 +113,7 @@ def test_node_publishes_joint_states_over_dds(robot: str, tmp_path: Path, monkey
     robot joints out on left/ and right/joint_states, equal to the in-process solve whose
     fingertip geometry the tests above check."""
     from hand_pose_msgs.msg import HandArray
-    from hand_pose_ros.ros.conversions import stamp_to_ns
+    from hand_pose_ros.ros.msg_in import stamp_to_ns
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState

@@ -27,7 +27,7 @@ import time
 from conftest import shared_path
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_msgs.msg import HandArray
-from hand_pose_ros.ros import conversions as conv
+from hand_pose_ros.ros import msg_in
 from hand_pose_ros.ros.diagnostics import diagnostic_values
 import numpy as np
 import pytest
@@ -171,7 +171,7 @@ class Listener:
 
     def _on_info(self, msg: CameraInfo) -> None:
         with self.lock:
-            self.info_stamps.add(conv.stamp_to_ns(msg.header.stamp))
+            self.info_stamps.add(msg_in.stamp_to_ns(msg.header.stamp))
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
         with self.lock:
@@ -208,8 +208,8 @@ def _check_stamps_and_tf(listener: Listener, frame_id: str, tf_prefix: str) -> N
     time.sleep(0.5)  # the CameraInfo of the last frames
     with listener.lock:
         arrays, infos = list(listener.hands), set(listener.info_stamps)
-    unmatched = [conv.stamp_to_ns(m.header.stamp) for m in arrays
-                 if conv.stamp_to_ns(m.header.stamp) not in infos]
+    unmatched = [msg_in.stamp_to_ns(m.header.stamp) for m in arrays
+                 if msg_in.stamp_to_ns(m.header.stamp) not in infos]
     # CameraInfo is best effort: allow the odd one lost, never a systematic mismatch.
     assert len(unmatched) <= max(2, len(arrays) // 10), (len(unmatched), len(arrays))
     assert all(m.header.frame_id == frame_id for m in arrays)

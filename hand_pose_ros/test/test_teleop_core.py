@@ -6,14 +6,14 @@ from conftest import shared_path
 import cv2
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.results import CameraIntrinsics, ScaleSource
-from hand_pose_ros.core.skeleton import (
+from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.core.tracking.skeleton import (
     bone_length_cv,
     bone_lengths,
     CHAIN_BONES,
     Skeleton,
     SkeletonTrack,
 )
-from hand_pose_ros.core.tracker import HandTracker
 import numpy as np
 import pytest
 

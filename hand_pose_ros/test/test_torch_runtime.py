@@ -13,21 +13,21 @@ import json
 
 from conftest import shared_path
 import cv2
-from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE, model_path, PALM_INPUT_SIZE
-from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
-from hand_pose_ros.core.results import Roi
-from hand_pose_ros.core.roi import full_image_roi, roi_affine, roi_from_landmarks
-from hand_pose_ros.core.runtimes import create_runtime
-from hand_pose_ros.core.runtimes.base import warp_to_tensor
-from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
-from hand_pose_ros.core.runtimes.torch_builder import (
+from hand_pose_ros.core.detection.roi import full_image_roi, roi_affine, roi_from_landmarks
+from hand_pose_ros.core.detection.tiles import detection_tiles
+from hand_pose_ros.core.models.catalog import LANDMARK_INPUT_SIZE, model_path, PALM_INPUT_SIZE
+from hand_pose_ros.core.models.runtimes import create_runtime
+from hand_pose_ros.core.models.runtimes.base import warp_to_tensor
+from hand_pose_ros.core.models.runtimes.litert import LiteRtRuntime
+from hand_pose_ros.core.models.runtimes.torch_builder import (
     build_module,
     same_padding,
     UnsupportedOpError,
 )
-from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime, warp_on_device
-from hand_pose_ros.core.tflite_file import load_graph
-from hand_pose_ros.core.tiles import detection_tiles
+from hand_pose_ros.core.models.runtimes.torch_runtime import TorchRuntime, warp_on_device
+from hand_pose_ros.core.models.tflite_file import load_graph
+from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
+from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.tracker import FrameInput, HandTracker
 from hand_pose_ros.tools import bench_multicam
 import numpy as np
@@ -419,15 +419,15 @@ def test_reused_buffer_after_a_frame_without_hands_is_uploaded_again(photos) -> 
 def test_auto_runtime_keeps_the_device_asked_for() -> None:
     """'auto' is litert on the CPU even where a GPU is visible, and never changes a CUDA
     device: without a GPU it says so instead of blaming litert."""
-    rt = create_runtime('auto', 'lite', device='cpu')
+    rt = create_runtime(BaseOptions(model='lite', device='cpu'))
     assert isinstance(rt, LiteRtRuntime)
     rt.close()
     if torch.cuda.is_available():
-        rt = create_runtime('auto', 'lite', device='cuda:0')
+        rt = create_runtime(BaseOptions(model='lite', device='cuda:0'))
         assert isinstance(rt, TorchRuntime) and rt.device == torch.device('cuda:0')
         rt.close()
     else:
         with pytest.raises(RuntimeError, match=r"'auto' with device 'cuda:1'.*sees no CUDA GPU"):
-            create_runtime('auto', 'lite', device='cuda:1')
+            create_runtime(BaseOptions(model='lite', device='cuda:1'))
     with pytest.raises(ValueError, match="precision 'int8' needs the litert runtime"):
-        create_runtime('auto', 'lite', device='cuda', precision='int8')
+        create_runtime(BaseOptions(model='lite', device='cuda', precision='int8'))

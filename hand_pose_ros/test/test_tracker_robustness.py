@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from conftest import shared_path
 import cv2
-from hand_pose_ros.core.metric3d import solve_camera_frame
+from hand_pose_ros.core.metric.metric3d import solve_camera_frame
+from hand_pose_ros.core.models.runtimes.base import LandmarkOutput
+from hand_pose_ros.core.models.runtimes.litert import LiteRtRuntime
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.results import CameraIntrinsics, Method3D
-from hand_pose_ros.core.runtimes.base import LandmarkOutput
-from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
 from hand_pose_ros.core.tracker import HandTracker
 import numpy as np
 import pytest
@@ -63,8 +63,8 @@ def test_degenerate_world_landmarks_give_invalid_3d_not_an_error(world) -> None:
 
 def test_device_auto_uses_a_gpu_only_where_torch_sees_one() -> None:
     """runtime 'auto' + device 'auto' (the node's defaults): torch on CUDA, else litert."""
-    from hand_pose_ros.core.runtimes import _cuda_visible, create_runtime
-    runtime = create_runtime('auto', 'lite', device='auto')
+    from hand_pose_ros.core.models.runtimes import _cuda_visible, create_runtime
+    runtime = create_runtime(BaseOptions(model='lite'))
     try:
         assert runtime.name == ('torch' if _cuda_visible() else 'litert')
     finally:

@@ -7,6 +7,9 @@ Output schema (one entry per image or video frame, in input order):
         "id", "handedness" ("left"/"right", anatomical), "handedness_score", "score",
         "keypoints_2d" (21 x [x, y] px), "keypoints_3d" (21 x [x, y, z] m, hand-centric),
         "keypoints_camera" (21 x [x, y, z] m in the camera optical frame, or null),
+        "keypoints_mano" (21 x [x, y, z] m, dex-retargeting's MANO wrist frame, or null),
+        "joint_angles" (20 radians, hand_pose_msgs/Hand JOINT_ANGLE_NAMES order, or null),
+        "palm_normal" ([x, y, z] unit, camera optical axes, or null),
         "gesture" (name or null)}]}]}
 
 Folder entries are named relative to the folder given (searched recursively); video frames
@@ -26,7 +29,7 @@ import sys
 
 import cv2
 from hand_pose_ros.cli.arguments import add_setting_arguments, given_settings
-from hand_pose_ros.core.frames import (
+from hand_pose_ros.core.inputs.frames import (
     IMAGE_SUFFIXES,
     list_images,
     read_image,
@@ -42,6 +45,7 @@ from hand_pose_ros.core.options import (
 )
 from hand_pose_ros.core.results import CameraIntrinsics, FrameResult, HandResult
 from hand_pose_ros.core.tracker_protocol import Tracker
+from hand_pose_ros.core.validity import camera_valid
 import numpy as np
 
 _LOG = logging.getLogger(__name__)
@@ -175,6 +179,10 @@ def _round(values: np.ndarray, digits: int) -> list:
     return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
 
 
+def _maybe(values: np.ndarray | None, digits: int) -> list | None:
+    return None if values is None else _round(values, digits)
+
+
 def hand_to_json(hand: HandResult) -> dict:
     camera = hand.camera
     return {
@@ -186,7 +194,10 @@ def hand_to_json(hand: HandResult) -> dict:
         'keypoints_2d': _round(hand.keypoints[:, :2], 3),
         'keypoints_3d': _round(hand.world, 5),
         'keypoints_camera': (_round(camera.keypoints, 5)
-                             if camera is not None and camera.valid else None),
+                             if camera_valid(hand) else None),
+        'keypoints_mano': _maybe(hand.keypoints_mano, 5),
+        'joint_angles': _maybe(hand.joint_angles, 5),
+        'palm_normal': _maybe(hand.palm_normal, 5),
         'gesture': hand.gesture.name if hand.gesture is not None else None,
     }
 

@@ -19,7 +19,7 @@ SUBCOMMANDS = {
 def _fetch_models(argv: Sequence[str]) -> int:
     from pathlib import Path
 
-    from hand_pose_ros.core.models import fetch_models
+    from hand_pose_ros.core.models.catalog import fetch_models
     parser = argparse.ArgumentParser(prog='hand-pose-ros fetch-models',
                                      description=SUBCOMMANDS['fetch-models'])
     parser.add_argument('--model-dir', type=Path, default=None,

@@ -33,6 +33,9 @@ import math
 import numpy as np
 
 NUM_KEYPOINTS = 21
+# MediaPipe's handedness label for the same hand seen the other way round: its selfie
+# (mirrored) label and the anatomical one are opposite.
+OTHER_HAND = {'Left': 'Right', 'Right': 'Left'}
 
 
 class HandLandmark(IntEnum):

@@ -30,13 +30,15 @@ from pathlib import Path
 import tempfile
 import zipfile
 
-from hand_pose_ros.core import tflite_file
-from hand_pose_ros.core.image import to_rgb
-from hand_pose_ros.core.models import default_model_dir, model_path, MODEL_SHA256
+from hand_pose_ros.core.anatomy import OTHER_HAND
+from hand_pose_ros.core.detection.roi import roi_from_landmarks, roi_iou
+from hand_pose_ros.core.inputs.image import to_rgb
+from hand_pose_ros.core.meaning.views import attach_views
+from hand_pose_ros.core.metric.hand_metric import attach_camera_frames
+from hand_pose_ros.core.models import tflite_file
+from hand_pose_ros.core.models.catalog import default_model_dir, model_path, MODEL_SHA256
 from hand_pose_ros.core.options import TrackerOptions
 from hand_pose_ros.core.results import CameraIntrinsics, FrameResult, HandResult
-from hand_pose_ros.core.roi import roi_from_landmarks, roi_iou
-from hand_pose_ros.core.tracker import attach_camera_frames, OTHER_HAND
 import numpy as np
 
 _LOG = logging.getLogger(__name__)
@@ -193,6 +195,8 @@ class MediaPipeTasksTracker:
             self._assign_track_ids(hands)
         if camera is not None:
             attach_camera_frames(hands, camera, (width, height), depth, self.options.hand_scale)
+        for hand in hands:
+            attach_views(hand)
         return FrameResult(width=width, height=height, hands=hands,
                            palm_detector_ran=detector_ran)
 

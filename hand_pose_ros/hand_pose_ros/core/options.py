@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from hand_pose_ros.core.models import MODEL_VARIANTS, PRECISIONS
+from hand_pose_ros.core.models.catalog import MODEL_VARIANTS, PRECISIONS
 from hand_pose_ros.core.settings import (
     check_all,
     CLI,

@@ -148,6 +148,17 @@ class HandResult:
     age: float = 0.0
     # (21,) bool: the keypoint lies inside the image (else the model invented it).
     keypoint_in_image: np.ndarray | None = None
+    # A depth image came with the frame but has no valid reading on this hand, so its 3D
+    # uses PnP at the setting's scale (a depth camera blind to the hand goes unnoticed else).
+    depth_missing: bool = False
+    # Retargeting views of `world` (core/meaning/hand_frames.py): dex-retargeting's MANO
+    # wrist-frame keypoints (21, 3) and the named joint angles, radians; None when `world`
+    # is not finite.
+    keypoints_mano: np.ndarray | None = None
+    joint_angles: np.ndarray | None = None
+    # (3,) unit palm normal in the camera optical frame: from the valid camera-frame 3D,
+    # else from the gesture's hand-centric frame (same axes); None when neither exists.
+    palm_normal: np.ndarray | None = None
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 from hand_pose_ros.core.anatomy import HAND_CONNECTIONS, HandLandmark
 from hand_pose_ros.core.results import FrameResult, HandResult
-from hand_pose_ros.ros.conversions import camera_valid
+from hand_pose_ros.core.validity import camera_valid
 import numpy as np
 
 SKELETON_ID, JOINTS_ID, LABEL_ID = 0, 1, 2

@@ -26,12 +26,10 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_msgs.msg import HandArray, HandGesture
-from hand_pose_ros.core.depth import hand_depth_missing
 from hand_pose_ros.core.options import SETTINGS, tracker_options
 from hand_pose_ros.core.results import CameraIntrinsics, FrameResult
 from hand_pose_ros.core.tracker import FrameInput, TrackerState
-from hand_pose_ros.ros import conversions as conv
-from hand_pose_ros.ros import parameters
+from hand_pose_ros.ros import msg_in, msg_out, parameters
 from hand_pose_ros.ros.annotate import draw_hands
 from hand_pose_ros.ros.diagnostics import (
     build_diagnostic_array,
@@ -65,6 +63,9 @@ WORKER_JOIN_S = 2.0  # launch escalates to SIGTERM after 5 s: stay well inside i
 class PendingFrame:
     msg: Any  # Image or CompressedImage
     compressed: bool
+    # What the receipt check found, so the worker decodes without checking again: bytes per
+    # pixel of an Image, (width, height) a CompressedImage's header declares.
+    checked: Any = None
 
 
 @dataclass
@@ -130,33 +131,31 @@ class CameraIO:
     # ------------------------------------------------------------ executor thread
     def on_image(self, msg: Any, compressed: bool) -> None:
         self.stats.on_input()
-        self.stats.on_image_stamp(conv.stamp_to_ns(msg.header.stamp))
+        self.stats.on_image_stamp(msg_in.stamp_to_ns(msg.header.stamp))
         max_pixels = self.node.config.max_image_pixels
         try:
-            if compressed:
-                conv.check_compressed(msg, max_pixels)
-            else:
-                conv.check_image(msg, max_pixels)
-        except conv.InputError as exc:
+            checked = (msg_in.check_compressed(msg, max_pixels) if compressed
+                       else msg_in.check_image(msg, max_pixels))
+        except msg_in.InputError as exc:
             self.reject(exc)
             return
-        self.node.slots.put(self.name, PendingFrame(msg, compressed))
+        self.node.slots.put(self.name, PendingFrame(msg, compressed, checked))
 
     def on_info(self, msg: CameraInfo) -> None:
         """Convert and check once per CameraInfo; the image size is checked per frame."""
-        self.stats.on_info_stamp(conv.stamp_to_ns(msg.header.stamp))
-        item: tuple[CameraIntrinsics, tuple[int, int] | None] | conv.InputError
+        self.stats.on_info_stamp(msg_in.stamp_to_ns(msg.header.stamp))
+        item: tuple[CameraIntrinsics, tuple[int, int] | None] | msg_in.InputError
         try:
-            item = conv.camera_info_to_intrinsics(msg), conv.camera_info_image_size(msg)
-        except conv.InputError as exc:
+            item = msg_in.camera_info_to_intrinsics(msg), msg_in.camera_info_image_size(msg)
+        except msg_in.InputError as exc:
             item = exc
-        self.infos.add(conv.stamp_to_ns(msg.header.stamp), item)
+        self.infos.add(msg_in.stamp_to_ns(msg.header.stamp), item)
 
     def on_depth(self, msg: Image) -> None:
-        self.depths.add(conv.stamp_to_ns(msg.header.stamp), msg)
+        self.depths.add(msg_in.stamp_to_ns(msg.header.stamp), msg)
 
     # ------------------------------------------------------------ rejected input, errors
-    def reject(self, exc: conv.InputError) -> None:
+    def reject(self, exc: msg_in.InputError) -> None:
         """
         Count one rejected input; log it the first time, then throttled (any thread).
 
@@ -211,11 +210,11 @@ class CameraIO:
         if item is None:
             return None
         try:
-            if isinstance(item, conv.InputError):
+            if isinstance(item, msg_in.InputError):
                 raise item
             intr, info_size = item
-            conv.check_camera_info_for_image(intr, info_size, shape[1], shape[0])
-        except conv.InputError as exc:
+            msg_in.check_camera_info_for_image(intr, info_size, shape[1], shape[0])
+        except msg_in.InputError as exc:
             self.reject(exc)
             return None
         return intr
@@ -228,8 +227,8 @@ class CameraIO:
         if msg is None:
             return None
         try:
-            return conv.depth_to_metres(msg, expected_shape=shape)
-        except conv.InputError as exc:
+            return msg_in.depth_image(msg, expected_shape=shape)
+        except msg_in.InputError as exc:
             self.reject(exc)
             return None
 
@@ -239,43 +238,40 @@ class CameraIO:
         if rgb is None:
             return None
         header = frame.msg.header
-        stamp_ns = conv.stamp_to_ns(header.stamp)
+        stamp_ns = msg_in.stamp_to_ns(header.stamp)
         intr = self.intrinsics_for(stamp_ns, rgb.shape[:2])
         depth = self.depth_for(stamp_ns, rgb.shape[:2])
         return CameraJob(self, header, rgb, FrameInput(
             rgb, state, 'rgb', intr, depth, timestamp=stamp_ns * 1e-9))
 
     def decode(self, frame: PendingFrame) -> np.ndarray | None:
-        max_pixels = self.node.config.max_image_pixels
+        """Decode a frame that passed the receipt checks (on_image); they are not repeated."""
         try:
             if frame.compressed:
-                return conv.compressed_to_rgb(frame.msg, max_pixels)
-            return conv.image_to_rgb(frame.msg)
-        except conv.InputError as exc:
+                return msg_in.decode_compressed(frame.msg, frame.checked)
+            return msg_in.decode_image(frame.msg, frame.checked)
+        except msg_in.InputError as exc:
             self.reject(exc)
             return None
 
-    def check_depth_used(self, frame: FrameInput, result: FrameResult) -> None:
+    def check_depth_used(self, result: FrameResult) -> None:
         """
         Report a depth image with no valid reading on a hand (cause depth_invalid).
 
         Such an image silently leaves PnP's scale; say so while the PnP 3D is still published.
+        The core found it (HandResult.depth_missing) while it read the depth.
         """
-        depth = frame.depth if frame.camera is not None else None  # depth only serves 3D
-        if depth is None:
-            return
-        missing = [h.id for h in result.hands
-                   if conv.hand_finite(h) and hand_depth_missing(h.keypoints[:, :2], depth)]
+        missing = [h.id for h in result.hands if h.depth_missing]
         if missing:
-            self.reject(conv.InputError(
+            self.reject(msg_in.InputError(
                 'depth_invalid', f'no valid depth (all 0/NaN) on hand(s) {missing}; their '
                 '3D uses PnP with the model hand size instead'))
 
     def publish(self, job: CameraJob, result: FrameResult) -> None:
-        self.check_depth_used(job.frame, result)
+        self.check_depth_used(result)
         header, rgb = job.header, job.rgb
         cfg = self.node.config
-        self.pub_hands.publish(conv.frame_result_to_msg(result, header))
+        self.pub_hands.publish(msg_out.frame_result_to_msg(result, header))
         if cfg.publish_tf:
             prefix = camera_tf_prefix(cfg.tf_prefix, self.tf_camera, bool(self.tf_camera))
             self.node.tf.send(hand_transforms(
@@ -285,11 +281,11 @@ class CameraIO:
             if arr.markers:
                 self.pub_markers.publish(arr)
         if cfg.publish_annotated_image and self.pub_image.get_subscription_count() > 0:
-            self.pub_image.publish(conv.rgb_to_image(draw_hands(rgb, result), header))
+            self.pub_image.publish(msg_out.rgb_to_image(draw_hands(rgb, result), header))
         if cfg.publish_gestures:
             self.publish_gesture_changes(header, result)
         latency_ms = (self.node.get_clock().now().nanoseconds
-                      - conv.stamp_to_ns(header.stamp)) * 1e-6
+                      - msg_in.stamp_to_ns(header.stamp)) * 1e-6
         self.stats.on_processed(latency_ms, len(result.hands))
 
     def publish_gesture_changes(self, header: Any, result: FrameResult) -> None:
@@ -298,7 +294,7 @@ class CameraIO:
             self.pub_gestures.publish(HandGesture(
                 header=header, hand_id=int(change.hand_id), handedness=change.handedness,
                 gesture=change.gesture, previous_gesture=change.previous_gesture,
-                score=conv.finite_or(change.score)))
+                score=msg_out.finite_or(change.score)))
 
 
 class HandPoseNode(Node):
@@ -342,7 +338,7 @@ class HandPoseNode(Node):
     # ------------------------------------------------------------ tracker
     def _make_tracker(self, cams: list[str]) -> None:
         """One tracker (one runtime, models loaded once) and one tracking state per camera."""
-        from hand_pose_ros.core.gestures import load_gesture_modules
+        from hand_pose_ros.core.meaning.gestures import load_gesture_modules
         from hand_pose_ros.core.tracker import HandTracker
         load_gesture_modules(str(m) for m in self.config.gesture_modules)
         try:
@@ -467,7 +463,7 @@ def _runtime_hint(message: str) -> str:
     `requirements/torch.txt` exists in a checkout of the repository (the venv of
     scripts/setup.sh); a colcon workspace install has no such file, so name pip instead.
     """
-    from hand_pose_ros.core.runtimes import TORCH_INSTALL
+    from hand_pose_ros.core.models.runtimes import TORCH_INSTALL
     req = Path(__file__).resolve().parents[3] / 'requirements' / 'torch.txt'
     if TORCH_INSTALL in message:
         hint = (f'pip install -r {req}' if req.is_file() else

@@ -57,7 +57,7 @@ class NodeOptions:
         low=0.0, high=1.0, expose=_ROS_ONLY)
     gesture_modules: list = option(
         [''], 'Python modules imported at start-up that register extra gestures '
-        "(hand_pose_ros.core.gestures.register_gesture); '' = none.", live=False,
+        "(hand_pose_ros.core.meaning.gestures.register_gesture); '' = none.", live=False,
         expose=_ROS_ONLY)
     publish_tf: bool = option(True, 'Broadcast wrist frames on /tf.', expose=_ROS_ONLY)
     tf_prefix: str = option(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-from hand_pose_ros.core.frames import FrameSource
+from hand_pose_ros.core.inputs.frames import FrameSource
 from hand_pose_ros.core.results import CameraIntrinsics
 from hand_pose_ros.ros.diagnostics import LogThrottle
 import numpy as np
@@ -49,7 +49,7 @@ def load_camera_info_yaml(path: str | Path) -> tuple[CameraIntrinsics, int, int]
 
 
 def _node_class():
-    from hand_pose_ros.ros import conversions as conv
+    from hand_pose_ros.ros import msg_out
     from rclpy.node import Node
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from std_msgs.msg import Header
@@ -140,10 +140,10 @@ def _node_class():
                 self.intr = intrinsics_from_fov(w, h, self.p['fov_deg'])
             header = Header(frame_id=self.p['frame_id'])
             header.stamp = self.get_clock().now().to_msg()
-            self.pub_info.publish(conv.intrinsics_to_camera_info(self.intr, w, h, header))
-            self.pub_image.publish(conv.rgb_to_image(rgb, header, self.p['encoding']))
+            self.pub_info.publish(msg_out.intrinsics_to_camera_info(self.intr, w, h, header))
+            self.pub_image.publish(msg_out.rgb_to_image(rgb, header, self.p['encoding']))
             if self.pub_jpeg is not None:
-                self.pub_jpeg.publish(conv.rgb_to_compressed(rgb, header))
+                self.pub_jpeg.publish(msg_out.rgb_to_compressed(rgb, header))
             self.sent += 1
 
         def destroy_node(self) -> None:

@@ -20,7 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from hand_pose_ros.core.retarget import HandRetargeter
+from hand_pose_ros.core.meaning.retarget import HandRetargeter
 from hand_pose_ros.core.settings import check_all, option, ROS, specs
 import numpy as np
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from hand_pose_ros.core.anatomy import FINGERTIPS, KEYPOINT_NAMES
 from hand_pose_ros.core.results import FrameResult
-from hand_pose_ros.ros.conversions import camera_valid, rotation_to_quaternion
+from hand_pose_ros.core.validity import camera_valid
+from hand_pose_ros.ros.msg_out import rotation_to_quaternion
 import numpy as np
 
 TF_QOS_DEPTH = 100
@@ -59,7 +60,7 @@ def hand_transforms(
     geometry_msgs/TransformStamped list: camera optical frame -> each hand's wrist frame.
 
     The wrist frame is the palm frame of core/anatomy.py (x to the middle MCP, z out of the
-    palm), as core/metric3d.py stored it in `CameraFrame3D.wrist_rotation`.
+    palm), as core/metric/metric3d.py stored it in `CameraFrame3D.wrist_rotation`.
 
     Fingertip frames (optional, `<prefix><side>_<joint name>[_<id>]`) are children of the
     wrist frame with the wrist's orientation, so they only add the finger's offset.

@@ -117,7 +117,7 @@ def load_frames(folder: Path, limit: int) -> tuple[np.ndarray, list[str]]:
 
     Only the first `limit` (0 = all); bench_multicam reads the same frames.
     """
-    from hand_pose_ros.core.frames import read_image
+    from hand_pose_ros.core.inputs.frames import read_image
 
     paths = [p for seq in SEQUENCES for p in sorted((folder / seq).glob('*.jpg'))]
     if not paths:

@@ -113,7 +113,7 @@ def _make_tracker(runtime: str, args: argparse.Namespace):
         running_mode=RunningMode.IMAGE if args.static else RunningMode.VIDEO)
     if runtime == 'litert':
         return HandTracker(opts)
-    from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
+    from hand_pose_ros.core.models.runtimes.torch_runtime import TorchRuntime
     rt = TorchRuntime(model=args.model, device=args.device, dtype=args.dtype,
                       cuda_graphs=not args.no_cuda_graphs, compile_module=args.compile,
                       num_threads=args.threads)
@@ -150,8 +150,8 @@ def run_cameras(tracker, seqs: list[np.ndarray], cameras: int, steps: int, warmu
 
 def micro_landmark(args: argparse.Namespace) -> dict:
     """Landmark crops/s of the network alone at a fixed batch, input already on the device."""
-    from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE
-    from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
+    from hand_pose_ros.core.models.catalog import LANDMARK_INPUT_SIZE
+    from hand_pose_ros.core.models.runtimes.torch_runtime import TorchRuntime
     import torch
 
     rt = TorchRuntime(model=args.model, device=args.device, dtype=args.micro_dtype,

@@ -112,14 +112,14 @@ class Monitor:
         node.create_subscription(DiagnosticArray, '/diagnostics', self.on_diag, 10)
 
     def on_hands(self, msg) -> None:
-        from hand_pose_ros.ros.conversions import stamp_to_ns
+        from hand_pose_ros.ros.msg_in import stamp_to_ns
         now = self.node.get_clock().now().nanoseconds
         with self.lock:
             self.arrays.append(msg)
             self.latency_ms.append((now - stamp_to_ns(msg.header.stamp)) * 1e-6)
 
     def on_image(self, msg) -> None:
-        from hand_pose_ros.ros.conversions import image_to_rgb
+        from hand_pose_ros.ros.msg_in import image_to_rgb
         rgb = image_to_rgb(msg)
         with self.lock:
             self.recorder.add(rgb)
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     for var, value in transport.profile_env(PROFILE_XML).items():
         env[var] = os.environ[var] = value
 
-    from hand_pose_ros.core.frames import FrameSource
+    from hand_pose_ros.core.inputs.frames import FrameSource
     if a.seconds <= 0:
         src = FrameSource(a.source, loop=False)
         a.seconds = len(src) / a.rate + 3.0 if len(src) else 20.0

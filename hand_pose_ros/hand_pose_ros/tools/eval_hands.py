@@ -33,7 +33,7 @@ from pathlib import Path
 import time
 
 import cv2
-from hand_pose_ros.core.gestures import GESTURE_OPEN_PALM, GESTURE_POINTING_UP
+from hand_pose_ros.core.meaning.gestures import GESTURE_OPEN_PALM, GESTURE_POINTING_UP
 from hand_pose_ros.core.options import BaseOptions, RunningMode, SETTINGS, TrackerOptions
 from hand_pose_ros.core.results import HandResult
 from hand_pose_ros.core.tracker import HandTracker

@@ -22,7 +22,12 @@ import sys
 
 import cv2
 from hand_pose_ros.core.anatomy import HandLandmark
-from hand_pose_ros.core.metric3d import Metric3DOptions, palm_size, solve_camera_frame, wrist_frame
+from hand_pose_ros.core.metric.metric3d import (
+    Metric3DOptions,
+    palm_size,
+    solve_camera_frame,
+    wrist_frame,
+)
 from hand_pose_ros.core.results import CameraIntrinsics
 from hand_pose_ros.tools.shared_data import shared_data_dir
 from hand_pose_ros.tools.synthetic_depth import render_depth

@@ -32,13 +32,13 @@ from pathlib import Path
 
 import cv2
 from hand_pose_ros.core.anatomy import FINGERTIPS, HandLandmark
-from hand_pose_ros.core.metric3d import solve_camera_frame
+from hand_pose_ros.core.metric.metric3d import solve_camera_frame
+from hand_pose_ros.core.models.runtimes import create_runtime
+from hand_pose_ros.core.models.runtimes.base import Runtime
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.results import CameraIntrinsics, FrameResult
-from hand_pose_ros.core.runtimes import create_runtime
-from hand_pose_ros.core.runtimes.base import Runtime
-from hand_pose_ros.core.skeleton import bone_length_cv
 from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.core.tracking.skeleton import bone_length_cv
 from hand_pose_ros.tools.shared_data import shared_data_dir
 import numpy as np
 from tqdm import tqdm
@@ -91,6 +91,10 @@ class CachedRuntime(Runtime):
         out = self._cached(key, lambda: self.inner.hand_landmarks(
             images, image_index, transforms))
         return _copy(out)
+
+    def run_graph(self, path, batch):
+        key = self._key('graph', [batch], str(path))
+        return self._cached(key, lambda: self.inner.run_graph(path, batch))
 
     def close(self) -> None:
         self.inner.close()
@@ -442,8 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     data = shared_data_dir()
     base = BaseOptions(model=args.model)
-    runtime = CachedRuntime(create_runtime(base.runtime, base.model, base.device,
-                                           base.num_threads, base.precision))
+    runtime = CachedRuntime(create_runtime(base))
     rows: list[JitterRow] = []
     official = None if args.no_mediapipe else _mediapipe_factory(args.model)
     for photo_name in args.photos:

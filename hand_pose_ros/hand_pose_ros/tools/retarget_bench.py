@@ -41,8 +41,8 @@ def tracked_sequence(folder: Path, frames: int) -> list[list[tuple[int, str, np.
 
 
 def main(argv: list[str] | None = None) -> None:
-    from hand_pose_ros.core.hand_frames import mano_keypoints
-    from hand_pose_ros.core.retarget import HandRetargeter
+    from hand_pose_ros.core.meaning.hand_frames import mano_keypoints
+    from hand_pose_ros.core.meaning.retarget import HandRetargeter
     parser = argparse.ArgumentParser(description=__doc__.strip().split('\n')[0])
     parser.add_argument('--urdf-dir', required=True, help="dex-urdf's robots/hands folder")
     parser.add_argument('--source', default=str(shared_data_dir('motion', 'seq0')),

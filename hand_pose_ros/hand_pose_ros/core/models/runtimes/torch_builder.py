@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 import math
 
-from hand_pose_ros.core.tflite_file import ACTIVATION_NAMES, Operator, Tensor, TfliteGraph
+from hand_pose_ros.core.models.tflite_file import ACTIVATION_NAMES, Operator, Tensor, TfliteGraph
 import numpy as np
 import torch
 from torch import nn

@@ -27,21 +27,21 @@ import math
 from pathlib import Path
 
 import cv2
-from hand_pose_ros.core.models import (
+from hand_pose_ros.core.models.catalog import (
     LANDMARK_INPUT_SIZE,
     model_path,
     NUM_ANCHORS,
     PALM_INPUT_SIZE,
 )
-from hand_pose_ros.core.runtimes.base import (
+from hand_pose_ros.core.models.runtimes.base import (
     LandmarkOutput,
     palm_image_index,
     palm_variant,
     PalmOutput,
     Runtime,
 )
-from hand_pose_ros.core.runtimes.torch_builder import build_module, TfliteModule
-from hand_pose_ros.core.tflite_file import load_graph
+from hand_pose_ros.core.models.runtimes.torch_builder import build_module, TfliteModule
+from hand_pose_ros.core.models.tflite_file import load_graph
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -359,6 +359,7 @@ class TorchRuntime(Runtime):
         self._uploader = _Uploader(self.device)
         # The palm call's atlas, handed to the landmark call of the same step (consumed once).
         self._last_upload: tuple[tuple, list[np.ndarray], _Atlas] | None = None
+        self._graphs: dict[str, torch.nn.Module] = {}  # run_graph's modules, by path
 
     @torch.no_grad()
     def _build(self, kind: str, variant: str) -> _Network:
@@ -450,7 +451,16 @@ class TorchRuntime(Runtime):
         chunks = [net(batch[i:i + net.max_batch]) for i in range(0, len(batch), net.max_batch)]
         return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
+    @torch.no_grad()
+    def run_graph(self, path: Path, batch: np.ndarray) -> list[np.ndarray]:
+        module = self._graphs.get(str(path))
+        if module is None:
+            module = self._graphs[str(path)] = build_module(load_graph(path)).to(self.device)
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        return [o.float().cpu().numpy() for o in module(x.permute(0, 3, 1, 2).to(self.device))]
+
     def close(self) -> None:
+        self._graphs = {}
         self._last_upload = None
         self._uploader.clear()
         self._palm = self._landmark = None  # type: ignore[assignment]

@@ -31,10 +31,11 @@ geometry of MediaPipe's graphs (0.10.21):
 Pose landmark sides are the person's anatomical ones (landmark 15 is the left wrist), which
 is what lets the body confirm or correct the hand landmark model's handedness guess.
 
-The networks run on LiteRT (CPU) or, with the torch runtime, as torch modules built from
-the same .tflite files (torch_builder; their raw outputs match LiteRT's, see
-test_body_models.py). Crops are warped on the CPU with the pipeline's warp_u8 in both
-cases: the body pass runs rarely, so a device warp would buy little.
+The networks run on whatever runtime the tracker has, through its generic run_graph (LiteRT
+on the CPU; torch modules built from the same .tflite files with the torch runtime, whose
+raw outputs match LiteRT's, see test_body_models.py). Crops are warped on the CPU with the
+pipeline's warp_u8 in both cases: the body pass runs rarely, so a device warp would buy
+little.
 """
 
 from __future__ import annotations
@@ -44,16 +45,9 @@ from dataclasses import dataclass
 import math
 from pathlib import Path
 
-from hand_pose_ros.core.anchors import ssd_anchors
-from hand_pose_ros.core.models import (
-    body_model_path,
-    POSE_DETECTION_SIZE,
-    POSE_LANDMARK_SIZE,
-    RECROP_SIZE,
-)
-from hand_pose_ros.core.palm import decode_boxes, sigmoid, weighted_nms
-from hand_pose_ros.core.results import Roi
-from hand_pose_ros.core.roi import (
+from hand_pose_ros.core.detection.anchors import ssd_anchors
+from hand_pose_ros.core.detection.palm import decode_boxes, sigmoid, weighted_nms
+from hand_pose_ros.core.detection.roi import (
     apply_affine,
     full_image_roi,
     invert_affine,
@@ -62,7 +56,14 @@ from hand_pose_ros.core.roi import (
     rotation_to_vertical,
     transform_rect,
 )
-from hand_pose_ros.core.runtimes.base import Runtime, warp_to_tensor, warp_u8
+from hand_pose_ros.core.models.catalog import (
+    body_model_path,
+    POSE_DETECTION_SIZE,
+    POSE_LANDMARK_SIZE,
+    RECROP_SIZE,
+)
+from hand_pose_ros.core.models.runtimes.base import Runtime, warp_to_tensor, warp_u8
+from hand_pose_ros.core.results import Roi
 import numpy as np
 
 POSE_STRIDES = (8, 16, 32, 32, 32)
@@ -155,41 +156,17 @@ def decode_pose_detections(
 
 
 class BodyNetworks:
-    """The three body networks on LiteRT (CPU) or as torch modules (the torch runtime)."""
+    """The three body networks, run by the tracker's runtime (Runtime.run_graph)."""
 
-    def __init__(self, runtime: Runtime, num_threads: int = 2,
-                 model_dir: str | Path | None = None) -> None:
+    def __init__(self, runtime: Runtime, model_dir: str | Path | None = None) -> None:
         folder = Path(model_dir) if model_dir else None
-        paths = {name: body_model_path(name, folder)
-                 for name in ('pose_detection', 'pose_landmark_full', 'hand_recrop')}
-        self._torch_device = getattr(runtime, 'device', None) if runtime.name == 'torch' else None
-        if self._torch_device is not None:
-            from hand_pose_ros.core.runtimes.torch_builder import build_module
-            from hand_pose_ros.core.tflite_file import load_graph
-            self._nets = {name: build_module(load_graph(path)).to(self._torch_device)
-                          for name, path in paths.items()}
-        else:
-            from hand_pose_ros.core.runtimes.litert import interpreter
-            self._nets = {name: interpreter(str(path), num_threads)
-                          for name, path in paths.items()}
+        self.runtime = runtime
+        self.paths = {name: body_model_path(name, folder)
+                      for name in ('pose_detection', 'pose_landmark_full', 'hand_recrop')}
 
     def _run(self, name: str, batch: np.ndarray) -> list[np.ndarray]:
         """Raw outputs (in graph output order) of `name` on (N, S, S, 3) float32 inputs."""
-        net = self._nets[name]
-        if self._torch_device is not None:
-            import torch
-            with torch.no_grad():
-                x = torch.from_numpy(batch).permute(0, 3, 1, 2).to(self._torch_device)
-                return [o.float().cpu().numpy() for o in net(x)]
-        inp = net.get_input_details()[0]['index']
-        outs = net.get_output_details()
-        results: list[list[np.ndarray]] = [[] for _ in outs]
-        for tensor in batch:
-            net.set_tensor(inp, tensor[None])
-            net.invoke()
-            for k, d in enumerate(outs):
-                results[k].append(net.get_tensor(d['index']).copy())
-        return [np.concatenate(r) for r in results]
+        return self.runtime.run_graph(self.paths[name], batch)
 
     def detect(self, image: np.ndarray, max_bodies: int) -> list[Roi]:
         """Body ROIs of up to max_bodies people found by the pose detector in the image."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from hand_pose_ros.core.models import PALM_INPUT_SIZE
+from hand_pose_ros.core.models.catalog import PALM_INPUT_SIZE
 import numpy as np
 
 PALM_STRIDES = (8, 16, 16, 16)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import cv2
@@ -56,7 +57,7 @@ class Runtime(ABC):
         Zero border. image_index None means one transform per image, in order; several
         transforms of one image (detection tiles) share its upload. variant picks the
         detector ('lite' or 'full'; None = the runtime's model): detection tiles use the
-        lite one, which finds small hands better (core/tiles.py).
+        lite one, which finds small hands better (core/detection/tiles.py).
         """
 
     @abstractmethod
@@ -67,6 +68,17 @@ class Runtime(ABC):
         Sample crop k from images[image_index[k]] with transforms[k] into 224x224.
 
         Border pixels replicate the image edge, as in MediaPipe's landmark graph.
+        """
+
+    @abstractmethod
+    def run_graph(self, path: Path, batch: np.ndarray) -> list[np.ndarray]:
+        """
+        Run any other .tflite graph (the body networks) on (N, H, W, C) float32 inputs.
+
+        Returns its raw outputs in graph output order, each with the batch as its first axis.
+        The graph is loaded on first use and kept. Part of the interface so that every stage
+        of a tracker runs where its runtime says: a wrapped or GPU runtime must not send some
+        networks elsewhere behind its back.
         """
 
     def close(self) -> None:  # noqa: B027 - optional hook, not abstract

@@ -1,7 +1,7 @@
 """
 Per-hand gesture classes, user-registered gesture rules and temporal debouncing.
 
-Gestures are rules over `HandFeatures` (core/hand_signals.py), which come from the metric
+Gestures are rules over `HandFeatures` (core/meaning/hand_signals.py), which come from the metric
 hand-centric keypoints: finger curl is a joint-angle sum and pinch a distance relative to
 palm size, so the class does not change with image rotation, hand distance or hand size.
 
@@ -25,7 +25,7 @@ import logging
 import math
 
 from hand_pose_ros.core.anatomy import INDEX, MIDDLE, PINKY, RING, THUMB
-from hand_pose_ros.core.hand_signals import hand_signals, HandFeatures
+from hand_pose_ros.core.meaning.hand_signals import hand_signals, HandFeatures
 from hand_pose_ros.core.results import GestureChange, GestureResult, HandResult
 import numpy as np
 

@@ -19,7 +19,7 @@ What is done here, and why:
    fingers; joints whose residual stands out are dropped (a few at most) and the fit is
    refined again.
 3. Depth. With a registered depth image the palm's depth is read robustly (median of the
-   palm polygon, background and outliers gated away, see core/depth.py); the ratio between
+   palm polygon, background and outliers gated away, see core/metric/depth.py); the ratio between
    measured and modelled depth at the joints that have readings fixes the scale: the whole
    fitted hand is scaled about the camera centre, which keeps its reprojection. Then every
    joint whose own depth reading agrees with the scaled model is moved onto its image ray at
@@ -29,7 +29,6 @@ What is done here, and why:
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 import logging
 
@@ -41,13 +40,14 @@ from hand_pose_ros.core.anatomy import (
     PALM_JOINTS,
     palm_size,
 )
-from hand_pose_ros.core.camera import normalize_points, project_points, validate_intrinsics
-from hand_pose_ros.core.depth import (
+from hand_pose_ros.core.metric.camera import normalize_points, project_points, validate_intrinsics
+from hand_pose_ros.core.metric.depth import (
     depth_to_metres,
     joint_depths,
     palm_depth,
     palm_model_depth,
 )
+from hand_pose_ros.core.metric.scale import MedianScale
 from hand_pose_ros.core.results import CameraFrame3D, CameraIntrinsics, Method3D
 import numpy as np
 
@@ -416,15 +416,15 @@ class HandScaleEstimator:
     The user's hand-size factor, from frames that have depth.
 
     Each frame's depth gives the ratio between the measured and the modelled hand distance,
-    which is the ratio between the user's hand and the model's. The median over a window of
-    frames is robust to the odd bad depth reading; pass `scale` as `hand_scale` afterwards.
+    which is the ratio between the user's hand and the model's; their median over a sliding
+    window (metric/scale.py) is robust to the odd bad depth reading. Pass `scale` as
+    `hand_scale` afterwards.
     """
 
     def __init__(self, min_frames: int = 5, max_frames: int = 100,
                  options: Metric3DOptions | None = None) -> None:
-        self.min_frames = min_frames
         self.options = options or Metric3DOptions()
-        self._ratios: deque[float] = deque(maxlen=max_frames)
+        self._scale = MedianScale(min_frames, window=max_frames)
 
     def add(self, keypoints_2d: np.ndarray, world: np.ndarray, intrinsics: CameraIntrinsics,
             depth: np.ndarray) -> float | None:
@@ -432,24 +432,22 @@ class HandScaleEstimator:
         validate_intrinsics(intrinsics)
         ratio = measure_hand_scale(keypoints_2d, world, intrinsics, depth_to_metres(depth),
                                    self.options)
-        if ratio is not None:
-            self._ratios.append(ratio)
+        self._scale.add(ratio)
         return ratio
 
     @property
     def num_frames(self) -> int:
-        return len(self._ratios)
+        return len(self._scale.ratios)
 
     @property
     def ready(self) -> bool:
-        return len(self._ratios) >= self.min_frames
+        return self._scale.ready
 
     @property
     def scale(self) -> float:
         """Return the estimated hand_scale, 1.0 until `ready`."""
-        if not self.ready:
-            return 1.0
-        return float(np.median(self._ratios))
+        value = self._scale.value
+        return value if self.ready and value is not None else 1.0
 
     def reset(self) -> None:
-        self._ratios.clear()
+        self._scale.reset()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import math
 
+from hand_pose_ros.core.results import HandResult
 import numpy as np
 
 
@@ -73,6 +74,14 @@ class LandmarkSmoother:
         f2d, f3d = self._filters[track_id]
         # Pixels scaled by hand size; metres by a nominal 0.1 m hand.
         return f2d(keypoints, t, scale=hand_size_px), f3d(world, t, scale=0.1)
+
+    def smooth_hands(self, hands: list[HandResult], t: float) -> None:
+        """Filter each hand's keypoints and world landmarks in place; forget ended tracks."""
+        for hand in hands:
+            size = float(np.ptp(hand.keypoints[:, :2], axis=0).max())
+            hand.keypoints, hand.world = self.smooth(hand.id, hand.keypoints, hand.world, t,
+                                                     size)
+        self.forget_except({hand.id for hand in hands})
 
     def forget_except(self, live_ids: set[int]) -> None:
         """Drop the filters of ended tracks so a reused slot never inherits old state."""

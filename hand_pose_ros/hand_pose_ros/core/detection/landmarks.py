@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from hand_pose_ros.core.models import LANDMARK_INPUT_SIZE
+from hand_pose_ros.core.models.catalog import LANDMARK_INPUT_SIZE
 from hand_pose_ros.core.results import Roi
 import numpy as np
 

@@ -10,31 +10,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hand_pose_ros.core.models import PRECISIONS
-from hand_pose_ros.core.runtimes.base import Runtime
+from hand_pose_ros.core.models.runtimes.base import Runtime
+from hand_pose_ros.core.options import BaseOptions
 
-RUNTIME_NAMES: tuple[str, ...] = ('auto', 'litert', 'torch')
 TORCH_INSTALL = 'pip install -r requirements/torch.txt'
 
 
-def create_runtime(
-    name: str = 'litert', model: str = 'full', device: str = 'cpu', num_threads: int = 2,
-    precision: str = 'fp32', model_dir: str | Path | None = None,
-) -> Runtime:
+def create_runtime(base: BaseOptions | None = None) -> Runtime:
     """
-    Build a runtime by name; 'auto' picks by device: litert on 'cpu', torch on 'cuda[:N]'.
+    Build the runtime that BaseOptions (already validated) name; 'auto' picks by device.
 
-    device 'auto' means a CUDA GPU when torch sees one, else the CPU; so runtime 'auto' with
-    device 'auto' is torch on the GPU where there is one and litert elsewhere. An explicit
-    device is never changed: the CPU stays on litert (faster there than torch) even where a
-    GPU is visible, and a CUDA device is kept as given ('cuda:1' stays 'cuda:1'), failing
-    clearly when no GPU is visible. precision 'int8' (the derived int8 landmark model)
-    exists for litert only. model_dir None = models.default_model_dir().
+    runtime 'auto': litert on 'cpu', torch on 'cuda[:N]'. device 'auto' means a CUDA GPU when
+    torch sees one, else the CPU; so runtime 'auto' with device 'auto' is torch on the GPU
+    where there is one and litert elsewhere. An explicit device is never changed: the CPU
+    stays on litert (faster there than torch) even where a GPU is visible, and a CUDA device
+    is kept as given ('cuda:1' stays 'cuda:1'), failing clearly when no GPU is visible.
+    precision 'int8' (the derived int8 landmark model) exists for litert only. model_dir ''
+    = models.catalog.default_model_dir().
     """
-    if name not in RUNTIME_NAMES:
-        raise ValueError(f'runtime must be one of {RUNTIME_NAMES}, got {name!r}')
-    if precision not in PRECISIONS:
-        raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+    base = base or BaseOptions()
+    name, device, precision = base.runtime, base.device, base.precision
+    model_dir = Path(base.model_dir) if base.model_dir else None
     if device == 'auto':
         gpu = name in ('auto', 'torch') and precision == 'fp32' and _cuda_visible()
         device = 'cuda' if gpu else 'cpu'
@@ -44,14 +40,14 @@ def create_runtime(
     if name == 'litert':
         if device != 'cpu':
             raise ValueError(f"the litert runtime runs on 'cpu' only, got device {device!r}")
-        from hand_pose_ros.core.runtimes.litert import LiteRtRuntime
-        return LiteRtRuntime(model=model, num_threads=num_threads, precision=precision,
-                             model_dir=Path(model_dir) if model_dir else None)
+        from hand_pose_ros.core.models.runtimes.litert import LiteRtRuntime
+        return LiteRtRuntime(model=base.model, num_threads=base.num_threads,
+                             precision=precision, model_dir=model_dir)
     if precision != 'fp32':
         raise ValueError(f'precision {precision!r} needs the litert runtime on device cpu, '
                          f'got runtime {name!r} on device {device!r}')
     try:
-        from hand_pose_ros.core.runtimes.torch_runtime import TorchRuntime
+        from hand_pose_ros.core.models.runtimes.torch_runtime import TorchRuntime
         import torch
     except ImportError as exc:
         raise RuntimeError(
@@ -60,8 +56,8 @@ def create_runtime(
         raise RuntimeError(
             f"runtime 'auto' with device {device!r}: torch {torch.__version__} sees no CUDA "
             "GPU; use device 'cpu' (runtime litert), or a CUDA build of torch on a GPU host")
-    return TorchRuntime(model=model, device=device, num_threads=num_threads,
-                        model_dir=Path(model_dir) if model_dir else None)
+    return TorchRuntime(model=base.model, device=device, num_threads=base.num_threads,
+                        model_dir=model_dir)
 
 
 def _cuda_visible() -> bool:

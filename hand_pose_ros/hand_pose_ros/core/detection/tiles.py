@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import math
 
-from hand_pose_ros.core.models import PALM_INPUT_SIZE
-from hand_pose_ros.core.palm import NMS_IOU_THRESHOLD
+from hand_pose_ros.core.detection.palm import NMS_IOU_THRESHOLD
+from hand_pose_ros.core.detection.roi import box_iou
+from hand_pose_ros.core.models.catalog import PALM_INPUT_SIZE
 from hand_pose_ros.core.results import PalmDetection, Roi
-from hand_pose_ros.core.roi import box_iou
 import numpy as np
 
 MIN_OVERLAP = 0.25

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import math
 
+from hand_pose_ros.core.detection.roi import roi_bounds
 from hand_pose_ros.core.results import Roi
-from hand_pose_ros.core.roi import roi_bounds
 import numpy as np
 
 # An extra hand whose keypoint box lies this much (intersection over the smaller box) inside

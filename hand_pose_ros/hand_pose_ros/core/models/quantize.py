@@ -48,7 +48,7 @@ KEEP_FP32_BY_SOURCE: dict[str, tuple[str, ...]] = {
 
 def int8_landmark_model(source: bytes) -> bytes:
     """Derive the int8 landmark model from the bytes of a pinned fp32 landmark model."""
-    from hand_pose_ros.core import tflite_file
+    from hand_pose_ros.core.models import tflite_file
 
     digest = hashlib.sha256(source).hexdigest()
     if digest not in KEEP_FP32_BY_SOURCE:
@@ -74,7 +74,7 @@ def quantize_conv_weights(model, keep_fp32: Collection[str]) -> int:
     when a kept layer is not in the model (a recipe for a different model).
     """
     from ai_edge_litert import schema_py_generated as schema
-    from hand_pose_ros.core.tflite_file import buffer_bytes, opcode_indices
+    from hand_pose_ros.core.models.tflite_file import buffer_bytes, opcode_indices
 
     conv = opcode_indices(model, 'CONV_2D')
     seen, quantized = set(), 0

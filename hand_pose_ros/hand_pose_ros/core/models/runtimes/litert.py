@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from hand_pose_ros.core.models import (
+from hand_pose_ros.core.models.catalog import (
     HANDEDNESS_OUTPUT,
     LANDMARK_INPUT_SIZE,
     LANDMARKS_OUTPUT,
@@ -18,7 +19,7 @@ from hand_pose_ros.core.models import (
     PRESENCE_OUTPUT,
     WORLD_OUTPUT,
 )
-from hand_pose_ros.core.runtimes.base import (
+from hand_pose_ros.core.models.runtimes.base import (
     LandmarkOutput,
     palm_image_index,
     palm_variant,
@@ -109,6 +110,7 @@ class LiteRtRuntime(Runtime):
                        for _ in range(num_threads)] if num_threads > 1 else []
         self._pool = ThreadPoolExecutor(
             num_threads - 1, thread_name_prefix='litert-lane') if self._lanes else None
+        self._graphs: dict[str, Any] = {}  # run_graph's interpreters, by path
 
     def _load_palm(self, variant: str) -> _Model:
         return _Model(str(model_path('palm_detection', variant, self.model_dir)), self.num_threads,
@@ -148,6 +150,20 @@ class LiteRtRuntime(Runtime):
             _store_landmarks(result, k, self._landmark.warped(images[i], transforms[k]))
         return result
 
+    def run_graph(self, path: Path, batch: np.ndarray) -> list[np.ndarray]:
+        net = self._graphs.get(str(path))
+        if net is None:
+            net = self._graphs[str(path)] = interpreter(str(path), self.num_threads)
+        inp = net.get_input_details()[0]['index']
+        outs = net.get_output_details()
+        results: list[list[np.ndarray]] = [[] for _ in outs]
+        for tensor in batch:
+            net.set_tensor(inp, np.ascontiguousarray(tensor[None], dtype=np.float32))
+            net.invoke()
+            for k, d in enumerate(outs):
+                results[k].append(net.get_tensor(d['index']).copy())
+        return [np.concatenate(r) for r in results]
+
     def run_palm(self, batch: np.ndarray) -> PalmOutput:
         """Run the detector on (N, 192, 192, 3) float32 NHWC tensors in [0, 1] (tests, tools)."""
         result = _palm_output(len(batch))
@@ -169,6 +185,7 @@ class LiteRtRuntime(Runtime):
         self._palm = self._landmark = None  # type: ignore[assignment]
         self._palms = {}
         self._lanes = []
+        self._graphs = {}
 
 
 def _palm_output(n: int) -> PalmOutput:

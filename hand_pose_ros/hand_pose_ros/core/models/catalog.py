@@ -7,8 +7,8 @@ truncated or wrong file fails loudly with the command that fixes it. The opt-in 
 models (precision 'int8', see quantize.py) are derived from the verified fp32 ones at fetch
 time, deterministically, and pinned by sha256 like the others. The same wheel carries
 MediaPipe Holistic's body models (pose detector, pose landmarks, hand_recrop), which the
-opt-in body-guided hand ROIs use (core/body.py); `hand-pose-ros fetch-models` extracts them
-too, so an existing model cache gets them on the next setup run.
+opt-in body-guided hand ROIs use (core/detection/body.py); `hand-pose-ros fetch-models`
+extracts them too, so an existing model cache gets them on the next setup run.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ FETCH_COMMAND = 'hand-pose-ros fetch-models'
 # them too, and geometry must not depend on how the networks are run.
 PALM_INPUT_SIZE = 192  # palm detector input: 192x192 RGB, float [0, 1], zero border
 LANDMARK_INPUT_SIZE = 224  # landmark model input: 224x224 RGB, float [0, 1], edge border
-NUM_ANCHORS = 2016  # palm detector SSD anchors (core/anchors.py derives the same count)
-# The body models (body_rois, core/body.py): inputs RGB float, square.
+NUM_ANCHORS = 2016  # palm detector SSD anchors (core/detection/anchors.py derives the same count)
+# The body models (body_rois, core/detection/body.py): inputs RGB float, square.
 POSE_DETECTION_SIZE = 224  # pose detector, [-1, 1], zero border; 2254 SSD anchors
 POSE_LANDMARK_SIZE = 256  # pose landmark model, [0, 1], edge border
 RECROP_SIZE = 256  # hand_recrop, [0, 1], edge border
@@ -189,7 +189,7 @@ def derive_int8_landmark(variant: str, model_dir: Path | None = None) -> Path:
     The derivation is deterministic, so the output must match its pinned sha256; a mismatch
     (e.g. another ai-edge-litert flatbuffer writer) fails here instead of at load time.
     """
-    from hand_pose_ros.core.quantize import int8_landmark_model
+    from hand_pose_ros.core.models.quantize import int8_landmark_model
 
     folder = model_dir or default_model_dir()
     name = f'hand_landmark_{variant}_int8.tflite'

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hand_pose_ros.core.anatomy import FINGER_CHAINS, FINGER_MCPS, HandLandmark
+from hand_pose_ros.core.metric.scale import MedianScale
 import numpy as np
 
 # The rigid palm: wrist and the four finger MCPs (the thumb CMC moves with the thumb).
@@ -110,14 +111,17 @@ class SkeletonTrack:
     Until `frames_needed` confident frames are in, each frame is rebuilt with the median
     skeleton of the confident frames so far (so even the first frames barely breathe); then
     that skeleton is locked for the rest of the track. Depth scale ratios are collected and
-    locked the same way.
+    locked the same way (metric/scale.py).
     """
 
     frames_needed: int
     min_score: float
     samples: list[np.ndarray] = field(default_factory=list)
     skeleton: Skeleton | None = None
-    depth_ratios: list[float] = field(default_factory=list)
+    depth: MedianScale = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.depth = MedianScale(self.frames_needed)
 
     @property
     def locked(self) -> bool:
@@ -125,16 +129,19 @@ class SkeletonTrack:
 
     @property
     def depth_locked(self) -> bool:
-        return len(self.depth_ratios) >= self.frames_needed
+        return self.depth.locked
 
     @property
     def depth_scale(self) -> float | None:
         """Median hand-size factor measured so far (locked once `depth_locked`)."""
-        return float(np.median(self.depth_ratios)) if self.depth_ratios else None
+        return self.depth.value
 
     def add_depth_ratio(self, ratio: float | None) -> None:
-        if ratio is not None and not self.depth_locked:
-            self.depth_ratios.append(float(ratio))
+        self.depth.add(ratio)
+
+    def configure(self, frames_needed: int) -> None:
+        """Take a live change of skeleton_lock_frames (for the skeleton and the scale)."""
+        self.frames_needed = self.depth.frames_needed = frames_needed
 
     def update(self, world: np.ndarray, score: float) -> np.ndarray:
         """Rebuild this frame's world landmarks with the track's (provisional) skeleton."""
@@ -162,6 +169,12 @@ class SkeletonLocks:
         if track_id not in self.tracks:
             self.tracks[track_id] = SkeletonTrack(self.frames_needed, self.min_score)
         return self.tracks[track_id]
+
+    def configure(self, frames_needed: int) -> None:
+        """Take a live change of skeleton_lock_frames, for new and live tracks alike."""
+        self.frames_needed = frames_needed
+        for track in self.tracks.values():
+            track.configure(frames_needed)
 
     def forget_except(self, live_ids: set[int]) -> None:
         for track_id in list(self.tracks):

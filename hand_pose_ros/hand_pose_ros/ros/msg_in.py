@@ -1,25 +1,23 @@
 """
-Plain functions between ROS messages and the core's numpy / dataclass world.
+ROS messages in: images, depth and CameraInfo to the core's numpy arrays and dataclasses.
 
 Written like sensor_msgs_py (no cv_bridge: it is not on PyPI and drags in a C++ build).
-Decoding functions take any object with the message's attributes, so they work on real
-messages and are testable without ROS; functions that build messages import the message
-packages lazily. Every rejected input raises InputError with a short `cause` that the node
-uses to throttle its log and count the error in diagnostics.
+Functions take any object with the message's attributes, so they work on real messages and
+are testable without ROS. Every rejected input raises InputError with a short `cause` that
+the node uses to throttle its log and count the error in diagnostics. Each check runs once:
+the node checks a message on receipt and decodes what passed later (decode_image,
+decode_compressed) without checking again.
 """
 
 from __future__ import annotations
 
-import array
-import math
 from typing import Any
 
 import cv2
-from hand_pose_ros.core.camera import plausible_for_image, validate_intrinsics
-from hand_pose_ros.core.depth import depth_to_metres as core_depth_to_metres
-from hand_pose_ros.core.hand_frames import joint_angles, mano_keypoints
-from hand_pose_ros.core.image import to_rgb
-from hand_pose_ros.core.results import CameraIntrinsics, FrameResult, HandResult
+from hand_pose_ros.core.inputs.image import to_rgb
+from hand_pose_ros.core.metric.camera import plausible_for_image, validate_intrinsics
+from hand_pose_ros.core.metric.depth import depth_to_metres as core_depth_to_metres
+from hand_pose_ros.core.results import CameraIntrinsics
 import numpy as np
 
 # Encodings accepted for colour input -> (bytes per pixel, core pixel format or cv2 YUV code).
@@ -61,16 +59,9 @@ class InputError(ValueError):
         self.detail = detail
 
 
-# ---------------------------------------------------------------- stamps and headers
-
 def stamp_to_ns(stamp: Any) -> int:
     """builtin_interfaces/Time -> integer nanoseconds (exact, for matching by stamp)."""
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-def ns_to_stamp(ns: int) -> Any:
-    from builtin_interfaces.msg import Time
-    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
 
 
 # ---------------------------------------------------------------- images in
@@ -215,9 +206,17 @@ def check_image(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> int:
     return channels
 
 
-def image_to_rgb(msg: Any) -> np.ndarray:
-    """sensor_msgs/Image -> contiguous (H, W, 3) uint8 RGB."""
-    channels = check_image(msg)
+def image_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """sensor_msgs/Image -> contiguous (H, W, 3) uint8 RGB, header checks first."""
+    return decode_image(msg, check_image(msg, max_pixels))
+
+
+def decode_image(msg: Any, channels: int) -> np.ndarray:
+    """
+    Convert an Image that check_image passed (it returned `channels`) to RGB.
+
+    The node checks on receipt and decodes later on its worker: the checks run once.
+    """
     fmt = _COLOUR_ENCODINGS[str(msg.encoding).lower()][1]
     img = _rows(msg, channels).reshape(int(msg.height), int(msg.width), channels)
     if isinstance(fmt, str):
@@ -229,10 +228,19 @@ def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> n
     """
     sensor_msgs/CompressedImage (jpeg / png, as image_transport's compressed plugin) -> RGB.
 
-    The header's size is checked before decoding (see check_compressed), and the decoded
-    size must match it: a decoder never allocates more than the header allowed.
+    The header's size is checked before decoding (see check_compressed).
     """
-    width, height = check_compressed(msg, max_pixels)
+    return decode_compressed(msg, check_compressed(msg, max_pixels))
+
+
+def decode_compressed(msg: Any, size: tuple[int, int]) -> np.ndarray:
+    """
+    Decode a CompressedImage whose header check_compressed passed (it returned `size`).
+
+    The decoded image must have that size: a decoder never allocates more than the header
+    allowed.
+    """
+    width, height = size
     data = _buffer(msg.data)
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
@@ -243,8 +251,15 @@ def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> n
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def depth_to_metres(msg: Any, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Convert a registered depth image (16UC1 mm, 32FC1 m) to float32 metres, invalid NaN."""
+def depth_image(msg: Any, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """
+    Return a registered depth image (16UC1 mm, 32FC1 m) as a native-order (H, W) array.
+
+    The pixels are not copied unless the byte order differs.
+
+    Only the message layout is checked here; units and invalid pixels are the core's
+    (metric/depth.py), which converts the image once per frame.
+    """
     encoding = str(msg.encoding).upper()
     if encoding not in DEPTH_ENCODINGS:
         raise InputError('depth_encoding', f'{msg.encoding!r} (supported: 16UC1, 32FC1)')
@@ -257,7 +272,12 @@ def depth_to_metres(msg: Any, expected_shape: tuple[int, int] | None = None) -> 
         raise InputError(
             'depth_size', f'depth is {raw.shape[1]}x{raw.shape[0]}, image is '
             f'{expected_shape[1]}x{expected_shape[0]} (depth must be registered to the image)')
-    return core_depth_to_metres(raw.astype(raw.dtype.newbyteorder('=')))
+    return raw.astype(raw.dtype.newbyteorder('='), copy=False)
+
+
+def depth_to_metres(msg: Any, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Convert a registered depth image to float32 metres, invalid NaN (for tools and tests)."""
+    return core_depth_to_metres(depth_image(msg, expected_shape))
 
 
 def camera_info_image_size(msg: Any) -> tuple[int, int] | None:
@@ -331,219 +351,18 @@ def check_camera_info_for_image(
     Raise InputError('bad_camera_info') when a CameraInfo does not describe this image.
 
     A CameraInfo of another resolution (or another camera) gives finite but wrong 3D that
-    would be published as valid; it must give none. Without a size in the CameraInfo, K and
-    D are still checked for plausibility against the image's own size.
+    would be published as valid; it must give none. K and D of a CameraInfo that gives its
+    size were checked for that size when it was converted (camera_info_to_intrinsics), so a
+    matching size is all that is left to check; without a size, K and D are checked for
+    plausibility against the image's own size.
     """
-    if info_size is not None and tuple(info_size) != (width, height):
-        raise InputError(
-            'bad_camera_info', f'CameraInfo is for {info_size[0]}x{info_size[1]} images '
-            f'(after binning/roi), the image is {width}x{height}')
+    if info_size is not None:
+        if tuple(info_size) != (width, height):
+            raise InputError(
+                'bad_camera_info', f'CameraInfo is for {info_size[0]}x{info_size[1]} images '
+                f'(after binning/roi), the image is {width}x{height}')
+        return
     try:
         plausible_for_image(intr, width, height)
     except ValueError as exc:
         raise InputError('bad_camera_info', str(exc)) from exc
-
-
-# ---------------------------------------------------------------- images out
-
-def _byte_array(data: np.ndarray) -> array.array:
-    """
-    uint8 data for a message's uint8[] field.
-
-    rosidl's setter takes array.array('B') as is; given bytes it checks every element in
-    Python when assertions are on (the default), which costs tens of ms per VGA image.
-    """
-    out = array.array('B')
-    out.frombytes(np.ascontiguousarray(data, dtype=np.uint8).reshape(-1).data)
-    return out
-
-
-def rgb_to_image(rgb: np.ndarray, header: Any, encoding: str = 'rgb8') -> Any:
-    """(H, W, 3) uint8 RGB -> sensor_msgs/Image (rgb8 or bgr8)."""
-    from sensor_msgs.msg import Image
-    data = rgb if encoding == 'rgb8' else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    data = np.ascontiguousarray(data)
-    msg = Image()
-    msg.header = header
-    msg.height, msg.width = int(data.shape[0]), int(data.shape[1])
-    msg.encoding = encoding
-    msg.is_bigendian = 0
-    msg.step = int(data.shape[1] * 3)
-    msg.data = _byte_array(data)
-    return msg
-
-
-def rgb_to_compressed(rgb: np.ndarray, header: Any, quality: int = 90) -> Any:
-    """(H, W, 3) uint8 RGB -> sensor_msgs/CompressedImage (jpeg)."""
-    from sensor_msgs.msg import CompressedImage
-    ok, buf = cv2.imencode('.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise ValueError('JPEG encoding failed')
-    msg = CompressedImage()
-    msg.header = header
-    msg.format = 'rgb8; jpeg compressed bgr8'
-    msg.data = _byte_array(buf)
-    return msg
-
-
-def intrinsics_to_camera_info(
-    intr: CameraIntrinsics, width: int, height: int, header: Any
-) -> Any:
-    """Convert CameraIntrinsics to a sensor_msgs/CameraInfo (P = K, no rectification)."""
-    from sensor_msgs.msg import CameraInfo
-    msg = CameraInfo()
-    msg.header = header
-    msg.width, msg.height = int(width), int(height)
-    msg.distortion_model = intr.distortion_model or 'plumb_bob'
-    d = [float(v) for v in np.asarray(intr.d).reshape(-1)]
-    msg.d = d if d else [0.0] * 5
-    msg.k = [float(v) for v in intr.matrix.reshape(-1)]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [intr.fx, 0.0, intr.cx, 0.0, 0.0, intr.fy, intr.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return msg
-
-
-# ---------------------------------------------------------------- results out
-
-def rotation_to_quaternion(rot: np.ndarray) -> tuple[float, float, float, float]:
-    """3x3 rotation matrix -> unit quaternion (x, y, z, w), w >= 0 (Shepperd's method)."""
-    m = np.asarray(rot, dtype=np.float64)
-    tr = m[0, 0] + m[1, 1] + m[2, 2]
-    if tr > 0:
-        s = 2.0 * math.sqrt(tr + 1.0)
-        q = (
-            (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s)
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = (0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s)
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = ((m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s)
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = ((m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s)
-    arr = np.asarray(q)
-    arr /= np.linalg.norm(arr)
-    if arr[3] < 0:
-        arr = -arr
-    return float(arr[0]), float(arr[1]), float(arr[2]), float(arr[3])
-
-
-def hand_finite(hand: HandResult) -> bool:
-    """
-    Tell whether the hand's 2D keypoints, metric model keypoints and scores are all finite.
-
-    A hand without them is not a measurement; it is left out of every output rather than
-    published with NaN/inf (which many consumers do not check for) or with made-up zeros.
-    """
-    return bool(
-        np.all(np.isfinite(np.asarray(hand.keypoints, dtype=np.float64)))
-        and np.all(np.isfinite(np.asarray(hand.world, dtype=np.float64)))
-        and math.isfinite(float(hand.score)) and math.isfinite(float(hand.handedness_score)))
-
-
-def camera_valid(hand: HandResult) -> bool:
-    """
-    Tell whether the hand has valid, finite camera-frame 3D.
-
-    Valid: the fit marked it so, every value is finite and the rotation is proper (so that
-    its quaternion is finite too).
-    """
-    cam = hand.camera
-    if not (hand_finite(hand) and cam is not None and cam.valid
-            and np.all(np.isfinite(cam.keypoints)) and np.all(np.isfinite(cam.wrist_position))
-            and np.all(np.isfinite(cam.wrist_rotation))
-            and math.isfinite(float(cam.reprojection_error))):
-        return False
-    rot = np.asarray(cam.wrist_rotation, dtype=np.float64)
-    return bool(np.allclose(rot.T @ rot, np.eye(3), atol=1e-3) and np.linalg.det(rot) > 0.0)
-
-
-def finite_or(value: float, default: float = 0.0) -> float:
-    """float(value), or `default` when it is NaN/inf: no message field carries those."""
-    v = float(value)
-    return v if math.isfinite(v) else default
-
-
-def _points(arr: np.ndarray) -> list[Any]:
-    from geometry_msgs.msg import Point
-    a = np.nan_to_num(np.asarray(arr, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    return [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in a]
-
-
-def hand_to_msg(hand: HandResult) -> Any:
-    """Convert a HandResult to hand_pose_msgs/Hand (absent 3D/gesture: documented defaults)."""
-    from hand_pose_msgs.msg import Hand
-    msg = Hand()
-    msg.id = int(hand.id)
-    msg.handedness = str(hand.handedness)
-    msg.handedness_score = float(hand.handedness_score)
-    msg.score = float(hand.score)
-    msg.keypoints = _points(hand.keypoints)
-    msg.keypoints_hand = _points(hand.world)
-    msg.wrist_pose.orientation.w = 1.0
-    msg.hand_scale = float(hand.hand_scale)
-    msg.scale_source = int(hand.scale_source)
-    msg.stale = bool(hand.stale)
-    msg.age = float(hand.age)
-    inside = hand.keypoint_in_image
-    msg.keypoint_in_image = ([True] * 21 if inside is None
-                             else [bool(v) for v in np.asarray(inside).reshape(21)])
-    normal_cam = None
-    if camera_valid(hand):
-        cam = hand.camera
-        msg.keypoints_camera = _points(cam.keypoints)
-        msg.camera_valid = True
-        msg.camera_method = int(cam.method)
-        msg.reprojection_error = float(cam.reprojection_error)
-        p = msg.wrist_pose.position
-        p.x, p.y, p.z = (float(v) for v in cam.wrist_position)
-        o = msg.wrist_pose.orientation
-        o.x, o.y, o.z, o.w = rotation_to_quaternion(cam.wrist_rotation)
-        normal_cam = np.asarray(cam.wrist_rotation)[:, 2]
-    g = hand.gesture
-    if g is not None:
-        msg.gesture = str(g.name)
-        msg.gesture_score = finite_or(g.score)
-        msg.gesture_raw = str(g.raw_name)
-        msg.pinch_distance = finite_or(g.pinch_distance)
-        msg.pinch_strength = finite_or(g.pinch_strength)
-        msg.grip_aperture = finite_or(g.grip_aperture)
-        msg.finger_curl = [finite_or(v) for v in np.asarray(g.finger_curl).reshape(5)]
-        if normal_cam is None:
-            normal_cam = np.asarray(g.palm_normal)
-    else:
-        msg.gesture = 'none'
-        msg.gesture_raw = 'none'
-    if normal_cam is not None and np.all(np.isfinite(normal_cam)):
-        n = msg.palm_normal
-        n.x, n.y, n.z = (float(v) for v in normal_cam)
-    world = np.asarray(hand.world, dtype=np.float64)
-    if world.shape == (21, 3) and np.all(np.isfinite(world)):
-        msg.keypoints_mano = _points(mano_keypoints(world, hand.handedness))
-        msg.joint_angles = [float(v) for v in joint_angles(world, hand.handedness)]
-    return msg
-
-
-def frame_result_to_msg(result: FrameResult, header: Any) -> Any:
-    """
-    Convert a FrameResult to a hand_pose_msgs/HandArray with the source image's header.
-
-    Hands with non-finite 2D keypoints or scores are left out (see hand_finite); hands with
-    non-finite 3D keep camera_valid false and the documented zero/identity 3D fields, so no
-    NaN/inf is ever published.
-    """
-    from hand_pose_msgs.msg import HandArray
-    msg = HandArray()
-    msg.header = header
-    msg.width, msg.height = int(result.width), int(result.height)
-    msg.hands = [hand_to_msg(h) for h in result.all_hands if hand_finite(h)]
-    return msg
-
-
-def hand_array_keypoints(msg: Any) -> np.ndarray:
-    """Return a HandArray's (N, 21, 3) image keypoints, to compare with the core's."""
-    return np.array(
-        [[[p.x, p.y, p.z] for p in h.keypoints] for h in msg.hands], dtype=np.float64
-    ).reshape(len(msg.hands), 21, 3)

@@ -7,10 +7,10 @@ DetectionLetterboxRemoval so the detections, and thus the hand ROIs, match the o
 
 from __future__ import annotations
 
-from hand_pose_ros.core.anchors import ssd_anchors
-from hand_pose_ros.core.models import PALM_INPUT_SIZE
+from hand_pose_ros.core.detection.anchors import ssd_anchors
+from hand_pose_ros.core.detection.roi import apply_affine, invert_affine
+from hand_pose_ros.core.models.catalog import PALM_INPUT_SIZE
 from hand_pose_ros.core.results import PalmDetection
-from hand_pose_ros.core.roi import apply_affine, invert_affine
 import numpy as np
 
 SCORE_CLIP = 100.0
