@@ -69,3 +69,27 @@ def test_reference_venv_never_deletes_a_folder_it_did_not_make(tmp_path):
     with pytest.raises(RuntimeError, match='refusing to delete it'):
         ensure_reference_venv(mine)
     assert (mine / 'notes.txt').read_text() == 'keep me'
+
+
+def test_the_benchmarks_share_a_module_instead_of_importing_each_other():
+    """bench delegates to bench_multicam, so bench_multicam must not import bench back."""
+    import ast
+    import inspect
+
+    from hand_pose_ros.tools import bench_multicam
+
+    tree = ast.parse(inspect.getsource(bench_multicam))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert 'hand_pose_ros.tools.bench' not in imported
+    assert 'hand_pose_ros.tools.bench_common' in imported
+
+
+@pytest.mark.parametrize('argv', [
+    ['--num-threads', '0'], ['--threads', '65'], ['--max-hands', '9'], ['--precision', 'int4'],
+    ['--detect-every', '0']])
+def test_bench_setting_flags_check_as_the_settings_do(argv, capsys):
+    """The flags are derived from the settings: their ranges and choices, their messages."""
+    with pytest.raises(SystemExit):
+        bench.main([*argv, '--no-reference'])
+    assert 'error' in capsys.readouterr().err

@@ -9,8 +9,8 @@ files are parsed with `ast` and checked for what a real install would trip over:
 - every launch argument has a description, every LaunchConfiguration used is declared, and
   the arguments an IncludeLaunchDescription passes are declared by the included file;
 - every parameter a launch file sets is declared by the node it starts (hand_pose_node: the
-  parameters table; replay: its declare_parameter calls), and hand_pose_node's remapped
-  topic names are the ones it subscribes to by default;
+  parameters table; replay and hand_retarget_node: their options' definitions), and
+  hand_pose_node's remapped topic names are the ones it subscribes to by default;
 - hands.launch.py's parameter arguments default to '' and override the parameter file only
   when given;
 - config/hands.yaml lists exactly the node's parameters, with their defaults.
@@ -82,8 +82,8 @@ def _share_paths(tree: ast.AST) -> list[tuple[str, str]]:
 
 
 def _replay_params() -> set[str]:
-    tree = ast.parse((PKG / 'hand_pose_ros' / 'ros' / 'replay.py').read_text())
-    return {c.args[0].value for c in _calls(tree, 'declare_parameter')}
+    from hand_pose_ros.ros.replay import REPLAY_SPECS
+    return {s.name for s in REPLAY_SPECS}
 
 
 def test_there_are_the_two_launch_files():

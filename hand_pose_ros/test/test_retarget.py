@@ -67,7 +67,7 @@ def test_fist_flexes_and_open_hand_extends_every_finger(name, side):
     hand = pose_world('open', side)
     fist, fist_ratio = _tips(robot, robot.retarget(mano_keypoints(closed(hand, side), side), 1))
     open_, open_ratio = _tips(robot, robot.retarget(mano_keypoints(opened(hand, side), side), 2))
-    # index, middle, ring (Allegro and LEAP have no pinky; Inspire's pinky: see README).
+    # index, middle, ring (Allegro and LEAP have no pinky; Inspire's pinky: see docs/teleop.md).
     assert np.all(fist_ratio[1:4] < 0.6), fist_ratio
     assert np.all(open_ratio[1:4] > 0.9), open_ratio
     assert np.linalg.norm(open_[0] - open_[1]) > 0.04

@@ -107,6 +107,36 @@ def test_hands_yaml_is_the_rendering_of_the_definitions() -> None:
         assert marker in ' '.join(comment), spec.name
 
 
+def _shown(value: object) -> str:
+    if isinstance(value, RunningMode):
+        value = value.value
+    if isinstance(value, bool):
+        return f'`{str(value).lower()}`'
+    if isinstance(value, float):
+        return f'`{value:g}`'
+    return "`''`" if value == '' else f'`{value}`'
+
+
+def test_parameter_docs_are_the_rendering_of_the_definitions() -> None:
+    """docs/parameters.md is generated like config/hands.yaml: a changed setting fails here."""
+    from hand_pose_ros.ros.replay import REPLAY_SPECS
+    from hand_pose_ros.ros.retarget_node import RETARGET_SPECS
+    text = (PKG.parent / 'docs' / 'parameters.md').read_text()
+    assert text == parameters.render_markdown(), (
+        'docs/parameters.md is stale: PYTHONPATH=hand_pose_ros python -m '
+        'hand_pose_ros.ros.parameters --markdown > docs/parameters.md')
+    sections = text.split('\n## ')[1:]
+    groups = (parameters.NODE_SPECS, BASE_SPECS + TRACKER_SPECS, REPLAY_SPECS, RETARGET_SPECS)
+    assert len(sections) == len(groups)
+    for section, group in zip(sections, groups):
+        rows = [line for line in section.splitlines() if line.startswith('| `')]
+        assert [r.split(' | ')[0][3:-1] for r in rows] == [s.name for s in group]
+        for spec, row in zip(group, rows):
+            assert (' | live | ' if spec.live else ' | restart | ') in row, spec.name
+            for mode in RunningMode:  # each running mode's default, where they differ
+                assert _shown(spec.default_for(mode)) in row, (spec.name, mode)
+
+
 def test_mode_defaults_resolve_and_explicit_values_win() -> None:
     image = TrackerOptions(running_mode=RunningMode.IMAGE)
     live = TrackerOptions(running_mode='live_stream')

@@ -42,25 +42,54 @@ def _help(spec: Spec) -> str:
     return f'{spec.description} (default: {default})'.replace('%', '%%')
 
 
+def _kind(spec: Spec) -> dict[str, Any]:
+    """Return the argparse keywords that parse and check a value of the setting's type."""
+    sample = spec.kind_sample
+    if isinstance(sample, bool):
+        return {'action': argparse.BooleanOptionalAction}
+    if spec.choices:
+        return {'choices': spec.choices}
+    if isinstance(sample, int):
+        return {'type': _bounded(spec, int), 'metavar': 'N'}
+    if isinstance(sample, float):
+        return {'type': _bounded(spec, float), 'metavar': 'X'}
+    return {'type': _bounded(spec, str), 'metavar': 'TEXT'}
+
+
 def add_setting_arguments(parser: argparse.ArgumentParser, specs: Iterable[Spec]) -> None:
     """One flag per setting exposed on the CLI."""
     group = parser.add_argument_group('tracker settings')
     for spec in specs:
         if CLI not in spec.expose:
             continue
-        sample = spec.kind_sample
-        kwargs: dict[str, Any] = {'default': None, 'help': _help(spec), 'dest': spec.name}
-        if isinstance(sample, bool):
-            kwargs['action'] = argparse.BooleanOptionalAction
-        elif spec.choices:
-            kwargs['choices'] = spec.choices
-        elif isinstance(sample, int):
-            kwargs.update(type=_bounded(spec, int), metavar='N')
-        elif isinstance(sample, float):
-            kwargs.update(type=_bounded(spec, float), metavar='X')
-        else:
-            kwargs.update(type=_bounded(spec, str), metavar='TEXT')
-        group.add_argument(flag(spec.name), **kwargs)
+        group.add_argument(flag(spec.name), default=None, help=_help(spec), dest=spec.name,
+                           **_kind(spec))
+
+
+_SPEC_DEFAULT = object()
+
+
+def add_setting_flag(parser: Any, spec: Spec, *aliases: str, default: Any = _SPEC_DEFAULT,
+                     choices: tuple[str, ...] = (), why: str = '') -> None:
+    """
+    One tool flag for one setting: its name, check, choices and help come from the setting.
+
+    A tool (bench) fixes what its rows vary and needs concrete values, not "the setting's
+    default" (None) as detect does, so the flag defaults to the setting's default; `default`
+    is for a tool that deliberately runs otherwise (say why in `why`, shown in the help).
+    `aliases` keep a tool's older flag names working; `choices` narrows the setting's
+    choices to those the tool can run (a subset, checked here).
+    """
+    kwargs = _kind(spec)
+    if choices:
+        if spec.choices and not set(choices) <= set(spec.choices):
+            raise ValueError(f'{flag(spec.name)}: {choices} not among {spec.choices}')
+        kwargs['choices'] = choices
+    value = spec.default_for(None) if default is _SPEC_DEFAULT else default
+    shown = repr(value) if isinstance(value, str) else str(value)
+    text = spec.description + (f' {why}' if why else '') + f' (default: {shown})'
+    parser.add_argument(flag(spec.name), *aliases, dest=spec.name, default=value,
+                        help=text.replace('%', '%%'), **kwargs)
 
 
 def given_settings(args: argparse.Namespace, specs: Iterable[Spec]) -> dict[str, Any]:

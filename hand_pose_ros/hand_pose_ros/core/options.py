@@ -71,7 +71,7 @@ class TrackerOptions:
 
     Differences, on purpose: `mirrored` is false (robot cameras are not mirrored, so the
     label is swapped to the anatomical hand), and in IMAGE mode `detection_tiles` and
-    `landmark_refinement` default to 2 (photos; see README for the measured effect).
+    `landmark_refinement` default to 2 (photos; see docs/evaluation.md for the measured effect).
     """
 
     base: BaseOptions = field(default_factory=BaseOptions)
@@ -124,7 +124,7 @@ class TrackerOptions:
         True, 'Reject a hand found only by an extra view (detection_tiles) that lies mostly '
         'inside another hand or on a face unless the landmark model is very sure, and stop a '
         'landmark_refinement pass that jumps onto another hand (false hands, measured in '
-        "README). False = the extra views' hands unchecked.")
+        "docs/evaluation.md). False = the extra views' hands unchecked.")
     mirrored: bool = option(
         False, 'The image is mirrored (selfie view): handedness is then taken as the model '
         'reports it; otherwise it is swapped to the anatomical side.')

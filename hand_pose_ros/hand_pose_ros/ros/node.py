@@ -298,7 +298,7 @@ class CameraIO:
 
 
 class HandPoseNode(Node):
-    """The hand tracking node; see the module docstring and README for topics."""
+    """The hand tracking node; see the module docstring and the README for topics."""
 
     def __init__(self, node_name: str = 'hand_pose_node', **kwargs: Any):
         super().__init__(node_name, **kwargs)
@@ -467,7 +467,7 @@ def _runtime_hint(message: str) -> str:
     req = Path(__file__).resolve().parents[3] / 'requirements' / 'torch.txt'
     if TORCH_INSTALL in message:
         hint = (f'pip install -r {req}' if req.is_file() else
-                'pip install torch into the Python that runs ROS (README: Runtimes)')
+                'pip install torch into the Python that runs ROS (docs/runtimes.md)')
         message = message.replace(TORCH_INSTALL, hint)
     return message
 

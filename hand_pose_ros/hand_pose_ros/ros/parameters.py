@@ -5,25 +5,29 @@ The tracker's settings (core/options.py) and the node's (`NodeOptions` below) ca
 definitions as field metadata (core/settings.py); `PARAMS` is derived from them, with the
 defaults the node runs with (running mode LIVE_STREAM). It is the single source for
 declaring the parameters (with descriptors that `ros2 param describe` shows), for
-validating live changes (rejected with a reason), and for config/hands.yaml
-(`render_yaml`; a test checks the file against it). Parameters that are not live shape
-subscriptions or load models: changing them at run time is rejected with a reason that
-says a restart is needed. (They are not declared read_only: rclpy checks read_only before
-any on-set callback and answers "Trying to set a read-only parameter", which does not tell
-the user what to do.) rclpy itself enforces each descriptor's type and range at run time;
-validate() states the same rules for start-up values, config/hands.yaml and the choices
-and patterns descriptors cannot express.
+validating live changes (rejected with a reason), and for the two rendered documents:
+config/hands.yaml (`render_yaml`) and docs/parameters.md (`render_markdown`, which also lists
+replay's and hand_retarget_node's options and the tracker settings only `detect` or Python
+take); a test checks both files against the renderers, so neither can drift. Parameters
+that are not live shape subscriptions or load models: changing them at run time is rejected
+with a reason that says a restart is needed. (They are not declared read_only: rclpy checks
+read_only before any on-set callback and answers "Trying to set a read-only parameter",
+which does not tell the user what to do.) rclpy itself enforces each descriptor's type and
+range at run time; validate() states the same rules for start-up values, config/hands.yaml
+and the choices and patterns descriptors cannot express.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+import math
+import sys
 import textwrap
 from typing import Any
 
 from hand_pose_ros.core.options import BASE_SPECS, TRACKER_SPECS
-from hand_pose_ros.core.settings import check_all, option, ROS, RunningMode, Spec, specs
+from hand_pose_ros.core.settings import check_all, CLI, option, ROS, RunningMode, Spec, specs
 
 # The same record for a ROS parameter as for any setting (name, default, range, liveness).
 ParamSpec = Spec
@@ -168,5 +172,116 @@ def declare_all(node: Any, params: tuple[Spec, ...] = PARAMS) -> dict[str, Any]:
     return values
 
 
+MARKDOWN_HEADER = """\
+# Parameters
+
+<!-- Generated from the settings' definitions; do not edit. Regenerate with
+  python -m hand_pose_ros.ros.parameters --markdown > docs/parameters.md
+(PYTHONPATH=hand_pose_ros from the repository root); test_settings.py fails when it drifts. -->
+
+Every setting is defined once, as a field of an options dataclass with its description,
+range or choices, liveness and per-running-mode default (`core/settings.py`); the ROS
+parameters and their descriptors (`ros2 param describe`), the `detect` and `bench` flags,
+`config/hands.yaml` and this page are derived from those definitions.
+
+- **changes**: `live` = `ros2 param set <node> <name> <value>` applies it to the running
+  node; `restart` = read at start-up, a change at run time is rejected with the reason.
+  A value outside its range or choices is rejected with the reason too.
+- **default**: the value used when the parameter is not given. Where it depends on the
+  running mode, each mode's value is listed: `hand_pose_node` runs `live_stream`,
+  `detect` runs `image` unless `--running-mode video` is given.
+- **on**: where the setting can be given: `node` (a ROS parameter), a `detect` flag
+  (`--name-with-dashes`), or only in Python (`TrackerOptions(...)`).
+- The node's parameter file, with every default, is `config/hands.yaml`; the node's
+  parameters are at `/<namespace>/hand_pose_node` (`ros2 node list` shows it).
+"""
+
+# (heading, where the definitions are, what the group is) for docs/parameters.md; the specs
+# are those of the options dataclass named, in field order.
+_GROUPS = (
+    ('hand_pose_node: topics and outputs', '`NodeOptions`, `ros/parameters.py`',
+     'What the node subscribes to and publishes.'),
+    ('hand_pose_node and detect: the tracker',
+     '`BaseOptions` and `TrackerOptions`, `core/options.py`',
+     'Which networks run (`BaseOptions`, restart only) and how the pipeline behaves; the '
+     'same settings under the same names in `hand_pose_node`, `hand-pose-ros detect` and '
+     'Python.'),
+    ('replay', '`ReplayOptions`, `ros/replay.py`',
+     'A folder of images, a video or a webcam published as a camera (Image + CameraInfo).'),
+    ('hand_retarget_node', '`RetargetOptions`, `ros/retarget_node.py`',
+     "HandArray in, a robot hand's JointState per side out (docs/teleop.md)."),
+)
+
+
+def _documented_specs() -> tuple[tuple[Spec, ...], ...]:
+    """Return the definitions behind each group of _GROUPS, in the same order."""
+    from hand_pose_ros.ros.replay import REPLAY_SPECS
+    from hand_pose_ros.ros.retarget_node import RETARGET_SPECS
+    return NODE_SPECS, BASE_SPECS + TRACKER_SPECS, REPLAY_SPECS, RETARGET_SPECS
+
+
+def _md(value: Any) -> str:
+    if isinstance(value, RunningMode):
+        value = value.value
+    if isinstance(value, bool):
+        text = str(value).lower()
+    elif isinstance(value, float) and math.isfinite(value):
+        text = f'{value:g}'
+    elif isinstance(value, str):
+        text = repr(value) if value == '' else value
+    else:
+        text = str(value)
+    return f'`{text}`'
+
+
+def _prose(text: str) -> str:
+    """Make a description fit for markdown: <name> would be read as an HTML tag, and vanish."""
+    return text.replace('<', '&lt;')
+
+
+def _md_default(spec: Spec) -> str:
+    """Show the default; where it depends on the running mode, each value with its modes."""
+    if not spec.mode_defaults:
+        return _md(spec.default)
+    by_value: dict[str, list[str]] = {}
+    for mode in RunningMode:
+        by_value.setdefault(_md(spec.default_for(mode)), []).append(mode.value)
+    return '; '.join(f'{", ".join(modes)}: {value}' for value, modes in by_value.items())
+
+
+def _md_range(spec: Spec) -> str:
+    if spec.low is not None:
+        return f'{_md(spec.low)} to {_md(spec.high)}'
+    if spec.choices:
+        return ', '.join(_md(c) for c in spec.choices)
+    if spec.pattern:
+        return f'matches `{spec.pattern}`'
+    return ''
+
+
+def _md_on(spec: Spec) -> str:
+    on = (['node'] if ROS in spec.expose else []) + (
+        [f'`--{spec.name.replace("_", "-")}`'] if CLI in spec.expose else [])
+    return ', '.join(on) or 'Python'
+
+
+def render_markdown() -> str:
+    """docs/parameters.md: one table per options dataclass, every setting with its rules."""
+    lines = [MARKDOWN_HEADER.rstrip('\n')]
+    for (heading, where, what), group in zip(_GROUPS, _documented_specs()):
+        say_where = len({s.expose for s in group}) > 1  # the "on" column, where it varies
+        lines += ['', f'## {heading}', '', f'{what} Defined in {where}.', '']
+        head = ['parameter', 'default', 'range / choices', 'changes'] + (
+            ['on'] if say_where else []) + ['description']
+        lines += ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+        for spec in group:
+            row = [f'`{spec.name}`', _md_default(spec), _md_range(spec),
+                   'live' if spec.live else 'restart'] + (
+                [_md_on(spec)] if say_where else []) + [_prose(spec.description)]
+            # A | inside a cell, code spans included, would end the cell (GFM tables).
+            lines.append('| ' + ' | '.join(c.replace('|', '\\|') for c in row) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 if __name__ == '__main__':
-    print(render_yaml(), end='')
+    sys.stdout.write(render_markdown() if sys.argv[1:] == ['--markdown'] else render_yaml())

@@ -11,12 +11,18 @@ estimated from a horizontal field of view (`fov_deg`). Unreadable image files ar
 with a warning (logged once, then at 10, 100, ... skips); a camera_info_file whose size does
 not match the frames, or rate_hz <= 0, stops the node at start-up with the reason.
 
+Its parameters are `ReplayOptions`, defined as the tracker's and the node's settings are
+(core/settings.py): declared with descriptors by parameters.declare_all and listed in
+docs/parameters.md from the same definitions.
+
   ros2 run hand_pose_ros replay --ros-args -p source:=/path/to/frames -p rate_hz:=30
   ros2 run hand_pose_ros replay --ros-args -p source:=camera:0      # webcam 0
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 import math
 from pathlib import Path
 from typing import Any
@@ -24,9 +30,59 @@ from typing import Any
 import cv2
 from hand_pose_ros.core.inputs.frames import FrameSource
 from hand_pose_ros.core.results import CameraIntrinsics
+from hand_pose_ros.core.settings import check_all, option, ROS, specs
 from hand_pose_ros.ros.diagnostics import LogThrottle
 import numpy as np
 import yaml
+
+_ROS_ONLY = (ROS,)
+ENCODINGS = ('bgr8', 'rgb8')
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """replay's parameters, all read at start-up (a change needs a restart)."""
+
+    source: str = option(
+        '', 'Folder of images (recursive, sorted), a video file, or camera:N (webcam N); '
+        'required.', live=False, expose=_ROS_ONLY)
+    rate_hz: float = option(
+        30.0, 'Publishing rate, Hz (must be > 0).', live=False, low=0.0, high=1000.0,
+        expose=_ROS_ONLY)
+    loop: bool = option(
+        True, 'Start again at the end of a folder or video.', live=False, expose=_ROS_ONLY)
+    frame_id: str = option(
+        'camera_optical_frame', 'frame_id of the images and CameraInfo.', live=False,
+        expose=_ROS_ONLY)
+    camera_info_file: str = option(
+        '', "camera_calibration YAML with the intrinsics (its size must be the frames'); "
+        "'' = estimated from fov_deg.", live=False, expose=_ROS_ONLY)
+    fov_deg: float = option(
+        60.0, 'Horizontal field of view, degrees, used when there is no camera_info_file.',
+        live=False, low=1.0, high=179.0, expose=_ROS_ONLY)
+    width: int = option(
+        0, 'Resize frames to width x height (both > 0); 0 = as read.', live=False, low=0,
+        high=32767, expose=_ROS_ONLY)
+    height: int = option(
+        0, 'Resize frames to width x height (both > 0); 0 = as read.', live=False, low=0,
+        high=32767, expose=_ROS_ONLY)
+    encoding: str = option(
+        'bgr8', 'Encoding of the published Image.', live=False, choices=ENCODINGS,
+        expose=_ROS_ONLY)
+    compressed: bool = option(
+        False, 'Also publish JPEG on image_raw/compressed.', live=False, expose=_ROS_ONLY)
+    max_frames: int = option(
+        0, 'Stop after this many frames; 0 = no limit.', live=False, low=0,
+        high=2_147_483_647, expose=_ROS_ONLY)
+
+    def __post_init__(self) -> None:
+        check_all(self)
+        if not self.rate_hz > 0.0:  # the range admits 0 so that this reason is the one given
+            raise ValueError(f'rate_hz must be > 0, got {self.rate_hz}')
+
+
+REPLAY_SPECS = specs(ReplayOptions)
+_BY_NAME = {s.name: s for s in REPLAY_SPECS}
 
 
 def intrinsics_from_fov(width: int, height: int, fov_deg: float) -> CameraIntrinsics:
@@ -49,7 +105,8 @@ def load_camera_info_yaml(path: str | Path) -> tuple[CameraIntrinsics, int, int]
 
 
 def _node_class():
-    from hand_pose_ros.ros import msg_out
+    from hand_pose_ros.ros import msg_out, parameters
+    from rcl_interfaces.msg import SetParametersResult
     from rclpy.node import Node
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from std_msgs.msg import Header
@@ -59,26 +116,12 @@ def _node_class():
 
         def __init__(self, **kwargs: Any):
             super().__init__('replay', **kwargs)
-            p = {
-                'source': self.declare_parameter('source', '').value,
-                'rate_hz': float(self.declare_parameter('rate_hz', 30.0).value),
-                'loop': bool(self.declare_parameter('loop', True).value),
-                'frame_id': self.declare_parameter('frame_id', 'camera_optical_frame').value,
-                'camera_info_file': self.declare_parameter('camera_info_file', '').value,
-                'fov_deg': float(self.declare_parameter('fov_deg', 60.0).value),
-                'width': int(self.declare_parameter('width', 0).value),
-                'height': int(self.declare_parameter('height', 0).value),
-                'encoding': self.declare_parameter('encoding', 'bgr8').value,
-                'compressed': bool(self.declare_parameter('compressed', False).value),
-                'max_frames': int(self.declare_parameter('max_frames', 0).value),
-            }
+            self.options = ReplayOptions(**parameters.declare_all(self, REPLAY_SPECS))
+            p = dataclasses.asdict(self.options)
             if not p['source']:
                 raise ValueError('parameter source is required (folder, video file or camera:N)')
-            if not p['rate_hz'] > 0.0:
-                raise ValueError(f"rate_hz must be > 0, got {p['rate_hz']}")
-            if p['encoding'] not in ('bgr8', 'rgb8'):
-                raise ValueError(f"encoding must be 'bgr8' or 'rgb8', got {p['encoding']!r}")
             self.p = p
+            self.add_on_set_parameters_callback(self._on_set_parameters)
             self.skipped = 0
             self.skip_log = LogThrottle()  # a folder of bad files logs every few s, not per file
             size = (p['width'], p['height']) if p['width'] > 0 and p['height'] > 0 else None
@@ -103,6 +146,15 @@ def _node_class():
             self.get_logger().info(
                 f"replaying {p['source']} ({len(self.source)} frames) at {p['rate_hz']} Hz "
                 f"as {p['frame_id']}")
+
+        @staticmethod
+        def _on_set_parameters(params: list[Any]) -> Any:
+            """Refuse changes with the reason: every setting here is read at start-up."""
+            for param in params:
+                reason = parameters.validate(param.name, param.value, specs=_BY_NAME)
+                if reason:
+                    return SetParametersResult(successful=False, reason=reason)
+            return SetParametersResult(successful=True)
 
         def _first_frame(self) -> np.ndarray:
             """Return the first readable frame, read now so that sizes are checked at start-up."""

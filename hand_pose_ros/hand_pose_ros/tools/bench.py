@@ -31,13 +31,15 @@ import sys
 import tempfile
 import time
 
-from hand_pose_ros.tools.shared_data import shared_data_dir
+from hand_pose_ros.cli.arguments import add_setting_flag
+from hand_pose_ros.core.models.catalog import MODEL_VARIANTS
+from hand_pose_ros.core.options import SETTINGS
+from hand_pose_ros.tools.bench_common import add_tracker_flags, default_motion_dir, load_frames
 import numpy as np
 
 _LOG = logging.getLogger(__name__)
 
 GOALS = {'tracking-mp-rule': 1.5, 'tracking-every-n': 2.5}
-SEQUENCES = ('seq0', 'seq1', 'seq2')
 
 
 @dataclass
@@ -62,11 +64,6 @@ class Row:
     detector_runs: int = 0
 
 
-def default_motion_dir() -> Path:
-    """data/motion of the shared data (tools/shared_data.py)."""
-    return shared_data_dir('motion')
-
-
 def _wants_multicam(argv: list[str]) -> bool:
     for i, arg in enumerate(argv):
         if arg == '--cameras' or arg.startswith('--cameras='):
@@ -86,20 +83,28 @@ def _parser() -> argparse.ArgumentParser:
                '(bench_multicam) instead.')
     p.add_argument('--data', type=Path, default=None,
                    help='folder holding seq0..seq2 (default ../shared/data/motion)')
-    p.add_argument('--models', default='lite,full', help='comma list of lite, full')
+    p.add_argument('--models', default='lite,full',
+                   help=f'comma list of {", ".join(MODEL_VARIANTS)} (the model setting)')
     p.add_argument('--modes', default='static,tracking', help='comma list of static, tracking')
-    p.add_argument('--detect-every', type=int, default=5,
-                   help='N for the detect-every-N tracking rows (default 5)')
-    p.add_argument('--max-hands', type=int, default=2)
     p.add_argument('--repeats', type=int, default=2, help='passes over the frames per row')
     p.add_argument('--warmup', type=int, default=10, help='untimed frames before each row')
     p.add_argument('--limit', type=int, default=0, help='use only the first N frames')
-    p.add_argument('--runtime', default='litert', help='litert here; torch: bench_multicam')
-    p.add_argument('--threads', type=int, default=2, help='our runtime threads')
-    p.add_argument('--precision', choices=('fp32', 'int8'), default='fp32',
-                   help='our landmark model precision (the official side is unchanged)')
-    p.add_argument('--smoothing', action='store_true',
-                   help='run our tracker with smoothing and gestures on (official has neither)')
+    add_tracker_flags(p)
+    settings = p.add_argument_group('tracker settings, as this benchmark uses them')
+    add_setting_flag(
+        settings, SETTINGS['detect_every_n_frames'], '--detect-every', default=5,
+        why="Here: N of the extra detect-every-N tracking rows (MediaPipe's rule, 1, always "
+        'has its own rows; 1 = no extra rows).')
+    add_setting_flag(
+        settings, SETTINGS['runtime'], default='litert', choices=('litert', 'torch'),
+        why='Here litert, as the official solution runs; torch runs the multi-camera '
+        'benchmark (bench_multicam) instead.')
+    add_setting_flag(settings, SETTINGS['precision'],
+                     why='Ours only: the official side is unchanged.')
+    add_setting_flag(
+        settings, SETTINGS['smoothing'], default=False,
+        why='Here also gestures, both off by default so that our tracker does the work the '
+        'official solution does (it has neither).')
     p.add_argument('--no-reference', action='store_true', help='time our pipeline only')
     p.add_argument('--schedule', choices=('interleaved', 'blocks'), default='interleaved',
                    help='interleaved: the two sides alternate frame by frame (load swings hit '
@@ -111,37 +116,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_frames(folder: Path, limit: int) -> tuple[np.ndarray, list[str]]:
-    """
-    Load the seq0..seq2 frames under `folder` as one RGB stack, and their names.
-
-    Only the first `limit` (0 = all); bench_multicam reads the same frames.
-    """
-    from hand_pose_ros.core.inputs.frames import read_image
-
-    paths = [p for seq in SEQUENCES for p in sorted((folder / seq).glob('*.jpg'))]
-    if not paths:
-        raise SystemExit(f'no frames under {folder}/{{{",".join(SEQUENCES)}}}; pass --data')
-    if limit:
-        paths = paths[:limit]
-    frames = []
-    for path in paths:
-        rgb = read_image(path)
-        if rgb is None:
-            raise SystemExit(f'cannot read {path}')
-        frames.append(rgb)
-    shapes = {f.shape for f in frames}
-    if len(shapes) != 1:
-        raise SystemExit(f'frames differ in size: {sorted(shapes)}')
-    return np.stack(frames), [str(p.relative_to(folder)) for p in paths]
-
-
 def _configs(args: argparse.Namespace) -> list[Config]:
     models = [m for m in args.models.split(',') if m]
     modes = [m for m in args.modes.split(',') if m]
     for m in models:
-        if m not in ('lite', 'full'):
-            raise SystemExit(f'--models: unknown model {m!r}')
+        reason = SETTINGS['model'].check(m)
+        if reason:
+            raise SystemExit(f'--models: {reason}')
     for m in modes:
         if m not in ('static', 'tracking'):
             raise SystemExit(f'--modes: unknown mode {m!r}')
@@ -152,9 +133,9 @@ def _configs(args: argparse.Namespace) -> list[Config]:
                 configs.append(Config(f'static-{model}', True, model, 1))
             else:
                 configs.append(Config(f'tracking-{model}', False, model, 1))
-                if args.detect_every > 1:
-                    configs.append(Config(f'tracking-{model}-every-{args.detect_every}',
-                                          False, model, args.detect_every))
+                every = args.detect_every_n_frames
+                if every > 1:
+                    configs.append(Config(f'tracking-{model}-every-{every}', False, model, every))
     return configs
 
 
@@ -164,9 +145,9 @@ def _our_tracker(cfg: Config, args: argparse.Namespace):
 
     mode = RunningMode.IMAGE if cfg.static else RunningMode.VIDEO
     return HandTracker(TrackerOptions(
-        base=BaseOptions(model=cfg.model, runtime=args.runtime, num_threads=args.threads,
+        base=BaseOptions(model=cfg.model, runtime=args.runtime, num_threads=args.num_threads,
                          precision=args.precision),
-        running_mode=mode, max_num_hands=args.max_hands,
+        running_mode=mode, max_num_hands=args.max_num_hands,
         detect_every_n_frames=cfg.detect_every, smoothing=args.smoothing and mode.tracking,
         enable_gestures=args.smoothing))
 
@@ -184,7 +165,8 @@ def _run_row(cfg: Config, frames: np.ndarray, args: argparse.Namespace, worker, 
     try:
         ours = _our_tracker(cfg, args)
         if worker is not None:
-            worker.open_config(static=cfg.static, model=cfg.model, max_hands=args.max_hands)
+            worker.open_config(static=cfg.static, model=cfg.model,
+                               max_hands=args.max_num_hands)
         for i in range(min(args.warmup, len(frames))):
             ours.process(frames[i])
             if worker is not None:
@@ -245,8 +227,8 @@ def _report(rows: list[Row], n_frames: int, args: argparse.Namespace, version: s
     results = []
     lines = [
         f'frames: {n_frames} per pass x {args.repeats} passes ({args.schedule}), '
-        f'max_num_hands {args.max_hands}, '
-        f'our runtime {args.runtime} ({args.threads} threads, {args.precision} landmark '
+        f'max_num_hands {args.max_num_hands}, '
+        f'our runtime {args.runtime} ({args.num_threads} threads, {args.precision} landmark '
         f'model), smoothing+gestures '
         f'{"on" if args.smoothing else "off"}; official: mediapipe {version or "not run"} '
         f'solutions.hands',
@@ -290,8 +272,8 @@ def _report(rows: list[Row], n_frames: int, args: argparse.Namespace, version: s
         })
     print('\n'.join(lines + [''] + goals))
     return {'frames': n_frames, 'repeats': args.repeats, 'schedule': args.schedule,
-            'max_num_hands': args.max_hands,
-            'runtime': args.runtime, 'threads': args.threads, 'precision': args.precision,
+            'max_num_hands': args.max_num_hands,
+            'runtime': args.runtime, 'threads': args.num_threads, 'precision': args.precision,
             'smoothing': args.smoothing,
             'official_version': version, 'cpus': os.cpu_count(), 'rows': results}
 
@@ -308,9 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.runtime != 'litert':
         raise SystemExit(f'--runtime {args.runtime!r}: this benchmark runs litert (torch: '
                          'bench_multicam)')
-    for name in ('detect_every', 'max_hands', 'repeats', 'threads'):
-        if getattr(args, name) < 1:
-            raise SystemExit(f'--{name.replace("_", "-")} must be >= 1')
+    if args.repeats < 1:
+        raise SystemExit('--repeats must be >= 1')  # the settings' flags check their own range
     logging.basicConfig(level=logging.WARNING)
     from hand_pose_ros.tools.reference import ensure_reference_venv, ReferenceWorker, save_frames
     from tqdm import tqdm

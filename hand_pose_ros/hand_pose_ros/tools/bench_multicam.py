@@ -22,7 +22,9 @@ from pathlib import Path
 import sys
 import time
 
-from hand_pose_ros.tools.bench import default_motion_dir, load_frames
+from hand_pose_ros.cli.arguments import add_setting_flag
+from hand_pose_ros.core.options import SETTINGS
+from hand_pose_ros.tools.bench_common import add_tracker_flags, default_motion_dir, load_frames
 import numpy as np
 
 _LOG = logging.getLogger(__name__)
@@ -49,18 +51,21 @@ def _parser() -> argparse.ArgumentParser:
         prog='hand-pose-ros bench (multi-camera)',
         description='frames/s and latency of N cameras through one batched tracker, torch '
                     'runtime vs LiteRT, on data/motion.')
-    # `hand-pose-ros bench` delegates here with its own flag names: --models and --max-hands
-    # are accepted as aliases of --model and --hands.
-    p.add_argument('--runtime', default='torch', choices=('torch', 'litert'),
-                   help='runtime under test (LiteRT is also measured unless --no-litert); '
-                        '`bench --cameras` without --runtime means litert')
-    p.add_argument('--device', default='cuda', choices=('cuda', 'cpu'),
-                   help='torch device (litert always runs on the CPU)')
+    # `hand-pose-ros bench` delegates here with its own flag names: --models (and
+    # --max-hands, add_tracker_flags) are accepted as aliases of --model (--max-num-hands).
+    add_tracker_flags(p)
+    settings = p.add_argument_group('tracker settings, as this benchmark uses them')
+    add_setting_flag(settings, SETTINGS['model'], '--models')
+    add_setting_flag(
+        settings, SETTINGS['runtime'], default='torch', choices=('torch', 'litert'),
+        why='Here the runtime under test (LiteRT is also measured unless --no-litert); '
+        '`bench --cameras` without --runtime means litert.')
+    add_setting_flag(
+        settings, SETTINGS['device'], default='cuda',
+        why="Here the torch device ('auto': cuda when torch sees one, else cpu); litert "
+        'always runs on the CPU.')
     p.add_argument('--dtype', default='fp32', choices=('fp32', 'fp16'))
-    p.add_argument('--model', '--models', dest='model', default='full', choices=('lite', 'full'))
     p.add_argument('--cameras', default='1,4,16', help='comma list of camera counts')
-    p.add_argument('--hands', '--max-hands', dest='hands', type=int, default=2,
-                   help='max_num_hands per camera')
     p.add_argument('--steps', type=int, default=100, help='timed steps per camera count')
     p.add_argument('--warmup', type=int, default=10, help='untimed steps first')
     p.add_argument('--litert-steps', type=int, default=0,
@@ -69,7 +74,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--static', action='store_true', help='static mode (detector every frame)')
     p.add_argument('--compile', action='store_true', help='torch.compile the networks')
     p.add_argument('--no-cuda-graphs', action='store_true', help='eager CUDA (no graphs)')
-    p.add_argument('--threads', type=int, default=2, help='CPU threads (LiteRT and torch cpu)')
     p.add_argument('--data', type=Path, default=None, help='data/motion folder')
     p.add_argument('--micro', action='store_true',
                    help='also time the landmark model alone on a device-resident batch')
@@ -108,15 +112,15 @@ def _make_tracker(runtime: str, args: argparse.Namespace):
     from hand_pose_ros.core.tracker import HandTracker
 
     opts = TrackerOptions(
-        base=BaseOptions(model=args.model, runtime='litert', num_threads=args.threads),
-        max_num_hands=args.hands,
+        base=BaseOptions(model=args.model, runtime='litert', num_threads=args.num_threads),
+        max_num_hands=args.max_num_hands,
         running_mode=RunningMode.IMAGE if args.static else RunningMode.VIDEO)
     if runtime == 'litert':
         return HandTracker(opts)
     from hand_pose_ros.core.models.runtimes.torch_runtime import TorchRuntime
     rt = TorchRuntime(model=args.model, device=args.device, dtype=args.dtype,
                       cuda_graphs=not args.no_cuda_graphs, compile_module=args.compile,
-                      num_threads=args.threads)
+                      num_threads=args.num_threads)
     return HandTracker(opts, runtime=rt)
 
 
@@ -156,7 +160,7 @@ def micro_landmark(args: argparse.Namespace) -> dict:
 
     rt = TorchRuntime(model=args.model, device=args.device, dtype=args.micro_dtype,
                       cuda_graphs=not args.no_cuda_graphs, compile_module=args.compile,
-                      num_threads=args.threads)
+                      num_threads=args.num_threads)
     size = LANDMARK_INPUT_SIZE
     batch = torch.rand((args.micro_batch, 3, size, size), device=rt.device)
 
@@ -193,8 +197,8 @@ def _table(rows: list[MulticamRow]) -> str:
 
 
 def _environment(args: argparse.Namespace) -> str:
-    mode = (f'threads {args.threads}, mode {"static" if args.static else "tracking"}, '
-            f'max hands {args.hands}')
+    mode = (f'threads {args.num_threads}, mode {"static" if args.static else "tracking"}, '
+            f'max hands {args.max_num_hands}')
     if args.runtime != 'torch':  # torch is optional: not imported for litert alone
         return f'litert only, {mode}'
     import torch
@@ -206,8 +210,8 @@ def _environment(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     cameras = [int(c) for c in str(args.cameras).split(',') if c.strip()]
-    if not cameras or min(cameras) < 1 or args.steps < 1 or args.hands < 1:
-        raise SystemExit('--cameras, --steps and --hands must be >= 1')
+    if not cameras or min(cameras) < 1 or args.steps < 1:
+        raise SystemExit('--cameras and --steps must be >= 1')
     if args.runtime == 'litert':
         if args.micro:
             raise SystemExit('--micro times the torch landmark model: use --runtime torch')
@@ -218,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             raise SystemExit('--runtime torch needs torch: pip install -r '
                              'requirements/torch.txt (or use --runtime litert)') from None
-        torch.set_num_threads(args.threads)
-        if args.device == 'cuda' and not torch.cuda.is_available():
+        torch.set_num_threads(args.num_threads)
+        if args.device == 'auto':
+            args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        if args.device.startswith('cuda') and not torch.cuda.is_available():
             raise SystemExit(f'--device cuda: torch {torch.__version__} sees no CUDA device '
                              '(use --device cpu, or install a CUDA build of torch)')
     seqs = _sequences(args.data or default_motion_dir())

@@ -13,7 +13,7 @@ only for frames where the whole-image view found fewer than max_num_hands hands,
 tile's detection only adds a hand: one that overlaps a hand already found is dropped, so
 the hands MediaPipe's single view finds are left exactly as they are. The views run the
 lite palm detector by default (TrackerOptions.tile_detector), whichever the model: it finds
-small hands in them far more often than the full one (measured, README).
+small hands in them far more often than the full one (measured, docs/evaluation.md).
 
 Neighbouring windows overlap by at least a quarter of their side, so any palm up to that
 size lies wholly inside one window; a detection touching a window edge that is not an image
