@@ -413,10 +413,9 @@ class HandPoseNode(Node):
     # ------------------------------------------------------------ parameters, diagnostics
     def on_set_parameters(self, params: list[Any]) -> SetParametersResult:
         """Validate every change; apply all or none (Humble has no post-set callback)."""
-        for p in params:
-            reason = parameters.validate(p.name, p.value)
-            if reason:
-                return SetParametersResult(successful=False, reason=reason)
+        reason = parameters.first_rejection(params)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
         changed = {p.name: p.value for p in params if p.name in parameters.SPECS}
         if changed:
             trial = dict(self.values, **changed)

@@ -112,6 +112,15 @@ def validate(name: str, value: Any, running: bool = True,
     return spec.check(value)
 
 
+def first_rejection(params: list[Any], specs: dict[str, Spec] | None = None) -> str | None:
+    """Reason the first of a set_parameters request's changes is rejected, or None."""
+    for param in params:
+        reason = validate(param.name, param.value, specs=specs)
+        if reason:
+            return reason
+    return None
+
+
 def node_options(values: dict[str, Any]) -> NodeOptions:
     """Build NodeOptions from the parameter values (tracker settings ignored)."""
     names = {s.name for s in NODE_SPECS}

@@ -150,11 +150,8 @@ def _node_class():
         @staticmethod
         def _on_set_parameters(params: list[Any]) -> Any:
             """Refuse changes with the reason: every setting here is read at start-up."""
-            for param in params:
-                reason = parameters.validate(param.name, param.value, specs=_BY_NAME)
-                if reason:
-                    return SetParametersResult(successful=False, reason=reason)
-            return SetParametersResult(successful=True)
+            reason = parameters.first_rejection(params, _BY_NAME)
+            return SetParametersResult(successful=reason is None, reason=reason or '')
 
         def _first_frame(self) -> np.ndarray:
             """Return the first readable frame, read now so that sizes are checked at start-up."""

@@ -122,11 +122,8 @@ def _make_node() -> Any:
         @staticmethod
         def _on_set_parameters(params: list[Any]) -> Any:
             """Refuse changes: every setting here loads a robot model (restart needed)."""
-            for p in params:
-                reason = parameters.validate(p.name, p.value, specs=_BY_NAME)
-                if reason:
-                    return SetParametersResult(successful=False, reason=reason)
-            return SetParametersResult(successful=True)
+            reason = parameters.first_rejection(params, _BY_NAME)
+            return SetParametersResult(successful=reason is None, reason=reason or '')
 
         def _on_hands(self, msg: Any) -> None:
             chosen = pick_hands(list(msg.hands))
