@@ -26,7 +26,7 @@ PALM = (HandLandmark.WRIST, *FINGER_MCPS)
 
 @dataclass
 class AssociationOptions:
-    gate: float = 0.35  # median epipolar / reprojection distance, fraction of hand size
+    gate: float = 0.5  # median epipolar / reprojection distance, fraction of hand size
     label_penalty: float = 0.05  # added to the cost of a pair whose side labels differ
 
 

@@ -197,8 +197,11 @@ class MultiViewFuser:
         for hand in fused:
             if not np.all(np.isfinite(hand.keypoints_world[list(PALM)])):
                 continue
-            proj = cam.project(hand.keypoints_world)
-            dist = np.nanmedian(np.linalg.norm(proj - view.keypoints[:, :2], axis=1))
+            gaps = np.linalg.norm(cam.project(hand.keypoints_world) - view.keypoints[:, :2],
+                                  axis=1)
+            if not np.any(np.isfinite(gaps)):
+                continue
+            dist = np.nanmedian(gaps)
             if dist <= self.options.duplicate_gate * view.size:
                 return True
         return False
@@ -246,10 +249,12 @@ class MultiViewFuser:
         finite = bool(np.all(np.isfinite(points)))
         if measured and finite:
             track.scale.add(palm_size(points) / CANONICAL_PALM_SIZE_M)
-            if track.skeleton is not None:
-                points = track.skeleton.update(points, 1.0)
+        # Smoothing first, then the skeleton: the filter moves each keypoint on its own, so
+        # only the skeleton applied last keeps the locked bone lengths exact.
         if track.smoother is not None and finite:
             points = track.smoother(points, timestamp, scale=NOMINAL_HAND_M)
+        if measured and finite and track.skeleton is not None:
+            points = track.skeleton.update(points, 1.0)
         if finite:
             track.keypoints = points
         track.last_seen = timestamp
@@ -274,8 +279,10 @@ class MultiViewFuser:
         for candidate in self.tracks.values():
             if candidate.id in taken or not np.all(np.isfinite(candidate.keypoints)):
                 continue
-            proj = cam.project(candidate.keypoints)
-            dist = np.nanmedian(np.linalg.norm(proj - view.keypoints[:, :2], axis=1)) / view.size
+            gaps = np.linalg.norm(cam.project(candidate.keypoints) - view.keypoints[:, :2], axis=1)
+            if not np.any(np.isfinite(gaps)):  # the track lies behind this camera
+                continue
+            dist = np.nanmedian(gaps) / view.size
             if dist < best:
                 best, track = dist, candidate
         if track is None and not self.options.single_view_new_tracks:

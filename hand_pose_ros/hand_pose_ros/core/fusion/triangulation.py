@@ -30,6 +30,9 @@ class TriangulationOptions:
     keypoint_gate: float = 0.5  # one keypoint's error above this drops it from that view
     refine_steps: int = 3  # Gauss-Newton steps after the DLT
     max_subset_views: int = 8  # exhaustive subset search up to this many views, then greedy
+    # Weigh each view by focal / hand size px (residuals in hand sizes, see _solve); False
+    # weighs residuals in pixels.
+    size_weighting: bool = True
 
 
 @dataclass
@@ -118,7 +121,7 @@ def reprojection_px(poses: np.ndarray, normalized: np.ndarray, focals: np.ndarra
 
 
 def _solve(poses: np.ndarray, x: np.ndarray, w: np.ndarray, focals: np.ndarray,
-           sizes: np.ndarray, steps: int) -> np.ndarray:
+           sizes: np.ndarray, steps: int, size_weighting: bool = True) -> np.ndarray:
     """
     DLT then refinement, each view's residuals in its own hand sizes.
 
@@ -127,7 +130,7 @@ def _solve(poses: np.ndarray, x: np.ndarray, w: np.ndarray, focals: np.ndarray,
     view by focal / hand size px is the maximum-likelihood weighting under that model
     (a near camera with a big hand is no more precise in angle than a far one).
     """
-    gain = focals / np.maximum(sizes, 1.0)
+    gain = focals / np.maximum(sizes, 1.0) if size_weighting else focals
     gain = gain / np.mean(gain)
     return refine(poses, x, w * gain[:, None], gain, dlt(poses, x, w * gain[:, None]), steps)
 
@@ -147,7 +150,8 @@ def _subset_search(poses: np.ndarray, x: np.ndarray, w: np.ndarray, focals: np.n
 
     def score(subset: tuple[int, ...]) -> tuple[bool, float]:
         idx = list(subset)
-        pts = _solve(poses[idx], x[idx], w[idx], focals[idx], sizes[idx], 1)
+        pts = _solve(poses[idx], x[idx], w[idx], focals[idx], sizes[idx], 1,
+                     options.size_weighting)
         rel = _relative(reprojection_px(poses[idx], x[idx], focals[idx], pts), sizes[idx])
         return bool(np.all(rel <= options.view_gate)), float(np.max(rel))
 
@@ -196,7 +200,7 @@ def triangulate(poses: np.ndarray, normalized: np.ndarray, weights: np.ndarray,
         raise ValueError('triangulation needs at least 2 views')
     kept = _subset_search(poses, x, w, focals, sizes, options)
     wk = np.where(kept[:, None], w, 0.0)
-    points = _solve(poses, x, wk, focals, sizes, options.refine_steps)
+    points = _solve(poses, x, wk, focals, sizes, options.refine_steps, options.size_weighting)
     err = reprojection_px(poses, x, focals, points)
     # Per keypoint: drop a view's observation far off the others, where 2 views remain.
     gate = options.keypoint_gate * np.maximum(sizes, 1.0)[:, None]
@@ -207,7 +211,8 @@ def triangulate(poses: np.ndarray, normalized: np.ndarray, weights: np.ndarray,
         trial = np.where(enough[None, :], trial, wk)
         if not np.array_equal(trial, wk):
             wk = trial
-            points = _solve(poses, x, wk, focals, sizes, options.refine_steps)
+            points = _solve(poses, x, wk, focals, sizes, options.refine_steps,
+                            options.size_weighting)
             err = reprojection_px(poses, x, focals, points)
     with np.errstate(all='ignore'):
         rms = np.sqrt(np.nanmean(err ** 2, axis=1))
