@@ -43,7 +43,7 @@ PROGRESS_MIN_FRAMES = 10
 
 
 def camera_name(path: Path) -> str:
-    """A camera's name: its video file's stem or its folder's name."""
+    """Name a camera by its video file's stem or its folder's name."""
     return path.name if path.is_dir() else path.stem
 
 

@@ -97,7 +97,7 @@ def _by_label(hands: list[ViewHand]) -> dict[str, ViewHand]:
 
 
 def two_view_dlt(a: ViewHand, b: ViewHand, rig: Rig) -> np.ndarray:
-    """The plain baseline: unweighted DLT of two views' keypoints, no gate, no refinement."""
+    """Triangulate the plain baseline: unweighted two-view DLT, no gate, no refinement."""
     ca, cb = rig[a.camera], rig[b.camera]
     return dlt(np.stack([ca.pose, cb.pose]),
                np.stack([ca.normalize(a.keypoints), cb.normalize(b.keypoints)]),

@@ -14,6 +14,7 @@ label only breaks near-ties (`label_penalty`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 
 from hand_pose_ros.core.anatomy import FINGER_MCPS, HandLandmark
 from hand_pose_ros.core.fusion.calibration import CameraCalibration, Rig
@@ -40,30 +41,57 @@ def essential(a: CameraCalibration, b: CameraCalibration) -> np.ndarray:
     return _skew(b.translation - rot @ a.translation) @ rot
 
 
-def _line_distance(lines: np.ndarray, points: np.ndarray) -> np.ndarray:
-    num = np.abs(np.sum(lines * points, axis=1))
-    return num / np.maximum(np.linalg.norm(lines[:, :2], axis=1), 1e-12)
+def in_front(xa: np.ndarray, xb: np.ndarray, cam_a: CameraCalibration,
+             cam_b: CameraCalibration) -> bool:
+    """
+    Tell whether the rays of matching points meet in front of both cameras.
+
+    The epipolar line also holds points behind a camera; the closest points of each pair of
+    rays (closed form, no SVD) must lie at positive depth in both views.
+    """
+    da = np.hstack([xa, np.ones((len(xa), 1))]) @ cam_a.rotation  # rows: R^T [x y 1]
+    db = np.hstack([xb, np.ones((len(xb), 1))]) @ cam_b.rotation
+    w0 = cam_a.centre - cam_b.centre
+    a, b, c = (da * da).sum(1), (da * db).sum(1), (db * db).sum(1)
+    d, e = da @ w0, db @ w0
+    denom = a * c - b * b
+    with np.errstate(divide='ignore', invalid='ignore'):
+        s = (b * e - c * d) / denom  # depth along camera a's ray (its z is 1)
+        t = (a * e - b * d) / denom
+    return bool(np.all(s > 0.0) and np.all(t > 0.0))
+
+
+def epipolar_costs(xa: np.ndarray, xb: np.ndarray, size_a: np.ndarray, size_b: np.ndarray,
+                   cam_a: CameraCalibration, cam_b: CameraCalibration) -> np.ndarray:
+    """
+    (Na, Nb) median symmetric epipolar distances, in hand sizes, of every pair of hands.
+
+    xa (Na, K, 2), xb (Nb, K, 2): undistorted normalized keypoints of two cameras' hands.
+    """
+    e = essential(cam_a, cam_b)
+    ha = np.concatenate([xa, np.ones(xa.shape[:2] + (1,))], axis=-1)
+    hb = np.concatenate([xb, np.ones(xb.shape[:2] + (1,))], axis=-1)
+    lines_b = ha @ e.T  # (Na, K, 3): epipolar lines in b of a's points
+    lines_a = hb @ e  # (Nb, K, 3)
+    num = np.abs(np.einsum('ikc,jkc->ijk', lines_b, hb))
+    d_b = num / np.maximum(np.linalg.norm(lines_b[:, None, :, :2], axis=-1), 1e-12)
+    d_a = num / np.maximum(np.linalg.norm(lines_a[None, :, :, :2], axis=-1), 1e-12)
+    d = 0.5 * (d_a * cam_a.focal / size_a[:, None, None] + d_b * cam_b.focal
+               / size_b[None, :, None])
+    cost = np.median(d, axis=-1)
+    return np.where(np.isfinite(cost), cost, np.inf)
 
 
 def pair_cost(a: ViewHand, b: ViewHand, xa: np.ndarray, xb: np.ndarray,
               cam_a: CameraCalibration, cam_b: CameraCalibration,
               label_penalty: float = 0.0) -> float:
-    """Median symmetric epipolar distance in hand sizes; inf when the palm lies behind."""
-    e = essential(cam_a, cam_b)
-    ha = np.hstack([xa, np.ones((len(xa), 1))])
-    hb = np.hstack([xb, np.ones((len(xb), 1))])
-    d_b = _line_distance(ha @ e.T, hb) * cam_b.focal / b.size
-    d_a = _line_distance(hb @ e, ha) * cam_a.focal / a.size
-    cost = float(np.median(0.5 * (d_a + d_b)))
-    palm = list(PALM)
-    poses = np.stack([cam_a.pose, cam_b.pose])
-    pts = dlt(poses, np.stack([xa[palm], xb[palm]]), np.ones((2, len(palm))))
-    depth = np.stack([cam_a.to_camera(pts)[:, 2], cam_b.to_camera(pts)[:, 2]])
-    if not np.all(np.isfinite(depth)) or np.any(depth <= 0.0):
-        return float('inf')
+    """One pair's cost as associate() sees it (inf when the palm would lie behind)."""
+    cost = float(epipolar_costs(xa[None], xb[None], np.array([a.size]), np.array([b.size]),
+                                cam_a, cam_b)[0, 0])
     if a.handedness and b.handedness and a.handedness != b.handedness:
         cost += label_penalty
-    return cost if np.isfinite(cost) else float('inf')
+    palm = list(PALM)
+    return cost if in_front(xa[palm], xb[palm], cam_a, cam_b) else float('inf')
 
 
 def group_consistency(group: list[int], hands: list[ViewHand], normalized: list[np.ndarray],
@@ -91,14 +119,24 @@ def associate(hands: list[ViewHand], rig: Rig, normalized: list[np.ndarray],
     """
     options = options or AssociationOptions()
     pairs = []
-    for i in range(len(hands)):
-        for j in range(i + 1, len(hands)):
+    by_camera: dict[str, list[int]] = {}
+    for i, hand in enumerate(hands):
+        by_camera.setdefault(hand.camera, []).append(i)
+    names = list(by_camera)
+    for ca, cb in ((a, b) for k, a in enumerate(names) for b in names[k + 1:]):
+        ia, ib = by_camera[ca], by_camera[cb]
+        costs = epipolar_costs(np.stack([normalized[i] for i in ia]),
+                               np.stack([normalized[j] for j in ib]),
+                               np.array([hands[i].size for i in ia]),
+                               np.array([hands[j].size for j in ib]), rig[ca], rig[cb])
+        for (p, i), (q, j) in product(enumerate(ia), enumerate(ib)):
             a, b = hands[i], hands[j]
-            if a.camera == b.camera:
-                continue
-            cost = pair_cost(a, b, normalized[i], normalized[j], rig[a.camera], rig[b.camera],
-                             options.label_penalty)
-            if cost <= options.gate:
+            cost = float(costs[p, q])
+            if a.handedness and b.handedness and a.handedness != b.handedness:
+                cost += options.label_penalty
+            if cost <= options.gate and in_front(normalized[i][list(PALM)],
+                                                 normalized[j][list(PALM)],
+                                                 rig[ca], rig[cb]):
                 pairs.append((cost, i, j))
     pairs.sort()
     group_of = list(range(len(hands)))

@@ -8,6 +8,7 @@ dataclasses, one list of hands per synchronized set, no behaviour beyond small v
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from hand_pose_ros.core.results import HandResult
 import numpy as np
@@ -25,7 +26,7 @@ class ViewHand:
     world: np.ndarray | None = None  # (21, 3) the model's metric hand (single-view PnP)
     index: int = 0  # the hand's position in that camera's list (or its per-camera id)
 
-    @property
+    @cached_property
     def size(self) -> float:
         """Hand size in pixels: the keypoints' larger bounding-box side (the gates' unit)."""
         return float(max(np.ptp(self.keypoints[:, :2], axis=0).max(), 1.0))
