@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from conftest import shared_path
+import cv2
 from hand_pose_ros.cli.main import main
 import pytest
 
@@ -14,8 +15,11 @@ def test_fuse_two_cameras_writes_world_hands(tmp_path) -> None:
     out = tmp_path / 'fused.json'
     rc = main(['fuse', '--calibration', str(folder / 'calibration.yaml'), '--json', str(out),
                '--max-frames', '4', '--no-progress', str(folder / 'cam01.mp4'),
-               str(folder / 'cam02.mp4')])
+               str(folder / 'cam02.mp4'), '--contact-sheet', str(tmp_path / 'sheet.png'),
+               '--sheet-frame', '2'])
     assert rc == 0
+    sheet = cv2.imread(str(tmp_path / 'sheet.png'))
+    assert sheet is not None and sheet.shape[0] == 720 and sheet.shape[1] > 2 * 400
     doc = json.loads(out.read_text())
     assert doc['cameras'] == ['cam01', 'cam02'] and doc['fps'] == pytest.approx(60, abs=1)
     assert [f['frame'] for f in doc['frames']] == [0, 1, 2, 3]

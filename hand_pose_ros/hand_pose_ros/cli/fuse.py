@@ -14,6 +14,9 @@ given) and fused by core/fusion. Output schema:
         "cameras" (names that contributed), "keypoint_cameras" (21 lists of names),
         "rejected_cameras", "reprojection_error" ({camera: RMS px}),
         "method" ("triangulation" or "single_view"), "hand_scale", "scale_locked"}]}]}
+
+`--contact-sheet PNG --sheet-frame I` also draws set I: each camera's image with its own
+detections (green) and the fused hands reprojected (red; orange when single-view).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sys
 
 import cv2
 from hand_pose_ros.cli.arguments import add_setting_arguments, given_settings
+from hand_pose_ros.core.anatomy import HAND_CONNECTIONS
 from hand_pose_ros.core.fusion.calibration import load_rig, Rig
 from hand_pose_ros.core.fusion.fuser import FusionOptions, MultiViewFuser
 from hand_pose_ros.core.fusion.results import FusedHand, ViewHand
@@ -166,6 +170,49 @@ def view_from_json(camera: str, entry: dict) -> ViewHand:
                     index=int(entry['index']))
 
 
+SHEET_TILE_HEIGHT = 720  # px per camera image on the contact sheet
+
+
+def _read_frame(path: Path, index: int) -> np.ndarray | None:
+    for k, image in enumerate(_frames(path)):
+        if k == index:
+            return image
+    return None
+
+
+def _draw(image: np.ndarray, points: np.ndarray, colour: tuple[int, int, int],
+          thick: int) -> None:
+    if not np.all(np.isfinite(points)):
+        return
+    pts = np.round(points).astype(int)
+    for a, b in HAND_CONNECTIONS:
+        cv2.line(image, tuple(pts[a]), tuple(pts[b]), colour, thick, cv2.LINE_AA)
+
+
+def contact_sheet(inputs: dict[str, Path], rig: Rig, views: dict[str, list[ViewHand]],
+                  hands: list[FusedHand], index: int) -> np.ndarray:
+    """One row of camera images (RGB): detections in green, fused hands reprojected."""
+    tiles = []
+    for name, path in inputs.items():
+        image = _read_frame(path, index)
+        if image is None:
+            continue
+        image = image.copy()
+        thick = max(2, image.shape[0] // 400)
+        for view in views.get(name, []):
+            _draw(image, view.keypoints, (0, 200, 0), thick)
+        for hand in hands:
+            colour = (255, 140, 0) if hand.single_view else (230, 30, 30)
+            _draw(image, rig[name].project(hand.keypoints_world), colour, thick)
+        cv2.putText(image, name, (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 4)
+        scale = SHEET_TILE_HEIGHT / image.shape[0]
+        tiles.append(cv2.resize(image, (round(image.shape[1] * scale), SHEET_TILE_HEIGHT),
+                                interpolation=cv2.INTER_AREA))
+    if not tiles:
+        raise ValueError(f'no camera has frame {index}')
+    return np.hstack(tiles)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='hand-pose-ros fuse',
@@ -181,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--max-frames', type=int, default=None, metavar='N',
                         help='fuse only the first N sets')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--contact-sheet', type=Path, default=None, metavar='PNG',
+                        help='also draw one set: every camera, its detections, the fused '
+                             'hands reprojected')
+    parser.add_argument('--sheet-frame', type=int, default=0, metavar='I',
+                        help='the set the contact sheet shows (default 0)')
     add_setting_arguments(parser, BASE_SPECS + TRACKER_SPECS)
     return parser
 
@@ -191,6 +243,9 @@ def run(args: argparse.Namespace) -> dict:
     settings = given_settings(args, BASE_SPECS + TRACKER_SPECS)
     settings.setdefault('running_mode', 'video')
     options = tracker_options(settings)
+    if args.contact_sheet is not None and args.max_frames is not None and \
+            args.sheet_frame >= args.max_frames:
+        raise ValueError(f'--sheet-frame {args.sheet_frame} is beyond --max-frames')
     sets, fps = detect_views(inputs, options, args.max_frames, not args.no_progress)
     fuser = MultiViewFuser({name: rig[name] for name in inputs}, FusionOptions(
         hand_scale=options.hand_scale, smoothing=options.smoothing,
@@ -200,6 +255,10 @@ def run(args: argparse.Namespace) -> dict:
         result = fuser.process(views, index / fps)
         frames.append({'frame': index, 'timestamp': round(result.timestamp, 6),
                        'hands': [fused_hand_to_json(h) for h in result.hands]})
+        if args.contact_sheet is not None and index == args.sheet_frame:
+            sheet = contact_sheet(inputs, rig, views, result.hands, index)
+            args.contact_sheet.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(args.contact_sheet), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     return {'calibration': str(args.calibration), 'cameras': list(inputs), 'fps': fps,
             'frames': frames}
 
