@@ -229,8 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='fuse only the first N sets')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--contact-sheet', type=Path, default=None, metavar='PNG',
-                        help='also draw one set: every camera, its detections, the fused '
-                             'hands reprojected')
+                        help='also draw one set: every camera, its detections (green), the '
+                             'fused hands reprojected (red; orange: single-view)')
     parser.add_argument('--sheet-frame', type=int, default=0, metavar='I',
                         help='the set the contact sheet shows (default 0)')
     add_setting_arguments(parser, BASE_SPECS + TRACKER_SPECS)
