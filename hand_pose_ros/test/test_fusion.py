@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from conftest import shared_path
-from hand_pose_ros.core.fusion.calibration import load_rig, rig_to_toml
+from hand_pose_ros.core.fusion.calibration import (
+    intrinsics_from_camera_info,
+    load_rig,
+    rig_to_toml,
+)
 from hand_pose_ros.core.fusion.fuser import FusionOptions, MultiViewFuser
 from hand_pose_ros.core.fusion.triangulation import dlt, triangulate
 from hand_pose_ros.tools import multiview_synthetic as syn
@@ -35,6 +39,24 @@ def test_toml_round_trip_with_rodrigues_and_fisheye(tmp_path) -> None:
         np.testing.assert_allclose(back[name].translation, cam.translation)
         assert back[name].intrinsics.distortion_model == cam.intrinsics.distortion_model
         assert (back[name].width, back[name].height) == (cam.width, cam.height)
+
+
+def test_camera_info_yaml_gives_intrinsics() -> None:
+    text = """
+image_width: 640
+image_height: 480
+camera_name: head
+camera_matrix: {rows: 3, cols: 3, data: [500.0, 0.0, 320.5, 0.0, 501.0, 240.5, 0.0, 0.0, 1.0]}
+distortion_model: equidistant
+distortion_coefficients: {rows: 1, cols: 4, data: [0.1, -0.01, 0.001, 0.0]}
+"""
+    intrinsics, width, height = intrinsics_from_camera_info(yaml.safe_load(text))
+    assert (width, height) == (640, 480)
+    assert (intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy) == (500, 501, 320.5,
+                                                                           240.5)
+    assert intrinsics.distortion_model == 'equidistant' and len(intrinsics.d) == 4
+    with pytest.raises(ValueError, match='lacks'):
+        intrinsics_from_camera_info({'image_width': 640})
 
 
 def test_bad_calibration_files_are_refused(tmp_path) -> None:

@@ -11,6 +11,9 @@ layouts are read:
 - the anipose / Pose2Sim TOML (one table per camera with ``name``, ``size`` [w, h],
   ``matrix``, ``distortions``, ``rotation`` as a Rodrigues vector, ``translation``, and
   Pose2Sim's ``fisheye`` flag), read with the standard library's tomllib.
+
+A camera_calibration (camera_info_manager) YAML gives one camera's intrinsics only
+(`intrinsics_from_camera_info`); its pose must come from elsewhere (TF, a rig file).
 """
 
 from __future__ import annotations
@@ -148,6 +151,25 @@ def rig_from_toml(data: dict) -> Rig:
     if not rig:
         raise ValueError('calibration TOML holds no camera table (one with a matrix)')
     return rig
+
+
+def intrinsics_from_camera_info(data: dict) -> tuple[CameraIntrinsics, int, int]:
+    """
+    Read (intrinsics, width, height) from a parsed camera_calibration / camera_info YAML.
+
+    The layout camera_calibration writes and camera_info_manager loads: ``image_width``,
+    ``image_height``, ``camera_matrix: {data: [9]}``, ``distortion_model``,
+    ``distortion_coefficients: {data: [...]}``.
+    """
+    try:
+        k = _matrix(data['camera_matrix']['data'], (3, 3), 'camera_matrix')
+        model = str(data.get('distortion_model', 'plumb_bob'))
+        d = (data.get('distortion_coefficients') or {}).get('data', [])
+        intrinsics = _intrinsics(k, d, model)
+        validate_intrinsics(intrinsics)
+        return intrinsics, int(data['image_width']), int(data['image_height'])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f'camera_info YAML lacks {exc}') from None
 
 
 def load_rig(path: Path | str) -> Rig:
