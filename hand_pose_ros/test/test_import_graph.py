@@ -17,7 +17,7 @@ GEOMETRY = ('detection.anchors', 'detection.roi', 'detection.palm', 'detection.t
             'detection.landmarks', 'metric.camera', 'anatomy')
 # The core's rooms, in pipeline order (core/__init__.py): each may import the shared
 # vocabulary and the rooms before it, never one after it.
-STAGES = ('models', 'inputs', 'detection', 'metric', 'tracking', 'meaning')
+STAGES = ('models', 'inputs', 'detection', 'metric', 'tracking', 'fusion', 'meaning')
 VOCABULARY = ('anatomy', 'results', 'settings', 'options', 'validity')
 CORE = 'hand_pose_ros.core.'
 
@@ -117,6 +117,9 @@ def test_stage_order_rule_rejects_a_backward_import() -> None:
     assert not _may_import(CORE + 'metric.depth', CORE + 'tracker')
     assert _may_import(CORE + 'tracking.skeleton', CORE + 'metric.scale')
     assert _may_import(CORE + 'tracker', CORE + 'meaning.views')
+    assert _may_import(CORE + 'fusion.fuser', CORE + 'tracking.skeleton')
+    assert not _may_import(CORE + 'fusion.fuser', CORE + 'meaning.gestures')
+    assert not _may_import(CORE + 'tracking.tracks', CORE + 'fusion.fuser')
 
 
 def _module_imports(path: Path) -> set[str]:

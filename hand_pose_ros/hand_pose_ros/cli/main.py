@@ -9,9 +9,11 @@ import sys
 
 SUBCOMMANDS = {
     'detect': 'hands in images, folders or videos to JSON',
+    'fuse': 'hands of synchronized calibrated cameras fused into world-frame hands, JSON',
     'bench': 'this pipeline vs official MediaPipe, ms/frame',
     'eval-hands': 'small, interacting, distant and false hands per tracker setting',
     'eval-teleop': 'jitter, filter lag and bone-length stability on known-truth sequences',
+    'eval-multiview': 'fusion: leave-one-camera-out on real video, synthetic exactness, cost',
     'fetch-models': 'download and verify the MediaPipe hand and body models, derive the int8 ones',
 }
 
@@ -50,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f'unknown command {command!r}; choose from {", ".join(SUBCOMMANDS)}')
     if command == 'detect':
         from hand_pose_ros.cli.detect import main as run
+    elif command == 'fuse':
+        from hand_pose_ros.cli.fuse import main as run
+    elif command == 'eval-multiview':
+        from hand_pose_ros.tools.eval_multiview import main as run
     elif command == 'eval-hands':
         from hand_pose_ros.tools.eval_hands import main as run
     elif command == 'bench':

@@ -5,8 +5,10 @@ The folders are the pipeline's stages, in the order a frame meets them; a stage 
 the shared vocabulary (anatomy, results, settings, options) and the stages before it, never
 one after it (test_import_graph.py enforces this):
 
-models -> inputs -> detection -> metric -> tracking -> meaning
+models -> inputs -> detection -> metric -> tracking -> fusion -> meaning
 
-`tracker.HandTracker` orchestrates them; `mediapipe_tracker` is the official pipeline
-behind the same `tracker_protocol.Tracker` interface, for reference runs.
+`fusion` joins several calibrated cameras' hands into one world-frame hand (after each
+camera's own tracking, before meaning). `tracker.HandTracker` orchestrates one camera's
+stages; `mediapipe_tracker` is the official pipeline behind the same
+`tracker_protocol.Tracker` interface, for reference runs.
 """
