@@ -9,6 +9,7 @@ import sys
 
 SUBCOMMANDS = {
     'detect': 'hands in images, folders or videos to JSON',
+    'process-bag': 'hands in every frame of rosbag2 bags, written as an MCAP bag',
     'bench': 'this pipeline vs official MediaPipe, ms/frame',
     'eval-hands': 'small, interacting, distant and false hands per tracker setting',
     'eval-teleop': 'jitter, filter lag and bone-length stability on known-truth sequences',
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f'unknown command {command!r}; choose from {", ".join(SUBCOMMANDS)}')
     if command == 'detect':
         from hand_pose_ros.cli.detect import main as run
+    elif command == 'process-bag':
+        from hand_pose_ros.cli.process_bag import main as run
     elif command == 'eval-hands':
         from hand_pose_ros.tools.eval_hands import main as run
     elif command == 'bench':

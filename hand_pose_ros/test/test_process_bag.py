@@ -1,0 +1,211 @@
+"""
+`hand-pose-ros process-bag` on bags written here with rosbags' writer from the motion frames.
+
+Raw and compressed images, one and two cameras, MCAP and sqlite3, with and without
+CameraInfo: per frame the output HandArray is byte for byte what running the core directly
+on those frames and converting with msg_out gives; two runs give identical files. The
+output is read back with a reader that knows only the definitions embedded in the bag.
+rosbag2's own CLI (`ros2 bag info`) is not in the venv (../shared/ros2-src has no rosbag2),
+so rosbags' reader lists the topics instead. The real rosbag2 bags of ../shared/data/bags
+(dummy image payloads) run to the end with every image counted as bad input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import shutil
+
+from conftest import shared_path
+import cv2
+from hand_pose_ros.bags.runner import to_cdr
+from hand_pose_ros.bags.typestore import typestore
+from hand_pose_ros.cli.process_bag import main
+from hand_pose_ros.core.options import tracker_options
+from hand_pose_ros.core.results import CameraIntrinsics
+from hand_pose_ros.core.settings import RunningMode
+from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.ros import msg_out
+import numpy as np
+import pytest
+
+FRAMES = 10
+PERIOD_NS = 33_333_333
+START_NS = 1_700_000_000 * 1_000_000_000
+INTR = CameraIntrinsics(fx=500.0, fy=500.0, cx=320.0, cy=240.0)
+
+
+def _frames(seq: str) -> list[np.ndarray]:
+    paths = sorted(shared_path('motion', seq).glob('*.jpg'))[:FRAMES]
+    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+
+
+def _header(ts, ns: int, frame_id: str):
+    return ts.types['std_msgs/msg/Header'](
+        stamp=ts.types['builtin_interfaces/msg/Time'](sec=ns // 10**9, nanosec=ns % 10**9),
+        frame_id=frame_id)
+
+
+def write_bag(path: Path, cameras: dict[str, tuple[list[np.ndarray], bool, bool]],
+              storage: str) -> None:
+    """cameras: namespace -> (RGB frames, compressed, with CameraInfo)."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    ts = typestore()
+    plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
+    image_t, comp_t, info_t = (ts.types[f'sensor_msgs/msg/{n}']
+                               for n in ('Image', 'CompressedImage', 'CameraInfo'))
+    with Writer(path, version=9, storage_plugin=plugin) as writer:
+        conns = {}
+        for ns, (_, compressed, info) in cameras.items():
+            kind = 'CompressedImage' if compressed else 'Image'
+            topic = f'{ns}/image_raw' + ('/compressed' if compressed else '')
+            conns[ns] = (writer.add_connection(topic, f'sensor_msgs/msg/{kind}', typestore=ts),
+                         writer.add_connection(f'{ns}/camera_info', 'sensor_msgs/msg/CameraInfo',
+                                               typestore=ts) if info else None)
+        for k in range(min(len(c[0]) for c in cameras.values())):
+            for j, (ns, (frames, compressed, _)) in enumerate(cameras.items()):
+                stamp = START_NS + k * PERIOD_NS
+                log = stamp + 1000 * j
+                header = _header(ts, stamp, ns.strip('/') + '_optical_frame')
+                rgb = frames[k]
+                h, w = rgb.shape[:2]
+                img_conn, info_conn = conns[ns]
+                if info_conn is not None:
+                    msg = info_t(
+                        header=header, height=h, width=w, distortion_model='plumb_bob',
+                        d=np.zeros(5), k=INTR.matrix.reshape(-1).astype(np.float64),
+                        r=np.eye(3).reshape(-1), p=np.zeros(12), binning_x=0, binning_y=0,
+                        roi=ts.types['sensor_msgs/msg/RegionOfInterest'](
+                            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+                    writer.write(info_conn, log, ts.serialize_cdr(msg, info_t.__msgtype__))
+                if compressed:
+                    ok, buf = cv2.imencode('.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                    assert ok
+                    msg = comp_t(header=header, format='jpeg', data=buf.reshape(-1))
+                else:
+                    msg = image_t(header=header, height=h, width=w, encoding='rgb8',
+                                  is_bigendian=0, step=w * 3, data=rgb.reshape(-1))
+                writer.write(img_conn, log + 1, ts.serialize_cdr(msg, msg.__msgtype__))
+
+
+def read_bag(path: Path, typed: bool = False) -> dict[str, list[bytes]]:
+    """Topic -> raw messages; typed: decoded with only the bag's embedded definitions."""
+    from rosbags.highlevel import AnyReader
+    out: dict[str, list] = {}
+    with AnyReader([path]) as reader:
+        for conn in reader.connections:
+            out.setdefault(conn.topic, [])
+        for conn, _, raw in reader.messages():
+            out[conn.topic].append(reader.deserialize(raw, conn.msgtype) if typed else raw)
+    return out
+
+
+def core_hand_arrays(frames: list[np.ndarray], info: bool, compressed: bool, ns: str
+                     ) -> list[bytes]:
+    """The HandArrays of the core run directly on the frames, serialized like the node's."""
+    tracker = HandTracker(tracker_options({}, running_mode=RunningMode.VIDEO))
+    out = []
+    try:
+        for k, rgb in enumerate(frames):
+            if compressed:  # the bag holds the JPEG: compare on what it decodes to
+                ok, buf = cv2.imencode('.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            stamp = START_NS + k * PERIOD_NS
+            result = tracker.process(rgb, 'rgb', camera=INTR if info else None,
+                                     timestamp=stamp * 1e-9)
+            header = msg_out.header_msg(stamp, ns.strip('/') + '_optical_frame')
+            out.append(to_cdr(msg_out.frame_result_to_msg(result, header),
+                              'hand_pose_msgs/msg/HandArray'))
+    finally:
+        tracker.close()
+    return out
+
+
+@pytest.fixture(scope='module')
+def seqs() -> dict[str, list[np.ndarray]]:
+    return {s: _frames(s) for s in ('seq0', 'seq1')}
+
+
+def test_raw_mcap_one_camera_equals_the_core_and_is_deterministic(tmp_path, seqs, capsys):
+    bag = tmp_path / 'in'
+    write_bag(bag, {'/cam': (seqs['seq0'], False, True)}, 'mcap')
+    first, second = tmp_path / '1' / 'out', tmp_path / '2' / 'out'
+    assert main([str(bag), '--out', str(first), '--no-progress']) == 0
+    err = capsys.readouterr().err
+    assert f'{FRAMES} frames, {FRAMES} processed' in err and 'bad input: none' in err
+    assert main([str(bag), '--out', str(second), '--no-progress']) == 0
+    # Byte for byte (the bag's name is written inside it: both are called out).
+    for name in ('out.mcap', 'metadata.yaml'):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    raw = read_bag(first)
+    # Input topics copied, outputs listed even when empty (gestures may not change).
+    assert {'/cam/image_raw', '/cam/camera_info', '/cam/hands', '/cam/gestures',
+            '/cam/hand_markers', '/tf'} <= set(raw)
+    assert [bytes(b) for b in raw['/cam/hands']] == core_hand_arrays(
+        seqs['seq0'], True, False, '/cam')
+    typed = read_bag(first, typed=True)
+    hands = typed['/cam/hands']
+    assert sum(len(m.hands) for m in hands) >= FRAMES - 1
+    assert any(h.camera_valid for m in hands for h in m.hands)
+    assert hands[0].header.stamp.sec == START_NS // 10**9
+    assert len(typed['/tf']) >= FRAMES - 1
+    assert typed['/tf'][0].transforms[0].child_frame_id.endswith('_wrist')
+
+
+def test_compressed_sqlite3_two_cameras_one_without_info(tmp_path, seqs, capsys):
+    bag = tmp_path / 'in'
+    write_bag(bag, {'/left': (seqs['seq0'], True, True), '/right': (seqs['seq1'], True, False)},
+              'sqlite3')
+    assert main([str(bag), '--out', str(tmp_path / 'out'), '--no-progress']) == 0
+    err = capsys.readouterr().err
+    assert f'{2 * FRAMES} frames, {2 * FRAMES} processed' in err
+    assert f'no_camera_info {FRAMES}' in err
+    raw = read_bag(tmp_path / 'out')
+    assert [bytes(b) for b in raw['/left/hands']] == core_hand_arrays(
+        seqs['seq0'], True, True, '/left')
+    assert [bytes(b) for b in raw['/right/hands']] == core_hand_arrays(
+        seqs['seq1'], False, True, '/right')
+    # Two cameras: TF frames carry the camera name, so they never collide.
+    typed = read_bag(tmp_path / 'out', typed=True)
+    names = {t.child_frame_id for m in typed['/tf'] for t in m.transforms}
+    assert names and all(n.startswith('left_') for n in names)
+
+
+def test_camera_selection_and_no_copy(tmp_path, seqs):
+    bag = tmp_path / 'in'
+    write_bag(bag, {'/a': (seqs['seq0'][:FRAMES], False, True),
+                    '/b': (seqs['seq1'][:FRAMES], False, True)}, 'mcap')
+    assert main([str(bag), '--out', str(tmp_path / 'out'), '--camera', 'b', '--no-copy',
+                 '--no-progress', '--no-smoothing']) == 0
+    raw = read_bag(tmp_path / 'out')
+    assert '/b/hands' in raw and '/a/hands' not in raw and '/b/image_raw' not in raw
+    assert len(raw['/b/hands']) == FRAMES
+
+
+@pytest.mark.parametrize('storage', ['test_bag_mcap', 'test_bag_sqlite3'])
+def test_real_bags_every_image_is_bad_input(tmp_path, storage, capsys):
+    bag = shared_path('bags', 'rosbags_rs', storage)
+    assert main([str(bag), '--out', str(tmp_path / 'out'), '--no-progress']) == 0
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    # 2 raw (30 bytes for 640x480 rgb8) and 2 compressed (10 bytes) dummy images.
+    assert '4 frames, 0 processed' in err
+    assert 'bad_step 2' in err
+    assert 'every image was bad input' in err
+    raw = read_bag(tmp_path / 'out')
+    assert len(raw) >= 94 and sum(len(v) for v in raw.values()) >= 188
+
+
+def test_truncated_mcap_is_a_clear_error(tmp_path, seqs, capsys):
+    good = tmp_path / 'good'
+    write_bag(good, {'/cam': (seqs['seq0'][:3], False, False)}, 'mcap')
+    bad = tmp_path / 'bad'
+    shutil.copytree(good, bad)
+    mcap = next(bad.glob('*.mcap'))
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
+    status = main([str(good), str(bad), '--out', str(tmp_path / 'out'), '--no-progress'])
+    err = capsys.readouterr().err
+    assert status == 1 and 'Traceback' not in err
+    assert f'{bad}: cannot open it' in err and 'truncated' in err
+    assert 'unreadable_bag 1' in err
+    # The readable bag's output is kept.
+    assert len(read_bag(tmp_path / 'out' / 'good')['/cam/hands']) == 3
