@@ -46,8 +46,8 @@ def _header(ts, ns: int, frame_id: str):
 
 
 def write_bag(path: Path, cameras: dict[str, tuple[list[np.ndarray], bool, bool]],
-              storage: str) -> None:
-    """cameras: namespace -> (RGB frames, compressed, with CameraInfo)."""
+              storage: str, extra: list[tuple[str, str, bytes]] = ()) -> None:
+    """cameras: namespace -> (RGB frames, compressed, with CameraInfo); extra: raw messages."""
     from rosbags.rosbag2 import StoragePlugin, Writer
     ts = typestore()
     plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
@@ -85,6 +85,11 @@ def write_bag(path: Path, cameras: dict[str, tuple[list[np.ndarray], bool, bool]
                     msg = image_t(header=header, height=h, width=w, encoding='rgb8',
                                   is_bigendian=0, step=w * 3, data=rgb.reshape(-1))
                 writer.write(img_conn, log + 1, ts.serialize_cdr(msg, msg.__msgtype__))
+        added = {c.topic: c for c in writer.connections}
+        for k, (topic, msgtype, raw) in enumerate(extra):
+            if topic not in added:
+                added[topic] = writer.add_connection(topic, msgtype, typestore=ts)
+            writer.write(added[topic], START_NS + 10**9 + k, raw)
 
 
 def read_bag(path: Path, typed: bool = False) -> dict[str, list[bytes]]:
@@ -179,6 +184,30 @@ def test_camera_selection_and_no_copy(tmp_path, seqs):
     raw = read_bag(tmp_path / 'out')
     assert '/b/hands' in raw and '/a/hands' not in raw and '/b/image_raw' not in raw
     assert len(raw['/b/hands']) == FRAMES
+
+
+def test_bad_input_is_counted_not_fatal(tmp_path, seqs, capsys):
+    ts = typestore()
+    text = ts.serialize_cdr(ts.types['std_msgs/msg/String'](data='not an image'),
+                            'std_msgs/msg/String')
+    rgb = seqs['seq0'][0]
+    good = ts.serialize_cdr(ts.types['sensor_msgs/msg/Image'](
+        header=_header(ts, START_NS, 'cam'), height=480, width=640, encoding='rgb8',
+        is_bigendian=0, step=1920, data=rgb.reshape(-1)), 'sensor_msgs/msg/Image')
+    bag = tmp_path / 'in'
+    write_bag(bag, {'/cam': (seqs['seq0'][:3], False, True)}, 'mcap', extra=[
+        ('/cam/image_raw', 'sensor_msgs/msg/Image', good[:1000]),  # cut CDR
+        ('/cam/image_raw', 'sensor_msgs/msg/Image', good),  # stamp before the last frame
+        ('/text', 'std_msgs/msg/String', text)])
+    params = Path(__file__).resolve().parents[1] / 'config' / 'hands.yaml'
+    assert main([str(bag), '--out', str(tmp_path / 'out'), '--image-topic', '/cam/image_raw',
+                 '--image-topic', '/text', '--params-file', str(params), '--no-progress']) == 0
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    assert '6 frames, 3 processed' in err
+    for cause in ('corrupt_message 1', 'stamp_out_of_order 1', 'unexpected_type 1'):
+        assert cause in err
+    assert len(read_bag(tmp_path / 'out')['/cam/hands']) == 3
 
 
 @pytest.mark.parametrize('storage', ['test_bag_mcap', 'test_bag_sqlite3'])
