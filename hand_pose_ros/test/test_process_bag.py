@@ -46,8 +46,14 @@ def _header(ts, ns: int, frame_id: str):
 
 
 def write_bag(path: Path, cameras: dict[str, tuple[list[np.ndarray], bool, bool]],
-              storage: str, extra: list[tuple[str, str, bytes]] = ()) -> None:
-    """cameras: namespace -> (RGB frames, compressed, with CameraInfo); extra: raw messages."""
+              storage: str, extra: list[tuple[str, str, bytes]] = (), depth_mm: int = 0
+              ) -> None:
+    """
+    Write a bag: cameras: namespace -> (RGB frames, compressed, with CameraInfo).
+
+    extra: raw messages written after the frames; depth_mm: a registered 16UC1 depth image
+    of that constant value before each image.
+    """
     from rosbags.rosbag2 import StoragePlugin, Writer
     ts = typestore()
     plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
@@ -61,6 +67,9 @@ def write_bag(path: Path, cameras: dict[str, tuple[list[np.ndarray], bool, bool]
             conns[ns] = (writer.add_connection(topic, f'sensor_msgs/msg/{kind}', typestore=ts),
                          writer.add_connection(f'{ns}/camera_info', 'sensor_msgs/msg/CameraInfo',
                                                typestore=ts) if info else None)
+            if depth_mm:
+                conns[ns + '/depth'] = writer.add_connection(
+                    f'{ns}/depth/image_raw', 'sensor_msgs/msg/Image', typestore=ts)
         for k in range(min(len(c[0]) for c in cameras.values())):
             for j, (ns, (frames, compressed, _)) in enumerate(cameras.items()):
                 stamp = START_NS + k * PERIOD_NS
@@ -77,6 +86,13 @@ def write_bag(path: Path, cameras: dict[str, tuple[list[np.ndarray], bool, bool]
                         roi=ts.types['sensor_msgs/msg/RegionOfInterest'](
                             x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
                     writer.write(info_conn, log, ts.serialize_cdr(msg, info_t.__msgtype__))
+                if depth_mm:
+                    depth = np.full((h, w), depth_mm, np.uint16)
+                    msg = image_t(header=header, height=h, width=w, encoding='16UC1',
+                                  is_bigendian=0, step=w * 2,
+                                  data=depth.view(np.uint8).reshape(-1))
+                    writer.write(conns[ns + '/depth'], log,
+                                 ts.serialize_cdr(msg, msg.__msgtype__))
                 if compressed:
                     ok, buf = cv2.imencode('.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
                     assert ok
@@ -104,8 +120,8 @@ def read_bag(path: Path, typed: bool = False) -> dict[str, list[bytes]]:
     return out
 
 
-def core_hand_arrays(frames: list[np.ndarray], info: bool, compressed: bool, ns: str
-                     ) -> list[bytes]:
+def core_hand_arrays(frames: list[np.ndarray], info: bool, compressed: bool, ns: str,
+                     depth_mm: int = 0) -> list[bytes]:
     """The HandArrays of the core run directly on the frames, serialized like the node's."""
     tracker = HandTracker(tracker_options({}, running_mode=RunningMode.VIDEO))
     out = []
@@ -115,7 +131,8 @@ def core_hand_arrays(frames: list[np.ndarray], info: bool, compressed: bool, ns:
                 ok, buf = cv2.imencode('.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
                 rgb = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
             stamp = START_NS + k * PERIOD_NS
-            result = tracker.process(rgb, 'rgb', camera=INTR if info else None,
+            depth = np.full(rgb.shape[:2], depth_mm, np.uint16) if depth_mm else None
+            result = tracker.process(rgb, 'rgb', camera=INTR if info else None, depth=depth,
                                      timestamp=stamp * 1e-9)
             header = msg_out.header_msg(stamp, ns.strip('/') + '_optical_frame')
             out.append(to_cdr(msg_out.frame_result_to_msg(result, header),
@@ -175,15 +192,19 @@ def test_compressed_sqlite3_two_cameras_one_without_info(tmp_path, seqs, capsys)
     assert names and all(n.startswith('left_') for n in names)
 
 
-def test_camera_selection_and_no_copy(tmp_path, seqs):
+def test_camera_selection_no_copy_and_depth(tmp_path, seqs):
     bag = tmp_path / 'in'
-    write_bag(bag, {'/a': (seqs['seq0'][:FRAMES], False, True),
-                    '/b': (seqs['seq1'][:FRAMES], False, True)}, 'mcap')
+    write_bag(bag, {'/a': (seqs['seq0'], False, True), '/b': (seqs['seq1'], False, True)},
+              'mcap', depth_mm=600)
     assert main([str(bag), '--out', str(tmp_path / 'out'), '--camera', 'b', '--no-copy',
-                 '--no-progress', '--no-smoothing']) == 0
+                 '--no-progress']) == 0
     raw = read_bag(tmp_path / 'out')
     assert '/b/hands' in raw and '/a/hands' not in raw and '/b/image_raw' not in raw
-    assert len(raw['/b/hands']) == FRAMES
+    # The depth image is found in the namespace and used as the core uses it.
+    assert [bytes(b) for b in raw['/b/hands']] == core_hand_arrays(
+        seqs['seq1'], True, False, '/b', depth_mm=600)
+    typed = read_bag(tmp_path / 'out', typed=True)
+    assert any(h.camera_method == 2 for m in typed['/b/hands'] for h in m.hands)
 
 
 def test_bad_input_is_counted_not_fatal(tmp_path, seqs, capsys):
@@ -231,10 +252,15 @@ def test_truncated_mcap_is_a_clear_error(tmp_path, seqs, capsys):
     shutil.copytree(good, bad)
     mcap = next(bad.glob('*.mcap'))
     mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
-    status = main([str(good), str(bad), '--out', str(tmp_path / 'out'), '--no-progress'])
+    unknown = tmp_path / 'unknown'
+    unknown.mkdir()
+    (unknown / 'metadata.yaml').write_text('not: a rosbag2 bag\n')
+    status = main([str(good), str(bad), str(unknown), '--out', str(tmp_path / 'out'),
+                   '--no-progress'])
     err = capsys.readouterr().err
     assert status == 1 and 'Traceback' not in err
     assert f'{bad}: cannot open it' in err and 'truncated' in err
-    assert 'unreadable_bag 1' in err
+    assert f'{unknown}: cannot open it' in err
+    assert 'unreadable_bag 2' in err
     # The readable bag's output is kept.
     assert len(read_bag(tmp_path / 'out' / 'good')['/cam/hands']) == 3
