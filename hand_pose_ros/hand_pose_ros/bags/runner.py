@@ -93,6 +93,8 @@ def to_rosbags(message: Any, msgtype: str) -> Any:
     a rosbags parse to normalise its bytes (see to_cdr).
     """
     cls, plan = _plan(msgtype)
+    if all(how == _VALUE for _, how, _ in plan):  # Point, Time, ...: most of the copies
+        return cls(*[getattr(message, name) for name, _, _ in plan])
     kwargs = {}
     for name, how, detail in plan:
         value = getattr(message, name)
