@@ -264,3 +264,20 @@ def test_truncated_mcap_is_a_clear_error(tmp_path, seqs, capsys):
     assert 'unreadable_bag 2' in err
     # The readable bag's output is kept.
     assert len(read_bag(tmp_path / 'out' / 'good')['/cam/hands']) == 3
+
+
+def test_ray_gives_the_serial_outputs(tmp_path, seqs):
+    """Three bags as tasks of a local 2-worker Ray: the same bytes as the serial run."""
+    pytest.importorskip('ray', reason='ray extra not installed (WITH_RAY=0)')
+    bags = []
+    for k, seq in enumerate(('seq0', 'seq1', 'seq0')):
+        bags.append(tmp_path / f'bag{k}')
+        write_bag(bags[-1], {'/cam': (seqs[seq][k:k + 4], False, True)}, 'mcap')
+    serial, on_ray = tmp_path / 'serial' / 'out', tmp_path / 'ray' / 'out'
+    assert main([*map(str, bags), '--out', str(serial), '--no-progress']) == 0
+    assert main([*map(str, bags), '--out', str(on_ray), '--no-progress', '--ray',
+                 '--ray-workers', '2']) == 0
+    for k in range(3):
+        for name in (f'bag{k}.mcap', 'metadata.yaml'):
+            assert (serial / f'bag{k}' / name).read_bytes() == \
+                (on_ray / f'bag{k}' / name).read_bytes()

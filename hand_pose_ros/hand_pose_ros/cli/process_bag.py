@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 import shutil
 import sys
+import time
 from typing import Any
 
 from hand_pose_ros.cli.arguments import add_setting_arguments, given_settings
@@ -46,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help='write only the results, not the input topics')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--ray', nargs='?', const='local', default=None, metavar='ADDRESS',
+                        help='run each bag as a Ray task (needs the ray extra): a local Ray '
+                             'by default, or the cluster at ADDRESS (e.g. ray://head:10001 '
+                             "or 'auto'); outputs are identical to the serial run")
+    parser.add_argument('--ray-workers', type=int, default=None, metavar='N',
+                        help='CPUs of the local Ray (default: all); one bag per CPU')
     add_setting_arguments(parser, BASE_SPECS + TRACKER_SPECS)
     return parser
 
@@ -86,16 +93,11 @@ def outputs_for(bags: Sequence[Path], out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hand_pose_ros.bags.runner import BagRunner, Summary
-    from hand_pose_ros.core.meaning.gestures import load_gesture_modules
-    from hand_pose_ros.core.tracker import HandTracker
-    from hand_pose_ros.ros.parameters import node_options
+    from hand_pose_ros.bags.runner import Summary
 
     values = load_params_file(args.params_file) if args.params_file else {}
     values.update(given_settings(args, BASE_SPECS + TRACKER_SPECS))
-    options = tracker_options(values, running_mode=RunningMode.VIDEO)
-    node = node_options(values)
-    load_gesture_modules(str(m) for m in node.gesture_modules)
+    tracker_options(values, running_mode=RunningMode.VIDEO)  # bad values fail here, once
     outs = outputs_for(args.bags, args.out)
     for out in outs:
         if out.exists():
@@ -106,25 +108,53 @@ def run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     else:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-    tracker = HandTracker(options)
-    runner = BagRunner(tracker, node, copy=not args.no_copy, namespaces=args.camera,
-                       image_topics=args.image_topic, progress=not args.no_progress)
+    job = {'values': values, 'copy': not args.no_copy, 'namespaces': tuple(args.camera),
+           'image_topics': tuple(args.image_topic)}
+    start = time.perf_counter()
+    if args.ray is not None:
+        from hand_pose_ros.bags.ray_runner import process_bags_on_ray
+        summaries = process_bags_on_ray(args.bags, outs, job, args.ray, args.ray_workers)
+    else:
+        summaries = process_bags(args.bags, outs, progress=not args.no_progress, **job)
     total = Summary()
-    try:
-        for bag, out in zip(args.bags, outs):
-            summary = runner.run(bag, out)
-            for error in summary.errors:
-                print(f'{PROG}: error: {error}', file=sys.stderr)
-            if len(outs) > 1:
-                print(f'{bag}: {summary.text()} -> {out}', file=sys.stderr)
-            total.add(summary)
-    finally:
-        tracker.close()
+    for bag, out, summary in zip(args.bags, outs, summaries):
+        for error in summary.errors:
+            print(f'{PROG}: error: {error}', file=sys.stderr)
+        if len(outs) > 1:
+            print(f'{bag}: {summary.text()} -> {out}', file=sys.stderr)
+        total.add(summary)
+    if args.ray is not None:  # the tasks overlap: their times do not add up
+        total.wall_s = time.perf_counter() - start
     print(f'{total.text()} -> {args.out}', file=sys.stderr)
     if total.frames and total.processed == 0:
         print(f'{PROG}: no frame could be processed: every image was bad input (see the '
               'causes above)', file=sys.stderr)
     return 1 if total.errors else 0
+
+
+def process_bags(bags: Sequence[Path], outs: Sequence[Path], values: dict[str, Any],
+                 copy: bool = True, namespaces: Sequence[str] = (),
+                 image_topics: Sequence[str] = (), progress: bool = False) -> list[Any]:
+    """
+    Process bags one after the other with one tracker (models loaded once); one Summary each.
+
+    Each bag starts with fresh tracking states, so a bag's output does not depend on the
+    bags before it: a Ray task running one bag writes the same bytes.
+    """
+    from hand_pose_ros.bags.runner import BagRunner
+    from hand_pose_ros.core.meaning.gestures import load_gesture_modules
+    from hand_pose_ros.core.tracker import HandTracker
+    from hand_pose_ros.ros.parameters import node_options
+
+    node = node_options(values)
+    load_gesture_modules(str(m) for m in node.gesture_modules)
+    tracker = HandTracker(tracker_options(values, running_mode=RunningMode.VIDEO))
+    runner = BagRunner(tracker, node, copy=copy, namespaces=namespaces,
+                       image_topics=image_topics, progress=progress)
+    try:
+        return [runner.run(bag, out) for bag, out in zip(bags, outs)]
+    finally:
+        tracker.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

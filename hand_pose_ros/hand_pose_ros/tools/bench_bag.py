@@ -9,7 +9,7 @@ runner on the bag. Prints frames/s and x real time of both, the runner's wall-ti
 over the core, and the CPU time per frame of both (this process's, all its threads), which
 other processes' load moves much less than wall time.
 
-    python -m hand_pose_ros.tools.bench_bag --cameras 1 4 [--keep DIR] [tracker flags]
+    python -m hand_pose_ros.tools.bench_bag --cameras 1 4 [--ray-bags 4] [--keep DIR] [flags]
 """
 
 from __future__ import annotations
@@ -109,12 +109,42 @@ def bench(cameras: int, frames: Sequence[np.ndarray], values: dict, folder: Path
             'core_cpu_ms': 1e3 * core_cpu / n, 'bag_cpu_ms': 1e3 * bag_cpu / n}
 
 
+def bench_ray(bags: int, frames: Sequence[np.ndarray], values: dict, folder: Path) -> None:
+    """Time `bags` one-camera bags serially, then on a local Ray of 1 and 2 workers."""
+    from hand_pose_ros.bags.ray_runner import process_bags_on_ray
+    from hand_pose_ros.cli.process_bag import process_bags
+    inputs = []
+    for k in range(bags):
+        inputs.append(folder / f'ray_in_{k}')
+        if not inputs[-1].exists():
+            write_motion_bag(inputs[-1], frames, 1)
+    job = {'values': values, 'copy': True, 'namespaces': (), 'image_topics': ()}
+    n, span = bags * len(frames), bags * len(frames) * PERIOD_NS * 1e-9
+    print('run              bags  frames  seconds  frames/s  x rt   vs serial (all include '
+          'model loading; Ray also its start)')
+    base = None
+    for name, workers in (('serial', None), ('ray 1 worker', 1), ('ray 2 workers', 2)):
+        outs = [folder / f'ray_out_{name.replace(" ", "_")}_{k}' for k in range(bags)]
+        start = time.perf_counter()
+        if workers is None:
+            process_bags(inputs, outs, **job)
+        else:
+            process_bags_on_ray(inputs, outs, job, 'local', workers)
+        wall = time.perf_counter() - start
+        base = base or wall
+        print(f'{name:15s}  {bags:4d}  {n:6d}  {wall:7.1f}  {n / wall:8.1f}  {span / wall:4.2f}  '
+              f'{base / wall:5.2f}x', flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m hand_pose_ros.tools.bench_bag',
                                      description=__doc__.split('\n\n')[0])
-    parser.add_argument('--cameras', type=int, nargs='+', default=[1, 4])
+    parser.add_argument('--cameras', type=int, nargs='*', default=[1, 4])
     parser.add_argument('--limit', type=int, default=None, help='first N frames only')
     parser.add_argument('--no-copy', action='store_true', help='runner without input copy')
+    parser.add_argument('--ray-bags', type=int, default=0, metavar='N',
+                        help='also: N one-camera bags serially vs on a local Ray of 1 and 2 '
+                             'workers (needs the ray extra)')
     parser.add_argument('--keep', type=Path, default=None, help='keep the bags in this folder')
     add_setting_arguments(parser, BASE_SPECS + TRACKER_SPECS)
     args = parser.parse_args(argv)
@@ -131,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f'{r["core_fps"]:13.1f}  {r["core_rt"]:9.2f}  {r["bag_fps"]:12.1f}  '
                   f'{r["bag_rt"]:8.2f}  {100 * r["overhead"]:11.0f} %  '
                   f'{r["core_cpu_ms"]:16.1f}  {r["bag_cpu_ms"]:16.1f}', flush=True)
+        if args.ray_bags:
+            bench_ray(args.ray_bags, frames, values, folder)
     return 0
 
 
