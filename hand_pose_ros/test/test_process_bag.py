@@ -12,6 +12,7 @@ so rosbags' reader lists the topics instead. The real rosbag2 bags of ../shared/
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 import shutil
 
@@ -281,3 +282,20 @@ def test_ray_gives_the_serial_outputs(tmp_path, seqs):
         for name in (f'bag{k}.mcap', 'metadata.yaml'):
             assert (serial / f'bag{k}' / name).read_bytes() == \
                 (on_ray / f'bag{k}' / name).read_bytes()
+
+
+def test_hand_records_for_dataset_pipelines(seqs):
+    """The Python API gives detect's records: tracked per stream, per row for Ray Data."""
+    from hand_pose_ros.cli.detect import hand_to_json
+    from hand_pose_ros.records import hand_records, HandRecords
+    frames = seqs['seq0'][:4]
+    tracker = HandTracker(tracker_options({}, running_mode=RunningMode.VIDEO))
+    try:
+        expected = [[hand_to_json(h) for h in tracker.process(f, timestamp=k / 30.0).hands]
+                    for k, f in enumerate(frames)]
+    finally:
+        tracker.close()
+    assert list(hand_records(frames)) == expected
+    batch = HandRecords()({'image': np.stack(frames[:2]), 'index': np.arange(2)})
+    assert list(batch['index']) == [0, 1] and len(batch['hands']) == 2
+    assert all(len(json.loads(h)) >= 1 for h in batch['hands'])
