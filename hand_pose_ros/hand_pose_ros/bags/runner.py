@@ -315,8 +315,14 @@ class BagRunner:
                 for role, cam in roles.get(conn.topic, ()):
                     if role == 'image':
                         bar.update(1)
-                    self._handle(role, cam, conn.msgtype, raw, log_ns, writer, outputs,
-                                 summary)
+                    try:
+                        self._handle(role, cam, conn.msgtype, raw, log_ns, writer, outputs,
+                                     summary)
+                    except OSError:  # the output (disk full, ...): not the message's fault
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - one message must not stop the bag
+                        self._reject(cam, msg_in.InputError(
+                            'internal_error', f'{type(exc).__name__}: {exc}'), summary)
         except Exception as exc:  # noqa: BLE001 - rosbags raises many kinds on a bad file
             if isinstance(exc, (KeyboardInterrupt, MemoryError)):
                 raise
