@@ -299,3 +299,14 @@ def test_hand_records_for_dataset_pipelines(seqs):
     batch = HandRecords()({'image': np.stack(frames[:2]), 'index': np.arange(2)})
     assert list(batch['index']) == [0, 1] and len(batch['hands']) == 2
     assert all(len(json.loads(h)) >= 1 for h in batch['hands'])
+
+
+def test_embedded_definitions_hash_like_rosidl():
+    """The typestore's hand_pose_msgs (from the .msg files) hash as rosidl built them."""
+    import sys
+    share = Path(sys.prefix) / 'share' / 'hand_pose_msgs' / 'msg'
+    for name in ('Hand', 'HandArray', 'HandGesture'):
+        hashes = json.loads((share / f'{name}.json').read_text())['type_hashes']
+        rosidl = next(h['hash_string'] for h in hashes
+                      if h['type_name'] == f'hand_pose_msgs/msg/{name}')
+        assert typestore().hash_rihs01(f'hand_pose_msgs/msg/{name}') == rosidl
