@@ -240,7 +240,7 @@ def test_real_bags_every_image_is_bad_input(tmp_path, storage, capsys):
     assert 'Traceback' not in err
     # 2 raw (30 bytes for 640x480 rgb8) and 2 compressed (10 bytes) dummy images.
     assert '4 frames, 0 processed' in err
-    assert 'bad_step 2' in err
+    assert 'bad_step 2' in err and 'corrupt_compressed 2' in err
     assert 'every image was bad input' in err
     raw = read_bag(tmp_path / 'out')
     assert len(raw) >= 94 and sum(len(v) for v in raw.values()) >= 188
@@ -249,9 +249,11 @@ def test_real_bags_every_image_is_bad_input(tmp_path, storage, capsys):
 def test_truncated_mcap_is_a_clear_error(tmp_path, seqs, capsys):
     good = tmp_path / 'good'
     write_bag(good, {'/cam': (seqs['seq0'][:3], False, False)}, 'mcap')
-    bad = tmp_path / 'bad'
-    shutil.copytree(good, bad)
+    bad = tmp_path / 'bad'  # a truncated copy of the real rosbag2 MCAP bag
+    shutil.copytree(shared_path('bags', 'rosbags_rs', 'test_bag_mcap'), bad)
+    bad.chmod(0o755)
     mcap = next(bad.glob('*.mcap'))
+    mcap.chmod(0o644)
     mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
     unknown = tmp_path / 'unknown'
     unknown.mkdir()
