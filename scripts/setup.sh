@@ -8,6 +8,7 @@
 # Variables: ROS_DISTRO (jazzy | kilted, default jazzy), VENV (default <repo>/.venv),
 # PYTHON (interpreter that creates the venv, default python3.11), WITH_TORCH (1 | 0, default 1),
 # WITH_RETARGET (1 | 0, default WITH_TORCH: dex-retargeting for hand_retarget_node needs torch),
+# WITH_RAY (1 | 0, default 1: ray for process-bag --ray),
 # WITH_ROS_TOOLS (auto | 1 | 0, default auto: on when ROS_TOOLS_SRC exists), ROS_TOOLS_SRC
 # (default <repo>/../shared/ros2-src: source archives of launch, ros2cli, tf2, ...).
 set -euo pipefail
@@ -17,6 +18,7 @@ ROS_DISTRO="${ROS_DISTRO:-jazzy}"
 VENV="${VENV:-$ROOT/.venv}"
 WITH_TORCH="${WITH_TORCH:-1}"
 WITH_RETARGET="${WITH_RETARGET:-$WITH_TORCH}"
+WITH_RAY="${WITH_RAY:-1}"
 WITH_ROS_TOOLS="${WITH_ROS_TOOLS:-auto}"
 ROS_TOOLS_SRC="${ROS_TOOLS_SRC:-$ROOT/../shared/ros2-src}"
 if [[ -z "${PYTHON:-}" ]]; then
@@ -124,11 +126,12 @@ for f in "$REQ"/*.txt; do
     ros-*.txt) [[ "$name" == "ros-$ROS_DISTRO.txt" ]] || continue ;;
     torch.txt) [[ "$WITH_TORCH" == 1 ]] || continue ;;
     retarget.txt) [[ "$WITH_RETARGET" == 1 ]] || continue ;;
+    ray.txt) [[ "$WITH_RAY" == 1 ]] || continue ;;
   esac
   if grep -qx '# --no-deps' "$f"; then nodeps_files+=("$f"); else req_files+=("$f"); fi
 done
 pip_key="$(hash_of "${req_files[@]}" ${nodeps_files[@]+"${nodeps_files[@]}"} \
-  "$ROOT/scripts/fix_ros_wheels.py" <(echo "$ROS_DISTRO $WITH_TORCH $WITH_RETARGET $ROS_TOOLS"))"
+  "$ROOT/scripts/fix_ros_wheels.py" <(echo "$ROS_DISTRO $WITH_TORCH $WITH_RETARGET $WITH_RAY $ROS_TOOLS"))"
 if ! stamp_ok pip "$pip_key"; then
   log "installing Python packages (ROS 2 $ROS_DISTRO)"
   pip_args=(-q --disable-pip-version-check)

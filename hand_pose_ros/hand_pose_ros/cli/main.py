@@ -10,6 +10,7 @@ import sys
 SUBCOMMANDS = {
     'detect': 'hands in images, folders or videos to JSON',
     'fuse': 'hands of synchronized calibrated cameras fused into world-frame hands, JSON',
+    'process-bag': 'hands in every frame of rosbag2 bags, written as an MCAP bag',
     'bench': 'this pipeline vs official MediaPipe, ms/frame',
     'eval-hands': 'small, interacting, distant and false hands per tracker setting',
     'eval-teleop': 'jitter, filter lag and bone-length stability on known-truth sequences',
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hand_pose_ros.cli.fuse import main as run
     elif command == 'eval-multiview':
         from hand_pose_ros.tools.eval_multiview import main as run
+    elif command == 'process-bag':
+        from hand_pose_ros.cli.process_bag import main as run
     elif command == 'eval-hands':
         from hand_pose_ros.tools.eval_hands import main as run
     elif command == 'bench':

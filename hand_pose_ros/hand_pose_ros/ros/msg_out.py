@@ -26,6 +26,12 @@ def ns_to_stamp(ns: int) -> Any:
     return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
 
 
+def header_msg(stamp_ns: int, frame_id: str) -> Any:
+    """Return a std_msgs/Header (for a header that came from another message library)."""
+    from std_msgs.msg import Header
+    return Header(stamp=ns_to_stamp(stamp_ns), frame_id=str(frame_id))
+
+
 # ---------------------------------------------------------------- images out
 
 def _byte_array(data: np.ndarray) -> array.array:
@@ -193,6 +199,15 @@ def frame_result_to_msg(result: FrameResult, header: Any) -> Any:
     msg.width, msg.height = int(result.width), int(result.height)
     msg.hands = [hand_to_msg(h) for h in result.all_hands if hand_finite(h)]
     return msg
+
+
+def gesture_change_msgs(result: FrameResult, header: Any) -> list[Any]:
+    """One hand_pose_msgs/HandGesture per debounced change the tracker confirmed."""
+    from hand_pose_msgs.msg import HandGesture
+    return [HandGesture(
+        header=header, hand_id=int(change.hand_id), handedness=change.handedness,
+        gesture=change.gesture, previous_gesture=change.previous_gesture,
+        score=finite_or(change.score)) for change in result.gesture_changes]
 
 
 def hand_array_keypoints(msg: Any) -> np.ndarray:

@@ -290,11 +290,8 @@ class CameraIO:
 
     def publish_gesture_changes(self, header: Any, result: FrameResult) -> None:
         """One HandGesture per debounced change the tracker confirmed in this frame."""
-        for change in result.gesture_changes:
-            self.pub_gestures.publish(HandGesture(
-                header=header, hand_id=int(change.hand_id), handedness=change.handedness,
-                gesture=change.gesture, previous_gesture=change.previous_gesture,
-                score=msg_out.finite_or(change.score)))
+        for msg in msg_out.gesture_change_msgs(result, header):
+            self.pub_gestures.publish(msg)
 
 
 class HandPoseNode(Node):
