@@ -1,0 +1,42 @@
+"""
+Grey frames (mono and IR cameras): a skin-tinted copy for the palm detector.
+
+The palm detector leans on skin colour: on a grey copy of a photo (three equal channels)
+its score for a clearly visible hand can fall from above 0.9 to near 0, while the landmark
+model, read from the same ROI, scores and places the hand as it does in colour (measured,
+docs/evaluation.md "Grey and IR frames"). So a grey frame gets one more detector look at a
+copy whose grey levels are mapped onto a skin hue (same luma), which brings most of those
+palms back; the landmark model still reads the original grey pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Skin tones' RGB ratios (a light and a deeper one; each alone brings back hands the other
+# misses), scaled so the tinted pixel keeps its luma (BT.601 weights): R is pushed above
+# the grey level, B below it.
+_SKINS = ((1.0, 0.68, 0.52), (1.0, 0.78, 0.64))
+SKIN_TINTS = tuple(np.array(s, np.float32) / float(np.dot(s, (0.299, 0.587, 0.114)))
+                   for s in _SKINS)
+# Channel spread (max - min, 8-bit levels) up to which a pixel counts as grey: JPEG chroma
+# rounding of a grey image stays within a few levels.
+GREY_SPREAD = 6
+# Every STEP-th pixel per axis is checked: a colour image has many coloured pixels, so a
+# sparse grid tells it apart at a few hundred microseconds on 1080p.
+STEP = 8
+# Share of sampled pixels allowed above GREY_SPREAD (a coloured overlay, a few hot pixels).
+COLOURED_SHARE = 0.01
+
+
+def is_grey(rgb: np.ndarray) -> bool:
+    """Return True when the (H, W, 3) uint8 image's channels are (nearly) equal."""
+    sample = rgb[::STEP, ::STEP].astype(np.int16)
+    spread = sample.max(axis=2) - sample.min(axis=2)
+    return bool(np.count_nonzero(spread > GREY_SPREAD) <= COLOURED_SHARE * spread.size)
+
+
+def skin_tinted(rgb: np.ndarray, tint: np.ndarray) -> np.ndarray:
+    """Return the grey image's levels mapped onto a skin hue of the same luma, uint8 RGB."""
+    grey = rgb[:, :, 1].astype(np.float32)
+    return np.clip(grey[:, :, None] * tint, 0, 255).astype(np.uint8)
