@@ -4,10 +4,10 @@ Grey frames (mono and IR cameras): accuracy on grey copies of the annotated phot
 Each shared photo converted to grey (three equal channels, as a mono8 image reaches the
 pipeline) must be found about as well as in colour with the static defaults: recall within
 0.03 and PCK@0.2 within 0.05 of the colour figures, for both models (issue 21). Without
-``grey_detector_view`` the palm detector misses a fifth of these hands (full model:
-recall 0.737 against 0.947 in colour), while the landmark model reads them as in colour.
-Also: a colour frame is never taken for grey, and the grey views leave colour results as
-they are (the colour figures are test_pipeline_accuracy.py's).
+``grey_detector_view`` the palm detector misses many of these hands while the landmark
+model reads them as in colour (docs/evaluation.md, "Grey and IR frames"). Also: a colour
+frame is never taken for grey, and the grey views leave colour results as they are (the
+colour figures are test_pipeline_accuracy.py's).
 """
 
 from __future__ import annotations

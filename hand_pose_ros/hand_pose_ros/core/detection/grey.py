@@ -2,15 +2,16 @@
 Grey frames (mono and IR cameras): a skin-tinted copy for the palm detector.
 
 The palm detector leans on skin colour: on a grey copy of a photo (three equal channels)
-its score for a clearly visible hand can fall from above 0.9 to near 0, while the landmark
-model, read from the same ROI, scores and places the hand as it does in colour (measured,
-docs/evaluation.md "Grey and IR frames"). So a grey frame gets one more detector look at a
-copy whose grey levels are mapped onto a skin hue (same luma), which brings most of those
-palms back; the landmark model still reads the original grey pixels.
+it misses clearly visible hands, while the landmark model, read from the same ROI, scores
+and places them as it does in colour (measured: docs/evaluation.md, "Grey and IR frames").
+So a grey frame gets more detector looks, among them at copies whose grey levels are mapped
+onto a skin hue of the same luma, which bring most of those palms back; the landmark model
+still reads the original grey pixels.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 # Skin tones' RGB ratios (a light and a deeper one; each alone brings back hands the other
@@ -23,7 +24,7 @@ SKIN_TINTS = tuple(np.array(s, np.float32) / float(np.dot(s, (0.299, 0.587, 0.11
 # rounding of a grey image stays within a few levels.
 GREY_SPREAD = 6
 # Every STEP-th pixel per axis is checked: a colour image has many coloured pixels, so a
-# sparse grid tells it apart at a few hundred microseconds on 1080p.
+# sparse grid tells it apart.
 STEP = 8
 # Share of sampled pixels allowed above GREY_SPREAD (a coloured overlay, a few hot pixels).
 COLOURED_SHARE = 0.01
@@ -37,6 +38,12 @@ def is_grey(rgb: np.ndarray) -> bool:
 
 
 def skin_tinted(rgb: np.ndarray, tint: np.ndarray) -> np.ndarray:
-    """Return the grey image's levels mapped onto a skin hue of the same luma, uint8 RGB."""
-    grey = rgb[:, :, 1].astype(np.float32)
-    return np.clip(grey[:, :, None] * tint, 0, 255).astype(np.uint8)
+    """
+    Return the grey (H, W, 3) uint8 image's levels mapped onto a skin hue of the same luma.
+
+    One table lookup per channel: the frame's channels are equal, so each channel's table
+    is that channel's tint.
+    """
+    levels = np.arange(256, dtype=np.float32)[:, None] * tint[None, :]
+    table = np.clip(levels, 0, 255).astype(np.uint8).reshape(256, 1, 3)
+    return cv2.LUT(np.ascontiguousarray(rgb), table)
