@@ -15,6 +15,9 @@ new option (e.g. a body-guided ROI source) is one more `--column`. Parts:
   down as if seen from further away: gesture still recognised, against hand size.
 * wrists: real body photos (shared/data/bodies): fraction of labelled wrists with a hand
   found within one forearm length, by forearm length.
+* degrade: the annotated photos as robot cameras see them (grey, IR-like, dark with sensor
+  noise, motion blur, JPEG), recall and PCK@0.2 per degradation and level; the column
+  `mediapipe` is official MediaPipe (the Tasks HandLandmarker, static mode) for reference.
 * timing: time per frame of each column, static (the annotated and the body photos) and
   tracking (the motion sequences as streams), the columns interleaved frame by frame so
   machine load hits them alike; ratios to the first column are the meaningful output.
@@ -37,10 +40,11 @@ from hand_pose_ros.core.meaning.gestures import GESTURE_OPEN_PALM, GESTURE_POINT
 from hand_pose_ros.core.options import BaseOptions, RunningMode, SETTINGS, TrackerOptions
 from hand_pose_ros.core.results import HandResult
 from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.core.tracker_protocol import Tracker
 from hand_pose_ros.tools.shared_data import shared_data_dir
 import numpy as np
 
-PARTS = ('size', 'pairs', 'false', 'gestures', 'wrists', 'timing')
+PARTS = ('size', 'pairs', 'false', 'gestures', 'wrists', 'degrade', 'timing')
 SIZES = (16, 24, 32, 48, 64, 96, 128, 200)
 OVERLAPS = (0.0, 0.15, 0.3, 0.5)
 GESTURE_SIZES = (24, 32, 48, 64, 96, 128)
@@ -52,6 +56,18 @@ COLUMNS = {
     'default': {},
     'body': {'body_rois': True},
 }
+# This column name runs official MediaPipe (the Tasks HandLandmarker), not HandTracker.
+MEDIAPIPE = 'mediapipe'
+# Degradations of the degrade part and their levels (None: one level). dark: exposure
+# factor; blur: motion blur length, px; jpeg: quality.
+DEGRADATIONS = {'colour': None, 'grey': None, 'ir': None,
+                'dark': (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125),
+                'blur': (0, 5, 10, 15, 20, 30), 'jpeg': (95, 50, 30, 20, 10, 5)}
+# Sensor model of the dark frames: full-well electrons at white, read noise (electrons).
+FULL_WELL = 4000.0
+READ_NOISE = 4.0
+# Recall below which a degradation level is reported as the breaking point.
+RECALL_FLOOR = 0.8
 FOREARM_BINS = (0.0, 40.0, 80.0, 120.0, 1e9)
 # A hand is found (recall) when its mean visible-keypoint error is under this fraction of
 # the hand's size, as in the accuracy tests; PCK counts keypoints within 0.2 of it.
@@ -148,13 +164,16 @@ def make_background(kind: str, image: np.ndarray, frame_size: tuple[int, int]) -
 class Context:
     """What every part needs: the trackers per (column, model), the data, the options."""
 
-    trackers: dict[tuple[str, str], HandTracker]
+    trackers: dict[tuple[str, str], Tracker]
     data: Path
     annotated: list[Annotated]
     args: argparse.Namespace
     progress: Callable[[Iterable, str], Iterable] = field(default=lambda it, _: it)
 
     def run(self, key: tuple[str, str], image: np.ndarray) -> list[HandResult]:
+        if self.args.grey:  # as a mono camera sends it
+            return self.trackers[key].process(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY),
+                                              'mono').hands
         return self.trackers[key].process(image, 'bgr').hands
 
 
@@ -508,6 +527,122 @@ def part_timing(ctx: Context) -> dict:
     return out
 
 
+def degrade(image: np.ndarray, kind: str, level: float | None, rng: np.random.Generator
+            ) -> np.ndarray:
+    """
+    Return a BGR copy of `image` as a robot camera might see it (SYNTHETIC).
+
+    grey: three equal channels (a mono8 camera). ir: grey with an active-IR look, a
+    strong gamma (near skin bright, the rest dark), multiplicative speckle and a bright
+    projector-dot pattern. dark: linear light times the exposure factor `level`, then shot
+    noise (FULL_WELL electrons at white) and read noise, no gain back (a fixed-exposure
+    camera in a dim room). blur: a line kernel `level` px long at a random angle. jpeg:
+    encoded at quality `level`.
+    """
+    if kind == 'colour':
+        return image
+    if kind in ('grey', 'ir'):
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if kind == 'ir':
+            lin = (grey.astype(np.float32) / 255.0) ** 2.2
+            speckle = rng.normal(1.0, 0.25, grey.shape).astype(np.float32)
+            lin = lin * np.clip(cv2.GaussianBlur(speckle, (0, 0), 0.8), 0.2, None)
+            dots = (rng.random(grey.shape) < 0.004).astype(np.float32)
+            lin = lin * 1.6 + cv2.GaussianBlur(dots, (0, 0), 0.7) * 2.5
+            grey = (np.clip(lin, 0, 1) * 255).astype(np.uint8)
+        return cv2.merge([grey, grey, grey])
+    if kind == 'dark':
+        lin = (image.astype(np.float32) / 255.0) ** 2.2 * float(level)
+        electrons = rng.poisson(lin * FULL_WELL).astype(np.float32)
+        electrons += rng.normal(0.0, READ_NOISE, image.shape).astype(np.float32)
+        return (np.clip(electrons / FULL_WELL, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)
+    if kind == 'blur':
+        length = int(level)
+        if length < 2:
+            return image
+        kernel = np.zeros((length, length), np.float32)
+        kernel[length // 2, :] = 1.0
+        angle = float(rng.uniform(0, 180))
+        rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle, 1.0)
+        kernel = cv2.warpAffine(kernel, rot, (length, length))
+        return cv2.filter2D(image, -1, kernel / kernel.sum())
+    if kind == 'jpeg':
+        _, data = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, int(level)])
+        return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    raise ValueError(f'unknown degradation {kind!r}')
+
+
+def part_degrade(ctx: Context) -> dict:
+    """
+    Recall and PCK@0.2 of each column on the annotated photos, per degradation and level.
+
+    One random draw (noise, blur angle) per photo and level, the same for every column. For
+    each degradation with levels, `below_0.8` is the first level where recall falls below
+    RECALL_FLOOR (None when it never does).
+    """
+    out: dict = {}
+    for kind in ctx.args.degradations:
+        levels = DEGRADATIONS[kind] or (None,)
+        rows: dict = {}
+        for level in ctx.progress(levels, f'degrade {kind}'):
+            scores = {key: [] for key in ctx.trackers}
+            for n, item in enumerate(ctx.annotated):
+                rng = np.random.default_rng([n, list(DEGRADATIONS).index(kind),
+                                             int((level or 0) * 1000)])
+                frame = degrade(item.image, kind, level, rng)
+                for key in ctx.trackers:
+                    hand, pck = score_hand(ctx.run(key, frame), item.truth, item.side)
+                    scores[key].append((hand is not None, pck))
+            rows[str(level)] = {f'{c}/{m}': [round(float(np.mean([s[0] for s in v])), 3),
+                                             round(float(np.mean([s[1] for s in v])), 3)]
+                                for (c, m), v in scores.items()}
+        entry: dict = {'levels': rows}
+        if DEGRADATIONS[kind]:
+            entry['below_0.8'] = {
+                col: next((lv for lv, r in rows.items() if r[col][0] < RECALL_FLOOR), None)
+                for col in rows[str(levels[0])]}
+        out[kind] = entry
+    return out
+
+
+def plot_degrade(results: dict, path: Path) -> None:
+    """Recall per degradation level, one panel per degradation, one line per column."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    kinds = [k for k in results if DEGRADATIONS.get(k)]
+    fig, axes = plt.subplots(1, len(kinds) + 1, figsize=(4 * (len(kinds) + 1), 3.8))
+    labels = {'dark': 'exposure factor', 'blur': 'motion blur, px', 'jpeg': 'JPEG quality'}
+    for ax, kind in zip(axes[1:], kinds):
+        rows = results[kind]['levels']
+        xs = [float(x) for x in rows]
+        for col in rows[next(iter(rows))]:
+            ax.plot(range(len(xs)), [rows[x][col][0] for x in rows], marker='o',
+                    ls='--' if col.startswith(MEDIAPIPE) else '-', label=col)
+        ax.set_xticks(range(len(xs)), [f'{x:g}' for x in xs])
+        ax.set_xlabel(labels.get(kind, kind))
+        ax.set_ylim(0, 1.02)
+        ax.axhline(RECALL_FLOOR, color='grey', lw=0.8, ls=':')
+        ax.grid(True, alpha=0.3)
+    single = [k for k in ('colour', 'grey', 'ir') if k in results]
+    if single:
+        cols = list(results[single[0]]['levels']['None'])
+        width = 0.8 / len(cols)
+        for n, col in enumerate(cols):
+            axes[0].bar([i + n * width for i in range(len(single))],
+                        [results[k]['levels']['None'][col][0] for k in single], width,
+                        label=col)
+        axes[0].set_xticks([i + 0.4 - width / 2 for i in range(len(single))], single)
+        axes[0].set_ylim(0, 1.02)
+        axes[0].axhline(RECALL_FLOOR, color='grey', lw=0.8, ls=':')
+    axes[0].set_ylabel('recall, 19 annotated photos')
+    axes[0].legend(fontsize=7)
+    fig.suptitle('SYNTHETIC degradations of the annotated shared photos: this package '
+                 '(static defaults) vs official MediaPipe')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def _near(hand: HandResult, x: float, y: float, radius: float) -> bool:
     points = hand.keypoints[:, :2]
     centre = (points.min(axis=0) + points.max(axis=0)) / 2
@@ -540,13 +675,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--model', nargs='+', choices=('full', 'lite'), default=['full', 'lite'])
     parser.add_argument('--column', type=_column, action='append', default=None,
                         help='NAME[:setting=value,...] (repeat); built in: '
-                             + ', '.join(f'{k} {v or "(defaults)"}' for k, v in COLUMNS.items()))
+                             + ', '.join(f'{k} {v or "(defaults)"}' for k, v in COLUMNS.items())
+                             + f'; {MEDIAPIPE}: official MediaPipe (Tasks, static mode)')
     parser.add_argument('--sizes', type=int, nargs='+', default=list(SIZES))
     parser.add_argument('--gesture-sizes', type=int, nargs='+', default=list(GESTURE_SIZES))
     parser.add_argument('--overlaps', type=float, nargs='+', default=list(OVERLAPS))
     parser.add_argument('--frame', type=_frame, nargs='+', default=[(1280, 720)])
     parser.add_argument('--background', nargs='+', choices=('neutral', 'photo'),
                         default=['photo'])
+    parser.add_argument('--degradations', nargs='+', choices=tuple(DEGRADATIONS),
+                        default=list(DEGRADATIONS))
+    parser.add_argument('--degrade-plot', type=Path, default=None,
+                        help='degradation curves (recall per level) as an image')
+    parser.add_argument('--grey', action='store_true',
+                        help='every frame of every part converted to grey (mono8) first')
     parser.add_argument('--json', type=Path, default=None, help='write the results here')
     parser.add_argument('--plot', type=Path, default=None,
                         help='size curve (recall and PCK@0.2 vs hand size) as an image')
@@ -600,11 +742,17 @@ def main(argv: Sequence[str]) -> int:
     trackers = {}
     for name, values in columns.items():
         for model in args.model:
-            trackers[(name, model)] = HandTracker(TrackerOptions(
-                base=BaseOptions(model=model), running_mode=RunningMode.IMAGE).replace(**values))
+            options = TrackerOptions(base=BaseOptions(model=model),
+                                     running_mode=RunningMode.IMAGE).replace(**values)
+            if name == MEDIAPIPE:
+                from hand_pose_ros.core.mediapipe_tracker import MediaPipeTasksTracker
+                trackers[(name, model)] = MediaPipeTasksTracker(options)
+            else:
+                trackers[(name, model)] = HandTracker(options)
     ctx = Context(trackers, data, load_annotated(data), args, progress)
     parts = {'size': part_size, 'pairs': part_pairs, 'false': part_false,
-             'gestures': part_gestures, 'wrists': part_wrists, 'timing': part_timing}
+             'gestures': part_gestures, 'wrists': part_wrists, 'degrade': part_degrade,
+             'timing': part_timing}
     results: dict = {'columns': columns}
     for part in args.part:
         start = time.perf_counter()
@@ -615,6 +763,8 @@ def main(argv: Sequence[str]) -> int:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     if args.plot and 'size' in results:
         plot_size(results['size'], args.plot)
+    if args.degrade_plot and 'degrade' in results:
+        plot_degrade(results['degrade'], args.degrade_plot)
     for tracker in trackers.values():
         tracker.close()
     return 0
