@@ -71,3 +71,16 @@ def test_degradations_keep_the_frame_and_do_what_they_say() -> None:
     args = eval_hands.build_parser().parse_args(
         ['--part', 'degrade', '--column', 'default', '--column', 'mediapipe'])
     assert dict(args.column) == {'default': {}, 'mediapipe': {}}
+
+
+def test_halves_split_every_set_in_two_disjoint_parts() -> None:
+    names = [f'bodies/{n:04d}.jpg' for n in range(200)]
+    tune = {n for n in names if eval_hands.in_half(n, 'tune')}
+    report = {n for n in names if eval_hands.in_half(n, 'report')}
+    assert not tune & report and tune | report == set(names)
+    assert 60 < len(tune) < 140
+    assert all(eval_hands.in_half(n, 'all') for n in names)
+    # A motion sequence's crops are one source: near-identical frames stay in one half.
+    assert eval_hands._source('motion/seq1/0008-head') == 'motion/seq1'
+    assert eval_hands._source('ochuman/000817.jpg#1-head') == 'ochuman/000817.jpg'
+    assert 'twohands' in eval_hands.PARTS

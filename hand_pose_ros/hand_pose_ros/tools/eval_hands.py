@@ -11,6 +11,8 @@ new option (e.g. a body-guided ROI source) is one more `--column`. Parts:
   other side) at a given overlap: hands found with the correct side.
 * false: hands reported on hand-free images with faces and people (crops of the shared body
   and motion photos around heads and torsos, away from every labelled wrist and hand).
+* twohands: real interacting hands, the motion frames where MediaPipe's golden run found
+  two: golden hands found (true second hands kept).
 * gestures: the annotated photos whose hand shows a pointing or open-palm gesture, scaled
   down as if seen from further away: gesture still recognised, against hand size.
 * wrists: real body photos (shared/data/bodies): fraction of labelled wrists with a hand
@@ -34,6 +36,7 @@ import json
 import os
 from pathlib import Path
 import time
+import zlib
 
 import cv2
 from hand_pose_ros.core.meaning.gestures import GESTURE_OPEN_PALM, GESTURE_POINTING_UP
@@ -44,7 +47,7 @@ from hand_pose_ros.core.tracker_protocol import Tracker
 from hand_pose_ros.tools.shared_data import shared_data_dir
 import numpy as np
 
-PARTS = ('size', 'pairs', 'false', 'gestures', 'wrists', 'degrade', 'timing')
+PARTS = ('size', 'pairs', 'false', 'twohands', 'gestures', 'wrists', 'degrade', 'timing')
 SIZES = (16, 24, 32, 48, 64, 96, 128, 200)
 OVERLAPS = (0.0, 0.15, 0.3, 0.5)
 GESTURE_SIZES = (24, 32, 48, 64, 96, 128)
@@ -89,6 +92,19 @@ class Annotated:
     image: np.ndarray
     truth: np.ndarray
     side: float
+
+
+def in_half(name: str, half: str) -> bool:
+    """
+    Return True when the image `name` belongs to `half` ('tune', 'report' or 'all').
+
+    A stable hash of the source image's name splits every set in two, so a check can be
+    tuned on one half and reported on the other; the framings and crops of one source
+    image share its name's half.
+    """
+    if half == 'all':
+        return True
+    return zlib.crc32(name.encode()) % 2 == (0 if half == 'tune' else 1)
 
 
 def load_annotated(data: Path) -> list[Annotated]:
@@ -212,10 +228,11 @@ def part_pairs(ctx: Context) -> dict:
     original photo, the mirror image's the other.
     """
     target, width, height = 160.0, 640, 480
+    items = [item for item in ctx.annotated if in_half(item.file, ctx.args.half)]
     out: dict = {}
     for key in ctx.trackers:
         reference = {}
-        for item in ctx.annotated:
+        for item in items:
             hand, _ = score_hand(ctx.run(key, item.image), item.truth, item.side)
             reference[item.file] = hand.handedness if hand is not None else None
         out[key] = (reference, {})
@@ -223,7 +240,7 @@ def part_pairs(ctx: Context) -> dict:
     for overlap in ctx.progress(ctx.args.overlaps, 'pairs'):
         counts = dict.fromkeys(ctx.trackers, 0)
         total = 0
-        for item in ctx.annotated:
+        for item in items:
             scale = target / item.side
             lo, hi = item.truth[:, :2].min(axis=0), item.truth[:, :2].max(axis=0)
             hand_w = (hi[0] - lo[0]) * scale
@@ -365,6 +382,13 @@ def _framed(crop: np.ndarray, height: int, size: tuple[int, int]) -> np.ndarray:
     return frame
 
 
+def _source(crop_name: str) -> str:
+    """Return the source photo of a hand-free crop; a motion sequence is one source."""
+    if crop_name.startswith('motion/'):
+        return '/'.join(crop_name.split('/')[:2])
+    return crop_name.split('#')[0]
+
+
 def part_false(ctx: Context) -> dict:
     """
     Count false hands per hand-free image.
@@ -373,14 +397,16 @@ def part_false(ctx: Context) -> dict:
     1280x720 neutral frame at 120 and 360 px tall (people far away and nearer); each
     inpainted annotated photo resized to 1280x720 and 640x480.
     """
-    images = hand_free_images(ctx.data)
+    images = [(name, crop) for name, crop in hand_free_images(ctx.data)
+              if in_half(_source(name), ctx.args.half)]
     if ctx.args.montage:
         _montage(images, ctx.args.montage)
     variants = []
     for name, crop in images:
         variants.append((name, crop))
         variants += [(f'{name} at {h} px', _framed(crop, h, (1280, 720))) for h in (120, 360)]
-    for name, photo in inpainted_photos(ctx.annotated):
+    for name, photo in inpainted_photos([item for item in ctx.annotated
+                                         if in_half(item.file, ctx.args.half)]):
         variants += [(f'{name} {w}x{h}', cv2.resize(photo, (w, h)))
                      for w, h in ((1280, 720), (640, 480))]
     counts = dict.fromkeys(ctx.trackers, 0)
@@ -397,6 +423,41 @@ def part_false(ctx: Context) -> dict:
                     where[f'{key[0]}/{key[1]}'].append(f'{name} {variant}: {scores}')
     return {'images': n, 'hands': {f'{c}/{m}': v for (c, m), v in counts.items()},
             'where': where}
+
+
+def part_twohands(ctx: Context) -> dict:
+    """
+    Count real second hands kept: the motion frames where MediaPipe's golden run has two.
+
+    Each such frame as a photo (IMAGE mode); a golden hand is found when a reported hand's
+    mean keypoint error is under half its size. Halves: the first half of each sequence's
+    frames is 'tune', the second 'report' (neighbouring frames are near copies, so an
+    interleaved split would put the same hands in both).
+    """
+    golden = json.loads((ctx.data / 'motion' / 'golden_mediapipe_video.json').read_text())
+    jobs = []
+    for seq, frames in golden['sequences'].items():
+        frames = frames['frames'] if isinstance(frames, dict) else frames
+        for k, frame in enumerate(frames):
+            half = 'tune' if k < len(frames) // 2 else 'report'
+            if len(frame.get('hands', [])) == 2 and ctx.args.half in ('all', half):
+                jobs.append((seq, k, frame['hands']))
+    found = dict.fromkeys(ctx.trackers, 0)
+    both = dict.fromkeys(ctx.trackers, 0)
+    for seq, k, golden_hands in ctx.progress(jobs, 'two hands'):
+        image = cv2.imread(str(ctx.data / 'motion' / seq / f'{k:04d}.jpg'))
+        height, width = image.shape[:2]
+        truths = [np.asarray(h['landmarks_norm'])[:, :2] * (width, height)
+                  for h in golden_hands]
+        for key in ctx.trackers:
+            hands = ctx.run(key, image)
+            hits = sum(any(np.linalg.norm(h.keypoints[:, :2] - t, axis=1).mean()
+                           < MATCH * np.ptp(t, axis=0).max() for h in hands) for t in truths)
+            found[key] += hits
+            both[key] += hits == 2
+    return {'frames': len(jobs), 'hands': 2 * len(jobs),
+            'found': {f'{c}/{m}': v for (c, m), v in found.items()},
+            'frames_with_both': {f'{c}/{m}': v for (c, m), v in both.items()}}
 
 
 def _montage(images: list[tuple[str, np.ndarray]], path: str) -> None:
@@ -692,6 +753,9 @@ def build_parser() -> argparse.ArgumentParser:
                         default=list(DEGRADATIONS))
     parser.add_argument('--degrade-plot', type=Path, default=None,
                         help='degradation curves (recall per level) as an image')
+    parser.add_argument('--half', choices=('all', 'tune', 'report'), default='all',
+                        help='pairs, false and twohands on one half of their images only '
+                             '(tune a check on one, report on the other)')
     parser.add_argument('--grey', action='store_true',
                         help='every frame of every part converted to grey (mono8) first')
     parser.add_argument('--json', type=Path, default=None, help='write the results here')
@@ -756,7 +820,8 @@ def main(argv: Sequence[str]) -> int:
                 trackers[(name, model)] = HandTracker(options)
     ctx = Context(trackers, data, load_annotated(data), args, progress)
     parts = {'size': part_size, 'pairs': part_pairs, 'false': part_false,
-             'gestures': part_gestures, 'wrists': part_wrists, 'degrade': part_degrade,
+             'twohands': part_twohands, 'gestures': part_gestures, 'wrists': part_wrists,
+             'degrade': part_degrade,
              'timing': part_timing}
     results: dict = {'columns': columns}
     for part in args.part:
