@@ -71,6 +71,9 @@ FULL_WELL = 4000.0
 READ_NOISE = 4.0
 # Recall below which a degradation level is reported as the breaking point.
 RECALL_FLOOR = 0.8
+# Every MOTION_STEP-th motion frame in `degrade --degrade-set motion` (neighbours are near
+# copies).
+MOTION_STEP = 4
 FOREARM_BINS = (0.0, 40.0, 80.0, 120.0, 1e9)
 # A hand is found (recall) when its mean visible-keypoint error is under this fraction of
 # the hand's size, as in the accuracy tests; PCK counts keypoints within 0.2 of it.
@@ -638,27 +641,56 @@ def degrade(image: np.ndarray, kind: str, level: float | None, rng: np.random.Ge
     raise ValueError(f'unknown degradation {kind!r}')
 
 
+def _degrade_items(ctx: Context) -> list[tuple[np.ndarray, list[tuple[np.ndarray, float]]]]:
+    """
+    Return the frames of the degrade part, each with its (truth, hand size) hands.
+
+    --degrade-set photos: the annotated photos; motion: every MOTION_STEP-th frame of the
+    motion sequences with MediaPipe's golden colour hands as truth (all keypoints visible).
+    """
+    if ctx.args.degrade_set == 'photos':
+        return [(item.image, [(item.truth, item.side)]) for item in ctx.annotated]
+    golden = json.loads((ctx.data / 'motion' / 'golden_mediapipe_video.json').read_text())
+    items = []
+    for seq, frames in golden['sequences'].items():
+        frames = frames['frames'] if isinstance(frames, dict) else frames
+        for k in range(0, len(frames), MOTION_STEP):
+            image = cv2.imread(str(ctx.data / 'motion' / seq / f'{k:04d}.jpg'))
+            height, width = image.shape[:2]
+            hands = []
+            for hand in frames[k].get('hands', []):
+                truth = np.ones((21, 3))
+                truth[:, :2] = np.asarray(hand['landmarks_norm'])[:, :2] * (width, height)
+                hands.append((truth, float(np.ptp(truth[:, :2], axis=0).max())))
+            if hands:
+                items.append((image, hands))
+    return items
+
+
 def part_degrade(ctx: Context) -> dict:
     """
-    Recall and PCK@0.2 of each column on the annotated photos, per degradation and level.
+    Recall and PCK@0.2 of each column per degradation and level (--degrade-set frames).
 
-    One random draw (noise, blur angle) per photo and level, the same for every column. For
+    One random draw (noise, blur angle) per frame and level, the same for every column. For
     each degradation with levels, `below_0.8` is the first level where recall falls below
     RECALL_FLOOR (None when it never does).
     """
-    out: dict = {}
+    items = _degrade_items(ctx)
+    out: dict = {'hands': sum(len(hands) for _, hands in items)}
     for kind in ctx.args.degradations:
         levels = DEGRADATIONS[kind] or (None,)
         rows: dict = {}
         for level in ctx.progress(levels, f'degrade {kind}'):
             scores = {key: [] for key in ctx.trackers}
-            for n, item in enumerate(ctx.annotated):
+            for n, (image, hands) in enumerate(items):
                 rng = np.random.default_rng([n, list(DEGRADATIONS).index(kind),
                                              int((level or 0) * 1000)])
-                frame = degrade(item.image, kind, level, rng)
+                frame = degrade(image, kind, level, rng)
                 for key in ctx.trackers:
-                    hand, pck = score_hand(ctx.run(key, frame), item.truth, item.side)
-                    scores[key].append((hand is not None, pck))
+                    found = ctx.run(key, frame)
+                    for truth, side in hands:
+                        hand, pck = score_hand(found, truth, side)
+                        scores[key].append((hand is not None, pck))
             rows[str(level)] = {f'{c}/{m}': [round(float(np.mean([s[0] for s in v])), 3),
                                              round(float(np.mean([s[1] for s in v])), 3)]
                                 for (c, m), v in scores.items()}
@@ -671,7 +703,7 @@ def part_degrade(ctx: Context) -> dict:
     return out
 
 
-def plot_degrade(results: dict, path: Path) -> None:
+def plot_degrade(results: dict, path: Path, frames: str = 'photos') -> None:
     """Recall per degradation level, one panel per degradation, one line per column."""
     import matplotlib
     matplotlib.use('Agg')
@@ -701,10 +733,12 @@ def plot_degrade(results: dict, path: Path) -> None:
         axes[0].set_xticks([i + 0.4 - width / 2 for i in range(len(single))], single)
         axes[0].set_ylim(0, 1.02)
         axes[0].axhline(RECALL_FLOOR, color='grey', lw=0.8, ls=':')
-    axes[0].set_ylabel('recall, 19 annotated photos')
+    what = ('the annotated shared photos' if frames == 'photos'
+            else "the motion frames (MediaPipe's colour hands as truth)")
+    axes[0].set_ylabel(f'recall, {results.get("hands", "")} hands')
     axes[0].legend(fontsize=7)
-    fig.suptitle('SYNTHETIC degradations of the annotated shared photos: this package '
-                 '(static defaults) vs official MediaPipe')
+    fig.suptitle(f'SYNTHETIC degradations of {what}: this package (static defaults) vs '
+                 'official MediaPipe')
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -751,6 +785,9 @@ def build_parser() -> argparse.ArgumentParser:
                         default=['photo'])
     parser.add_argument('--degradations', nargs='+', choices=tuple(DEGRADATIONS),
                         default=list(DEGRADATIONS))
+    parser.add_argument('--degrade-set', choices=('photos', 'motion'), default='photos',
+                        help='degrade: the annotated photos, or the motion frames with '
+                             "MediaPipe's golden colour hands as truth")
     parser.add_argument('--degrade-plot', type=Path, default=None,
                         help='degradation curves (recall per level) as an image')
     parser.add_argument('--half', choices=('all', 'tune', 'report'), default='all',
@@ -834,7 +871,7 @@ def main(argv: Sequence[str]) -> int:
     if args.plot and 'size' in results:
         plot_size(results['size'], args.plot)
     if args.degrade_plot and 'degrade' in results:
-        plot_degrade(results['degrade'], args.degrade_plot)
+        plot_degrade(results['degrade'], args.degrade_plot, args.degrade_set)
     for tracker in trackers.values():
         tracker.close()
     return 0
