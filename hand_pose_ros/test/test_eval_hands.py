@@ -52,3 +52,35 @@ def test_size_plot_from_results_read_back(tmp_path) -> None:
     path = tmp_path / 'curve.png'
     eval_hands.plot_size(json.loads(json.dumps(size)), path)
     assert path.stat().st_size > 1000
+
+
+def test_degradations_keep_the_frame_and_do_what_they_say() -> None:
+    """Each degradation returns a BGR frame of the same size; the same seed, the same frame."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (60, 80, 3), np.uint8)
+    for kind, levels in eval_hands.DEGRADATIONS.items():
+        for level in levels or (None,):
+            out = eval_hands.degrade(image, kind, level, np.random.default_rng(1))
+            again = eval_hands.degrade(image, kind, level, np.random.default_rng(1))
+            assert out.shape == image.shape and out.dtype == np.uint8, (kind, level)
+            np.testing.assert_array_equal(out, again)
+            if kind in ('grey', 'ir'):
+                np.testing.assert_array_equal(out[..., 0], out[..., 2])
+    dark = eval_hands.degrade(image, 'dark', 0.0625, np.random.default_rng(1))
+    assert dark.mean() < 0.6 * image.mean()
+    args = eval_hands.build_parser().parse_args(
+        ['--part', 'degrade', '--column', 'default', '--column', 'mediapipe'])
+    assert dict(args.column) == {'default': {}, 'mediapipe': {}}
+
+
+def test_halves_split_every_set_in_two_disjoint_parts() -> None:
+    names = [f'bodies/{n:04d}.jpg' for n in range(200)]
+    tune = {n for n in names if eval_hands.in_half(n, 'tune')}
+    report = {n for n in names if eval_hands.in_half(n, 'report')}
+    assert not tune & report and tune | report == set(names)
+    assert 60 < len(tune) < 140
+    assert all(eval_hands.in_half(n, 'all') for n in names)
+    # A motion sequence's crops are one source: near-identical frames stay in one half.
+    assert eval_hands._source('motion/seq1/0008-head') == 'motion/seq1'
+    assert eval_hands._source('ochuman/000817.jpg#1-head') == 'ochuman/000817.jpg'
+    assert 'twohands' in eval_hands.PARTS

@@ -345,6 +345,25 @@ def test_two_cameras_at_once(ros, reference):
     assert len(got_b) == 4 and sum(len(m.hands) for m in got_b) >= 4
 
 
+def test_mono16_and_ir_16uc1_streams_give_hands(ros):
+    """A 16-bit mono camera and a depth camera's IR stream (16UC1) on an image topic."""
+    client, _, _ = ros
+    frames = _frames('seq0', 4)
+    found = 0
+    for k, rgb in enumerate(frames):
+        # As a 12-bit sensor with a black level would send it: the node stretches it back.
+        raw = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 16 + 400
+        header = client.header('ir_frame')
+        client.pubs['cam_b/image'].publish(Image(
+            header=header, height=raw.shape[0], width=raw.shape[1],
+            encoding=('mono16', '16UC1')[k % 2], step=2 * raw.shape[1], is_bigendian=0,
+            data=raw.tobytes()))
+        msg = client.wait_stamp('cam_b', msg_in.stamp_to_ns(header.stamp))
+        assert msg.header.frame_id == 'ir_frame'
+        found += len(msg.hands)
+    assert found >= len(frames)
+
+
 def _bad_image(kind: str, rgb: np.ndarray, header: Header) -> Image:
     msg = msg_out.rgb_to_image(rgb, header, 'rgb8')
     if kind == 'unsupported_encoding':

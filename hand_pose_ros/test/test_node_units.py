@@ -117,6 +117,32 @@ def test_mono_and_yuv422_decode_to_rgb():
         assert np.abs(out.astype(int) - rgb).max() <= 3, enc
 
 
+def test_mono16_and_ir_16uc1_are_stretched_to_8_bits():
+    # A 12-bit sensor's values (0-4095) and an IR stream's (low thousands, one hot pixel):
+    # the frame's 0.5th and 99.5th percentiles map to 0 and 255, whatever the bit depth.
+    ramp = np.tile(np.linspace(1000, 3000, 128).astype(np.uint16), (64, 1))
+    ramp[0, 0] = 65535  # a projector dot or specular hot pixel saturates, not the frame
+    for encoding in ('mono16', '16UC1'):
+        for big in (False, True):
+            raw = ramp.astype('>u2' if big else '<u2')
+            msg = SimpleNamespace(height=64, width=128, encoding=encoding, step=256,
+                                  is_bigendian=int(big), data=raw.tobytes())
+            assert msg_in.check_image(msg) == 2
+            out = msg_in.image_to_rgb(msg)
+            assert out.shape == (64, 128, 3) and out.dtype == np.uint8
+            np.testing.assert_array_equal(out[..., 0], out[..., 2])
+            assert out[5, 0, 0] == 0 and out[5, -1, 0] == 255
+            assert 120 <= out[5, 64, 0] <= 140  # linear in between
+            assert out[0, 0, 0] == 255
+    flat = SimpleNamespace(height=4, width=4, encoding='mono16', step=8, is_bigendian=0,
+                           data=np.full((4, 4), 500, np.uint16).tobytes())
+    assert msg_in.image_to_rgb(flat).max() == 0  # no division by zero on a flat frame
+    odd = SimpleNamespace(height=2, width=3, encoding='mono16', step=5, is_bigendian=0,
+                          data=bytes(10))
+    with pytest.raises(msg_in.InputError, match='bad_step'):
+        msg_in.check_image(odd)
+
+
 @pytest.mark.parametrize('mutate,cause', [
     (lambda m: setattr(m, 'encoding', 'bayer_rggb8'), 'unsupported_encoding'),
     (lambda m: setattr(m, 'step', m.step - 1), 'bad_step'),

@@ -101,6 +101,13 @@ class TrackerOptions:
     tile_detector: str = option(
         'lite', "Palm detector of the detection_tiles views ('lite' finds small hands better; "
         'the whole-image view always runs model).', choices=MODEL_VARIANTS)
+    grey_detector_view: bool = option(
+        True, 'On a grey frame (mono or IR camera: three equal channels) where fewer than '
+        'max_num_hands hands are found, look again with more palm detector views: the full '
+        "detector on the grey image and the model's on two skin-tinted copies (and, with "
+        'detection_tiles, the tiles of one). The detector leans on skin colour and misses '
+        'grey hands that the landmark model reads well. Their hands are checked like tile '
+        'hands (check_extra_hands); colour frames are never affected.')
     landmark_refinement: int = option(
         None, 'Extra landmark passes per hand and image, each on the ROI of the previous '
         "pass's landmarks (the kind of ROI the model is trained on; tracking does this from "

@@ -14,13 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 import cv2
-from hand_pose_ros.core.inputs.image import to_rgb
+from hand_pose_ros.core.inputs.image import stretch_to_8bit, to_rgb
 from hand_pose_ros.core.metric.camera import plausible_for_image, validate_intrinsics
 from hand_pose_ros.core.metric.depth import depth_to_metres as core_depth_to_metres
 from hand_pose_ros.core.results import CameraIntrinsics
 import numpy as np
 
-# Encodings accepted for colour input -> (bytes per pixel, core pixel format or cv2 YUV code).
+# 16-bit mono (a mono camera's mono16, a depth camera's IR stream as 16UC1): scaled to 8 bits
+# per frame by core.inputs.image.stretch_to_8bit, then handled as mono8.
+MONO16 = 'mono16'
+# Encodings accepted for colour input -> (bytes per pixel, core pixel format, MONO16 or cv2
+# YUV code).
 _COLOUR_ENCODINGS: dict[str, tuple[int, str | int]] = {
     'rgb8': (3, 'rgb'),
     'bgr8': (3, 'bgr'),
@@ -29,6 +33,10 @@ _COLOUR_ENCODINGS: dict[str, tuple[int, str | int]] = {
     'mono8': (1, 'mono'),
     '8uc1': (1, 'mono'),
     '8uc3': (3, 'bgr'),  # OpenCV's default channel order
+    'mono16': (2, MONO16),
+    # On an image topic 16UC1 is an IR (or other single-channel) stream; depth goes to the
+    # depth topic, where 16UC1 means millimetres (depth_image).
+    '16uc1': (2, MONO16),
     # sensor_msgs image_encodings: 'yuv422' is UYVY byte order, 'yuv422_yuy2' is YUYV.
     'yuv422': (2, cv2.COLOR_YUV2RGB_UYVY),
     'uyvy': (2, cv2.COLOR_YUV2RGB_UYVY),
@@ -199,8 +207,8 @@ def check_image(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> int:
         raise InputError(
             'unsupported_encoding',
             f'{msg.encoding!r} (supported: {", ".join(SUPPORTED_ENCODINGS)})')
-    channels = _COLOUR_ENCODINGS[encoding][0]
-    if channels == 2 and int(msg.width) % 2:
+    channels, fmt = _COLOUR_ENCODINGS[encoding]
+    if isinstance(fmt, int) and int(msg.width) % 2:  # YUV 4:2:2 pairs pixels
         raise InputError('bad_step', f'{encoding} needs an even width, got {msg.width}')
     _check_layout(msg, channels, len(msg.data))
     return channels
@@ -218,10 +226,19 @@ def decode_image(msg: Any, channels: int) -> np.ndarray:
     The node checks on receipt and decodes later on its worker: the checks run once.
     """
     fmt = _COLOUR_ENCODINGS[str(msg.encoding).lower()][1]
+    if fmt == MONO16:
+        return to_rgb(stretch_to_8bit(_uint16(msg)), 'mono')
     img = _rows(msg, channels).reshape(int(msg.height), int(msg.width), channels)
     if isinstance(fmt, str):
         return to_rgb(img, fmt)
     return cv2.cvtColor(np.ascontiguousarray(img), fmt)
+
+
+def _uint16(msg: Any) -> np.ndarray:
+    """Return a checked 16-bit single-channel Image's pixels as native-order (H, W) uint16."""
+    big = bool(getattr(msg, 'is_bigendian', False))
+    raw = np.ascontiguousarray(_rows(msg, 2)).view(np.dtype('>u2' if big else '<u2'))
+    return raw.reshape(int(msg.height), int(msg.width)).astype(np.uint16, copy=False)
 
 
 def compressed_to_rgb(msg: Any, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
@@ -263,11 +280,12 @@ def depth_image(msg: Any, expected_shape: tuple[int, int] | None = None) -> np.n
     encoding = str(msg.encoding).upper()
     if encoding not in DEPTH_ENCODINGS:
         raise InputError('depth_encoding', f'{msg.encoding!r} (supported: 16UC1, 32FC1)')
-    bpp = 2 if encoding == '16UC1' else 4
-    rows = _rows(msg, bpp)
-    big = bool(getattr(msg, 'is_bigendian', False))
-    dtype = np.dtype('>u2' if big else '<u2') if bpp == 2 else np.dtype('>f4' if big else '<f4')
-    raw = np.ascontiguousarray(rows).view(dtype).reshape(int(msg.height), int(msg.width))
+    if encoding == '16UC1':
+        raw = _uint16(msg)
+    else:
+        big = bool(getattr(msg, 'is_bigendian', False))
+        raw = np.ascontiguousarray(_rows(msg, 4)).view(np.dtype('>f4' if big else '<f4'))
+        raw = raw.reshape(int(msg.height), int(msg.width))
     if expected_shape is not None and raw.shape != tuple(expected_shape):
         raise InputError(
             'depth_size', f'depth is {raw.shape[1]}x{raw.shape[0]}, image is '

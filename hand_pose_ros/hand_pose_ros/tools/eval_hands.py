@@ -11,10 +11,15 @@ new option (e.g. a body-guided ROI source) is one more `--column`. Parts:
   other side) at a given overlap: hands found with the correct side.
 * false: hands reported on hand-free images with faces and people (crops of the shared body
   and motion photos around heads and torsos, away from every labelled wrist and hand).
+* twohands: real interacting hands, the motion frames where MediaPipe's golden run found
+  two: golden hands found (true second hands kept).
 * gestures: the annotated photos whose hand shows a pointing or open-palm gesture, scaled
   down as if seen from further away: gesture still recognised, against hand size.
 * wrists: real body photos (shared/data/bodies): fraction of labelled wrists with a hand
   found within one forearm length, by forearm length.
+* degrade: the annotated photos as robot cameras see them (grey, IR-like, dark with sensor
+  noise, motion blur, JPEG), recall and PCK@0.2 per degradation and level; the column
+  `mediapipe` is official MediaPipe (the Tasks HandLandmarker, static mode) for reference.
 * timing: time per frame of each column, static (the annotated and the body photos) and
   tracking (the motion sequences as streams), the columns interleaved frame by frame so
   machine load hits them alike; ratios to the first column are the meaningful output.
@@ -31,16 +36,18 @@ import json
 import os
 from pathlib import Path
 import time
+import zlib
 
 import cv2
 from hand_pose_ros.core.meaning.gestures import GESTURE_OPEN_PALM, GESTURE_POINTING_UP
 from hand_pose_ros.core.options import BaseOptions, RunningMode, SETTINGS, TrackerOptions
 from hand_pose_ros.core.results import HandResult
 from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.core.tracker_protocol import Tracker
 from hand_pose_ros.tools.shared_data import shared_data_dir
 import numpy as np
 
-PARTS = ('size', 'pairs', 'false', 'gestures', 'wrists', 'timing')
+PARTS = ('size', 'pairs', 'false', 'twohands', 'gestures', 'wrists', 'degrade', 'timing')
 SIZES = (16, 24, 32, 48, 64, 96, 128, 200)
 OVERLAPS = (0.0, 0.15, 0.3, 0.5)
 GESTURE_SIZES = (24, 32, 48, 64, 96, 128)
@@ -52,6 +59,21 @@ COLUMNS = {
     'default': {},
     'body': {'body_rois': True},
 }
+# This column name runs official MediaPipe (the Tasks HandLandmarker), not HandTracker.
+MEDIAPIPE = 'mediapipe'
+# Degradations of the degrade part and their levels (None: one level). dark: exposure
+# factor; blur: motion blur length, px; jpeg: quality.
+DEGRADATIONS = {'colour': None, 'grey': None, 'ir': None,
+                'dark': (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125),
+                'blur': (0, 5, 10, 15, 20, 30), 'jpeg': (95, 50, 30, 20, 10, 5)}
+# Sensor model of the dark frames: full-well electrons at white, read noise (electrons).
+FULL_WELL = 4000.0
+READ_NOISE = 4.0
+# Recall below which a degradation level is reported as the breaking point.
+RECALL_FLOOR = 0.8
+# Every MOTION_STEP-th motion frame in `degrade --degrade-set motion` (neighbours are near
+# copies).
+MOTION_STEP = 4
 FOREARM_BINS = (0.0, 40.0, 80.0, 120.0, 1e9)
 # A hand is found (recall) when its mean visible-keypoint error is under this fraction of
 # the hand's size, as in the accuracy tests; PCK counts keypoints within 0.2 of it.
@@ -73,6 +95,19 @@ class Annotated:
     image: np.ndarray
     truth: np.ndarray
     side: float
+
+
+def in_half(name: str, half: str) -> bool:
+    """
+    Return True when the image `name` belongs to `half` ('tune', 'report' or 'all').
+
+    A stable hash of the source image's name splits every set in two, so a check can be
+    tuned on one half and reported on the other; the framings and crops of one source
+    image share its name's half.
+    """
+    if half == 'all':
+        return True
+    return zlib.crc32(name.encode()) % 2 == (0 if half == 'tune' else 1)
 
 
 def load_annotated(data: Path) -> list[Annotated]:
@@ -148,13 +183,16 @@ def make_background(kind: str, image: np.ndarray, frame_size: tuple[int, int]) -
 class Context:
     """What every part needs: the trackers per (column, model), the data, the options."""
 
-    trackers: dict[tuple[str, str], HandTracker]
+    trackers: dict[tuple[str, str], Tracker]
     data: Path
     annotated: list[Annotated]
     args: argparse.Namespace
     progress: Callable[[Iterable, str], Iterable] = field(default=lambda it, _: it)
 
     def run(self, key: tuple[str, str], image: np.ndarray) -> list[HandResult]:
+        if self.args.grey:  # as a mono camera sends it
+            return self.trackers[key].process(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY),
+                                              'mono').hands
         return self.trackers[key].process(image, 'bgr').hands
 
 
@@ -193,10 +231,11 @@ def part_pairs(ctx: Context) -> dict:
     original photo, the mirror image's the other.
     """
     target, width, height = 160.0, 640, 480
+    items = [item for item in ctx.annotated if in_half(item.file, ctx.args.half)]
     out: dict = {}
     for key in ctx.trackers:
         reference = {}
-        for item in ctx.annotated:
+        for item in items:
             hand, _ = score_hand(ctx.run(key, item.image), item.truth, item.side)
             reference[item.file] = hand.handedness if hand is not None else None
         out[key] = (reference, {})
@@ -204,7 +243,7 @@ def part_pairs(ctx: Context) -> dict:
     for overlap in ctx.progress(ctx.args.overlaps, 'pairs'):
         counts = dict.fromkeys(ctx.trackers, 0)
         total = 0
-        for item in ctx.annotated:
+        for item in items:
             scale = target / item.side
             lo, hi = item.truth[:, :2].min(axis=0), item.truth[:, :2].max(axis=0)
             hand_w = (hi[0] - lo[0]) * scale
@@ -346,6 +385,13 @@ def _framed(crop: np.ndarray, height: int, size: tuple[int, int]) -> np.ndarray:
     return frame
 
 
+def _source(crop_name: str) -> str:
+    """Return the source photo of a hand-free crop; a motion sequence is one source."""
+    if crop_name.startswith('motion/'):
+        return '/'.join(crop_name.split('/')[:2])
+    return crop_name.split('#')[0]
+
+
 def part_false(ctx: Context) -> dict:
     """
     Count false hands per hand-free image.
@@ -354,14 +400,16 @@ def part_false(ctx: Context) -> dict:
     1280x720 neutral frame at 120 and 360 px tall (people far away and nearer); each
     inpainted annotated photo resized to 1280x720 and 640x480.
     """
-    images = hand_free_images(ctx.data)
+    images = [(name, crop) for name, crop in hand_free_images(ctx.data)
+              if in_half(_source(name), ctx.args.half)]
     if ctx.args.montage:
         _montage(images, ctx.args.montage)
     variants = []
     for name, crop in images:
         variants.append((name, crop))
         variants += [(f'{name} at {h} px', _framed(crop, h, (1280, 720))) for h in (120, 360)]
-    for name, photo in inpainted_photos(ctx.annotated):
+    for name, photo in inpainted_photos([item for item in ctx.annotated
+                                         if in_half(item.file, ctx.args.half)]):
         variants += [(f'{name} {w}x{h}', cv2.resize(photo, (w, h)))
                      for w, h in ((1280, 720), (640, 480))]
     counts = dict.fromkeys(ctx.trackers, 0)
@@ -378,6 +426,41 @@ def part_false(ctx: Context) -> dict:
                     where[f'{key[0]}/{key[1]}'].append(f'{name} {variant}: {scores}')
     return {'images': n, 'hands': {f'{c}/{m}': v for (c, m), v in counts.items()},
             'where': where}
+
+
+def part_twohands(ctx: Context) -> dict:
+    """
+    Count real second hands kept: the motion frames where MediaPipe's golden run has two.
+
+    Each such frame as a photo (IMAGE mode); a golden hand is found when a reported hand's
+    mean keypoint error is under half its size. Halves: the first half of each sequence's
+    frames is 'tune', the second 'report' (neighbouring frames are near copies, so an
+    interleaved split would put the same hands in both).
+    """
+    golden = json.loads((ctx.data / 'motion' / 'golden_mediapipe_video.json').read_text())
+    jobs = []
+    for seq, frames in golden['sequences'].items():
+        frames = frames['frames'] if isinstance(frames, dict) else frames
+        for k, frame in enumerate(frames):
+            half = 'tune' if k < len(frames) // 2 else 'report'
+            if len(frame.get('hands', [])) == 2 and ctx.args.half in ('all', half):
+                jobs.append((seq, k, frame['hands']))
+    found = dict.fromkeys(ctx.trackers, 0)
+    both = dict.fromkeys(ctx.trackers, 0)
+    for seq, k, golden_hands in ctx.progress(jobs, 'two hands'):
+        image = cv2.imread(str(ctx.data / 'motion' / seq / f'{k:04d}.jpg'))
+        height, width = image.shape[:2]
+        truths = [np.asarray(h['landmarks_norm'])[:, :2] * (width, height)
+                  for h in golden_hands]
+        for key in ctx.trackers:
+            hands = ctx.run(key, image)
+            hits = sum(any(np.linalg.norm(h.keypoints[:, :2] - t, axis=1).mean()
+                           < MATCH * np.ptp(t, axis=0).max() for h in hands) for t in truths)
+            found[key] += hits
+            both[key] += hits == 2
+    return {'frames': len(jobs), 'hands': 2 * len(jobs),
+            'found': {f'{c}/{m}': v for (c, m), v in found.items()},
+            'frames_with_both': {f'{c}/{m}': v for (c, m), v in both.items()}}
 
 
 def _montage(images: list[tuple[str, np.ndarray]], path: str) -> None:
@@ -470,6 +553,11 @@ def part_timing(ctx: Context) -> dict:
         cv2.imread(str(ctx.data / 'bodies' / e['file'])) for e in bodies]
     sequences = [[cv2.imread(str(p)) for p in sorted((ctx.data / 'motion' / seq).glob('*.jpg'))]
                  for seq in ('seq0', 'seq1', 'seq2')]
+    if ctx.args.grey:  # decoded once, outside the timed calls
+        photos = [cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) for image in photos]
+        sequences = [[cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) for image in frames]
+                     for frames in sequences]
+    pixel_format = 'mono' if ctx.args.grey else 'bgr'
     out: dict = {'load_average_start': [round(v, 2) for v in os.getloadavg()]}
     for model in ctx.args.model:
         for mode, streams in (('static', [photos]), ('tracking', sequences)):
@@ -488,7 +576,7 @@ def part_timing(ctx: Context) -> dict:
                     names = names[n % len(names):] + names[:n % len(names)]
                     for name in names:
                         start = time.perf_counter()
-                        found = trackers[name].process(image, 'bgr').hands
+                        found = trackers[name].process(image, pixel_format).hands
                         elapsed = time.perf_counter() - start
                         if n >= WARMUP:
                             times[name].append(elapsed * 1e3)
@@ -506,6 +594,153 @@ def part_timing(ctx: Context) -> dict:
                 tracker.close()
     out['load_average_end'] = [round(v, 2) for v in os.getloadavg()]
     return out
+
+
+def degrade(image: np.ndarray, kind: str, level: float | None, rng: np.random.Generator
+            ) -> np.ndarray:
+    """
+    Return a BGR copy of `image` as a robot camera might see it (SYNTHETIC).
+
+    grey: three equal channels (a mono8 camera). ir: grey with an active-IR look, a
+    strong gamma (near skin bright, the rest dark), multiplicative speckle and a bright
+    projector-dot pattern. dark: linear light times the exposure factor `level`, then shot
+    noise (FULL_WELL electrons at white) and read noise, no gain back (a fixed-exposure
+    camera in a dim room). blur: a line kernel `level` px long at a random angle. jpeg:
+    encoded at quality `level`.
+    """
+    if kind == 'colour':
+        return image
+    if kind in ('grey', 'ir'):
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if kind == 'ir':
+            lin = (grey.astype(np.float32) / 255.0) ** 2.2
+            speckle = rng.normal(1.0, 0.25, grey.shape).astype(np.float32)
+            lin = lin * np.clip(cv2.GaussianBlur(speckle, (0, 0), 0.8), 0.2, None)
+            dots = (rng.random(grey.shape) < 0.004).astype(np.float32)
+            lin = lin * 1.6 + cv2.GaussianBlur(dots, (0, 0), 0.7) * 2.5
+            grey = (np.clip(lin, 0, 1) * 255).astype(np.uint8)
+        return cv2.merge([grey, grey, grey])
+    if kind == 'dark':
+        lin = (image.astype(np.float32) / 255.0) ** 2.2 * float(level)
+        electrons = rng.poisson(lin * FULL_WELL).astype(np.float32)
+        electrons += rng.normal(0.0, READ_NOISE, image.shape).astype(np.float32)
+        return (np.clip(electrons / FULL_WELL, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)
+    if kind == 'blur':
+        length = int(level)
+        if length < 2:
+            return image
+        kernel = np.zeros((length, length), np.float32)
+        kernel[length // 2, :] = 1.0
+        angle = float(rng.uniform(0, 180))
+        rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle, 1.0)
+        kernel = cv2.warpAffine(kernel, rot, (length, length))
+        return cv2.filter2D(image, -1, kernel / kernel.sum())
+    if kind == 'jpeg':
+        _, data = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, int(level)])
+        return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    raise ValueError(f'unknown degradation {kind!r}')
+
+
+def _degrade_items(ctx: Context) -> list[tuple[np.ndarray, list[tuple[np.ndarray, float]]]]:
+    """
+    Return the frames of the degrade part, each with its (truth, hand size) hands.
+
+    --degrade-set photos: the annotated photos; motion: every MOTION_STEP-th frame of the
+    motion sequences with MediaPipe's golden colour hands as truth (all keypoints visible).
+    """
+    if ctx.args.degrade_set == 'photos':
+        return [(item.image, [(item.truth, item.side)]) for item in ctx.annotated]
+    golden = json.loads((ctx.data / 'motion' / 'golden_mediapipe_video.json').read_text())
+    items = []
+    for seq, frames in golden['sequences'].items():
+        frames = frames['frames'] if isinstance(frames, dict) else frames
+        for k in range(0, len(frames), MOTION_STEP):
+            image = cv2.imread(str(ctx.data / 'motion' / seq / f'{k:04d}.jpg'))
+            height, width = image.shape[:2]
+            hands = []
+            for hand in frames[k].get('hands', []):
+                truth = np.ones((21, 3))
+                truth[:, :2] = np.asarray(hand['landmarks_norm'])[:, :2] * (width, height)
+                hands.append((truth, float(np.ptp(truth[:, :2], axis=0).max())))
+            if hands:
+                items.append((image, hands))
+    return items
+
+
+def part_degrade(ctx: Context) -> dict:
+    """
+    Recall and PCK@0.2 of each column per degradation and level (--degrade-set frames).
+
+    One random draw (noise, blur angle) per frame and level, the same for every column. For
+    each degradation with levels, `below_0.8` is the first level where recall falls below
+    RECALL_FLOOR (None when it never does).
+    """
+    items = _degrade_items(ctx)
+    out: dict = {'hands': sum(len(hands) for _, hands in items)}
+    for kind in ctx.args.degradations:
+        levels = DEGRADATIONS[kind] or (None,)
+        rows: dict = {}
+        for level in ctx.progress(levels, f'degrade {kind}'):
+            scores = {key: [] for key in ctx.trackers}
+            for n, (image, hands) in enumerate(items):
+                rng = np.random.default_rng([n, list(DEGRADATIONS).index(kind),
+                                             int((level or 0) * 1000)])
+                frame = degrade(image, kind, level, rng)
+                for key in ctx.trackers:
+                    found = ctx.run(key, frame)
+                    for truth, side in hands:
+                        hand, pck = score_hand(found, truth, side)
+                        scores[key].append((hand is not None, pck))
+            rows[str(level)] = {f'{c}/{m}': [round(float(np.mean([s[0] for s in v])), 3),
+                                             round(float(np.mean([s[1] for s in v])), 3)]
+                                for (c, m), v in scores.items()}
+        entry: dict = {'levels': rows}
+        if DEGRADATIONS[kind]:
+            entry['below_0.8'] = {
+                col: next((lv for lv, r in rows.items() if r[col][0] < RECALL_FLOOR), None)
+                for col in rows[str(levels[0])]}
+        out[kind] = entry
+    return out
+
+
+def plot_degrade(results: dict, path: Path, frames: str = 'photos') -> None:
+    """Recall per degradation level, one panel per degradation, one line per column."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    kinds = [k for k in results if DEGRADATIONS.get(k)]
+    fig, axes = plt.subplots(1, len(kinds) + 1, figsize=(4 * (len(kinds) + 1), 3.8))
+    labels = {'dark': 'exposure factor', 'blur': 'motion blur, px', 'jpeg': 'JPEG quality'}
+    for ax, kind in zip(axes[1:], kinds):
+        rows = results[kind]['levels']
+        xs = [float(x) for x in rows]
+        for col in rows[next(iter(rows))]:
+            ax.plot(range(len(xs)), [rows[x][col][0] for x in rows], marker='o',
+                    ls='--' if col.startswith(MEDIAPIPE) else '-', label=col)
+        ax.set_xticks(range(len(xs)), [f'{x:g}' for x in xs])
+        ax.set_xlabel(labels.get(kind, kind))
+        ax.set_ylim(0, 1.02)
+        ax.axhline(RECALL_FLOOR, color='grey', lw=0.8, ls=':')
+        ax.grid(True, alpha=0.3)
+    single = [k for k in ('colour', 'grey', 'ir') if k in results]
+    if single:
+        cols = list(results[single[0]]['levels']['None'])
+        width = 0.8 / len(cols)
+        for n, col in enumerate(cols):
+            axes[0].bar([i + n * width for i in range(len(single))],
+                        [results[k]['levels']['None'][col][0] for k in single], width,
+                        label=col)
+        axes[0].set_xticks([i + 0.4 - width / 2 for i in range(len(single))], single)
+        axes[0].set_ylim(0, 1.02)
+        axes[0].axhline(RECALL_FLOOR, color='grey', lw=0.8, ls=':')
+    what = ('the annotated shared photos' if frames == 'photos'
+            else "the motion frames (MediaPipe's colour hands as truth)")
+    axes[0].set_ylabel(f'recall, {results.get("hands", "")} hands')
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f'SYNTHETIC degradations of {what}: this package (static defaults) vs '
+                 'official MediaPipe')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def _near(hand: HandResult, x: float, y: float, radius: float) -> bool:
@@ -540,13 +775,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--model', nargs='+', choices=('full', 'lite'), default=['full', 'lite'])
     parser.add_argument('--column', type=_column, action='append', default=None,
                         help='NAME[:setting=value,...] (repeat); built in: '
-                             + ', '.join(f'{k} {v or "(defaults)"}' for k, v in COLUMNS.items()))
+                             + ', '.join(f'{k} {v or "(defaults)"}' for k, v in COLUMNS.items())
+                             + f'; {MEDIAPIPE}: official MediaPipe (Tasks, static mode)')
     parser.add_argument('--sizes', type=int, nargs='+', default=list(SIZES))
     parser.add_argument('--gesture-sizes', type=int, nargs='+', default=list(GESTURE_SIZES))
     parser.add_argument('--overlaps', type=float, nargs='+', default=list(OVERLAPS))
     parser.add_argument('--frame', type=_frame, nargs='+', default=[(1280, 720)])
     parser.add_argument('--background', nargs='+', choices=('neutral', 'photo'),
                         default=['photo'])
+    parser.add_argument('--degradations', nargs='+', choices=tuple(DEGRADATIONS),
+                        default=list(DEGRADATIONS))
+    parser.add_argument('--degrade-set', choices=('photos', 'motion'), default='photos',
+                        help='degrade: the annotated photos, or the motion frames with '
+                             "MediaPipe's golden colour hands as truth")
+    parser.add_argument('--degrade-plot', type=Path, default=None,
+                        help='degradation curves (recall per level) as an image')
+    parser.add_argument('--half', choices=('all', 'tune', 'report'), default='all',
+                        help='pairs, false and twohands on one half of their images only '
+                             '(tune a check on one, report on the other)')
+    parser.add_argument('--grey', action='store_true',
+                        help='every frame of every part converted to grey (mono8) first')
     parser.add_argument('--json', type=Path, default=None, help='write the results here')
     parser.add_argument('--plot', type=Path, default=None,
                         help='size curve (recall and PCK@0.2 vs hand size) as an image')
@@ -600,11 +848,18 @@ def main(argv: Sequence[str]) -> int:
     trackers = {}
     for name, values in columns.items():
         for model in args.model:
-            trackers[(name, model)] = HandTracker(TrackerOptions(
-                base=BaseOptions(model=model), running_mode=RunningMode.IMAGE).replace(**values))
+            options = TrackerOptions(base=BaseOptions(model=model),
+                                     running_mode=RunningMode.IMAGE).replace(**values)
+            if name == MEDIAPIPE:
+                from hand_pose_ros.core.mediapipe_tracker import MediaPipeTasksTracker
+                trackers[(name, model)] = MediaPipeTasksTracker(options)
+            else:
+                trackers[(name, model)] = HandTracker(options)
     ctx = Context(trackers, data, load_annotated(data), args, progress)
     parts = {'size': part_size, 'pairs': part_pairs, 'false': part_false,
-             'gestures': part_gestures, 'wrists': part_wrists, 'timing': part_timing}
+             'twohands': part_twohands, 'gestures': part_gestures, 'wrists': part_wrists,
+             'degrade': part_degrade,
+             'timing': part_timing}
     results: dict = {'columns': columns}
     for part in args.part:
         start = time.perf_counter()
@@ -615,6 +870,8 @@ def main(argv: Sequence[str]) -> int:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     if args.plot and 'size' in results:
         plot_size(results['size'], args.plot)
+    if args.degrade_plot and 'degrade' in results:
+        plot_degrade(results['degrade'], args.degrade_plot, args.degrade_set)
     for tracker in trackers.values():
         tracker.close()
     return 0

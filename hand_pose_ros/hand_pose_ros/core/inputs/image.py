@@ -55,3 +55,29 @@ def to_rgb(image: np.ndarray, pixel_format: str = 'rgb') -> np.ndarray:
     if fmt == 'rgb':
         return np.ascontiguousarray(image)
     return cv2.cvtColor(np.ascontiguousarray(image), _TO_RGB[fmt])
+
+
+# 16-bit mono and IR frames to 8 bits: a per-frame linear stretch between these percentiles
+# of the pixel values. A fixed shift (>> 8) leaves a 10- or 12-bit sensor, or an IR stream
+# whose values sit in the low thousands, nearly black; a min-max stretch lets one hot pixel
+# or projector dot darken the whole frame. The percentiles are taken on every STRETCH_STEP-th
+# pixel per axis, which costs little and changes them by a level or so.
+STRETCH_PERCENTILES = (0.5, 99.5)
+STRETCH_STEP = 4
+
+
+def stretch_to_8bit(image: np.ndarray) -> np.ndarray:
+    """
+    Scale a 16-bit (H, W) image to uint8: [p0.5, p99.5] of its values onto [0, 255].
+
+    Values outside the range saturate. A flat image (the two percentiles equal) maps to 0
+    below and at its level, 255 above.
+    """
+    if image.ndim != 2 or image.dtype.kind != 'u':
+        raise ValueError(f'expected an (H, W) unsigned integer image, got {image.dtype} '
+                         f'{image.shape}')
+    sample = image[::STRETCH_STEP, ::STRETCH_STEP]
+    low, high = np.percentile(sample, STRETCH_PERCENTILES)
+    scale = 255.0 / max(float(high) - float(low), 1.0)
+    out = (image.astype(np.float32) - np.float32(low)) * np.float32(scale)
+    return np.clip(out, 0, 255).astype(np.uint8)
