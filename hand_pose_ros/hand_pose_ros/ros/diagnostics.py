@@ -350,7 +350,7 @@ def build_diagnostic_array(
 
 
 def stamp_text(stamp_ns: int) -> str:
-    """A stamp as `sec.nanosec` (nine digits), the way `ros2 topic echo` shows a header's."""
+    """Format a stamp as `sec.nanosec` (nine digits), as `ros2 topic echo` shows a header's."""
     sec, nsec = divmod(int(stamp_ns), 1_000_000_000)
     return f'{sec}.{nsec:09d}'
 
