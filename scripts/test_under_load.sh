@@ -25,6 +25,8 @@ PYTEST_ARGS="${PYTEST_ARGS:-}"
 LOG_DIR="${LOG_DIR:-$(mktemp -d -t hand_pose_under_load.XXXXXX)}"
 TMP="${TMPDIR:-/tmp}"
 if [ "$#" -gt 0 ]; then TESTS=("$@"); else TESTS=(hand_pose_ros/test); fi
+# Shell words, quotes honoured: PYTEST_ARGS='-k "node or launch"'.
+eval "EXTRA=($PYTEST_ARGS)"
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "no venv at $VENV: run make setup first" >&2
@@ -61,8 +63,7 @@ for run in $(seq "$RUNS"); do
   log="$LOG_DIR/run$run.log"
   before=$(leftovers)
   start=$(date +%s)
-  # shellcheck disable=SC2086  # PYTEST_ARGS is a list of words
-  "$VENV/bin/python" -m pytest "${TESTS[@]}" -q -p no:cacheprovider $PYTEST_ARGS >"$log" 2>&1
+  "$VENV/bin/python" -m pytest "${TESTS[@]}" -q -p no:cacheprovider "${EXTRA[@]}" >"$log" 2>&1
   rc=$?
   took=$(( $(date +%s) - start ))
   summary=$(grep -E '[0-9]+ (passed|failed|error)' "$log" | tail -n 1)
@@ -76,7 +77,7 @@ for run in $(seq "$RUNS"); do
   echo "[under-load] run $run/$RUNS: $verdict in ${took} s: ${summary:-no summary (rc $rc)};" \
     "dex_retargeting-* left: $left"
   if [ "$rc" -ne 0 ]; then
-    grep -E '^(FAILED|ERROR) ' "$log" | sed 's/^/[under-load]   /'
+    { grep -E '^(FAILED|ERROR) ' "$log" || tail -n 5 "$log"; } | sed 's/^/[under-load]   /'
   fi
 done
 echo "[under-load] $passed of $RUNS run(s) passed"
