@@ -357,7 +357,7 @@ def stamp_text(stamp_ns: int) -> str:
 
 def transport_loss_message(camera: str, lost: int, frames: int) -> str:
     """
-    Warn about frames lost in transport: what was seen, the usual cause and the fix.
+    Return the warning about frames lost in transport: what was seen, the cause, the fix.
 
     The cause is nearly always Fast DDS's default transport, whose shared-memory segment is
     smaller than one large image. The camera driver, a separate process started outside
