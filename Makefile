@@ -2,7 +2,7 @@
 # Both set up everything first (scripts/setup.sh; a re-run with nothing changed takes seconds).
 #
 # Variables: ROS_DISTRO=jazzy|kilted, VENV=<path>, WITH_TORCH=1|0, DEMO_ARGS, BENCH_ARGS,
-# PYTEST_ARGS.
+# PYTEST_ARGS; for test-under-load RUNS (3), HOGS (one per core) and LOAD_TESTS (test paths).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -13,8 +13,10 @@ PY := $(VENV)/bin/python
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
+RUNS ?= 3
+LOAD_TESTS ?= hand_pose_ros/test
 
-.PHONY: setup test demo bench lint clean distclean
+.PHONY: setup test test-under-load demo bench lint clean distclean
 
 setup:
 	bash $(ROOT)/scripts/setup.sh
@@ -22,6 +24,11 @@ setup:
 test: setup
 	cd $(ROOT) && $(PY) -m pytest hand_pose_ros/test $(PYTEST_ARGS)
 	cd $(ROOT) && $(VENV)/bin/ruff check .
+
+# The suite RUNS times in a row while a busy loop keeps each core busy (the check of a suite
+# that holds under load); PASS/FAIL per run, status 1 unless all passed.
+test-under-load: setup
+	cd $(ROOT) && RUNS=$(RUNS) PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test_under_load.sh $(LOAD_TESTS)
 
 demo: setup
 	cd $(ROOT) && $(PY) -m hand_pose_ros.tools.demo $(DEMO_ARGS)

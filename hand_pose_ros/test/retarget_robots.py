@@ -25,9 +25,10 @@ def require() -> None:
 
 
 def build_example_retargeting(name: str):
-    """A SeqRetargeting built the way dex-retargeting's examples build one."""
+    """A SeqRetargeting built the way dex-retargeting's examples build one (less the temp
+    folder its build leaves behind)."""
     require()
     from dex_retargeting.retargeting_config import RetargetingConfig
-    from hand_pose_ros.core.meaning.retarget import resolve_config
+    from hand_pose_ros.core.meaning.retarget import build_retargeting, resolve_config
     RetargetingConfig.set_default_urdf_dir(str(URDF_DIR))
-    return RetargetingConfig.load_from_file(resolve_config(name)).build()
+    return build_retargeting(RetargetingConfig.load_from_file(resolve_config(name)))

@@ -341,6 +341,80 @@ def test_diagnostic_level_forgets_old_errors_but_counts_stay():
     assert diag.status_message(again).endswith('bad_step x1')
 
 
+def _frames_at_10_hz(stats: diag.CameraStats, first: int, last: int, lost_every: int = 0
+                     ) -> float:
+    """CameraInfo and image of frames first..last-1 (stamp k, time k/10 s); every
+    `lost_every`-th image lost. Returns the time of the last frame."""
+    for k in range(first, last):
+        stats.on_info_stamp(k, now=k * 0.1)
+        if not lost_every or k % lost_every:
+            stats.on_image_stamp(k, now=k * 0.1)
+    return (last - 1) * 0.1
+
+
+def test_transport_loss_is_reported_while_over_a_tenth_of_the_recent_frames():
+    stats = diag.CameraStats('cam')
+    now = _frames_at_10_hz(stats, 0, 30)  # 3 s, every frame arrives
+    assert stats.transport_loss_to_report(now=now) is None
+    now = _frames_at_10_hz(stats, 30, 90, lost_every=3)  # 6 s, a third of the images lost
+    lost, frames = stats.transport_loss_to_report(now=now)
+    assert 0.25 < lost / frames < 0.4 and frames >= 40
+    assert stats.snapshot(now=now)['lost_transport'] == 20 - 3  # the last 3 not settled yet
+    now = _frames_at_10_hz(stats, 90, 160)  # 7 s without loss: the window forgets
+    assert stats.transport_loss_to_report(now=now) is None
+    now = _frames_at_10_hz(stats, 160, 200, lost_every=20)  # 1 of 20: below a tenth
+    assert stats.transport_loss_to_report(now=now) is None
+
+
+def test_camera_info_before_the_first_image_is_not_counted_lost():
+    """At start-up the CameraInfo subscription is often matched before the image one."""
+    stats = diag.CameraStats('cam')
+    for k in range(10):
+        stats.on_info_stamp(k, now=k * 0.1)
+    now = _frames_at_10_hz(stats, 10, 60)
+    assert stats.snapshot(now=now)['lost_transport'] == 0
+    assert stats.transport_loss_to_report(now=now) is None
+
+
+def test_transport_loss_is_not_reported_before_any_image_matched_its_camera_info():
+    """A camera stamping CameraInfo differently (or only images lost): no estimate, no
+    warning."""
+    stats = diag.CameraStats('cam')
+    for k in range(50):
+        stats.on_info_stamp(k, now=k * 0.1)
+        stats.on_image_stamp(10**12 + k, now=k * 0.1)
+    assert stats.transport_loss_to_report(now=5.0) is None
+
+
+def test_transport_loss_message_names_the_cause_and_the_export(monkeypatch):
+    from hand_pose_ros.ros import transport
+    for var in transport.PROFILE_VARS:
+        monkeypatch.delenv(var, raising=False)
+    text = diag.transport_loss_message('/cam', 12, 40)
+    assert text.startswith('camera /cam: 12 of 40 frames in the last 5 s were lost')
+    assert "Fast DDS's default transport" in text and 'camera driver' in text
+    assert 'this node (which runs without one)' in text
+    export = transport.export_command()
+    assert export in text and transport.PROFILE_FILE in export
+    assert all(f'{var}=' in export for var in transport.PROFILE_VARS)
+    monkeypatch.setenv(transport.PROFILE_VARS[0], '/etc/my_profile.xml')
+    text = diag.transport_loss_message('/cam', 12, 40)
+    assert "this node's transport profile" in text and '=/etc/my_profile.xml ' in text
+
+
+def test_side_inputs_report_their_count_and_last_stamp():
+    stats = diag.CameraStats('cam', side_topics=('camera_info', 'depth'))
+    stats.on_side_input('camera_info', 5_000_000_001)
+    stats.on_side_input('camera_info', 7_000_000_002)
+    arr = diag.build_diagnostic_array({'cam': stats}, 'node', Header().stamp)
+    values = diag.diagnostic_values(arr.status[0])
+    assert values['camera_info_received'] == '2'
+    assert values['camera_info_last_stamp'] == '7.000000002'
+    assert values['depth_received'] == '0' and values['depth_last_stamp'] == 'n/a'
+    assert 'depth_received' not in diag.diagnostic_values(diag.build_diagnostic_array(
+        {'cam': diag.CameraStats('cam')}, 'node', Header().stamp).status[0])
+
+
 # ------------------------------------------------------------------------ queue, parameters
 
 def test_slots_keep_only_the_newest_frame_and_count_drops():

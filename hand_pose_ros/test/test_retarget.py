@@ -49,6 +49,22 @@ def _tips(robot, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p[1:], ratio
 
 
+def _left_behind(folder: Path) -> list[str]:
+    from hand_pose_ros.core.meaning.retarget import BUILD_TEMP_PREFIX
+    return sorted(p.name for p in folder.glob(f'{BUILD_TEMP_PREFIX}*'))
+
+
+def test_loading_a_robot_leaves_no_temp_folder(tmp_path: Path, monkeypatch):
+    """dex-retargeting writes each robot's URDF to a temp folder it never removes; the
+    wrapper removes it (38 were left in the temp dir by one run of the suite)."""
+    import tempfile
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
+    robot = _robot(f'{ROBOTS[0]}_right_dexpilot')
+    assert robot.joint_names
+    assert _left_behind(tmp_path) == []
+    assert tempfile.mkdtemp.__module__ == 'tempfile'  # the wrapping is undone
+
+
 @pytest.mark.parametrize('side', SIDES)
 @pytest.mark.parametrize('name', ROBOTS)
 def test_pinch_brings_the_robot_thumb_and_index_tips_together(name, side):
@@ -118,7 +134,9 @@ def test_node_publishes_joint_states_over_dds(robot: str, tmp_path: Path, monkey
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
     monkeypatch.setenv('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))  # this test's own
-    env = dict(os.environ)
+    node_tmp = tmp_path / 'tmp'
+    node_tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(node_tmp))  # where its robot loads would leave folders
     params = tmp_path / 'retarget.yaml'
     params.write_text(
         '/**:\n  ros__parameters:\n'
@@ -159,6 +177,7 @@ def test_node_publishes_joint_states_over_dds(robot: str, tmp_path: Path, monkey
         with lock:
             first = {s: got[s][0] for s in SIDES}
         assert all(first.values()), (tmp_path / 'node.log').read_text()
+        assert _left_behind(node_tmp) == []  # both robots are loaded: it answered both sides
         for side in SIDES:
             name = f'{robot}_{side}_dexpilot'
             msg = first[side]

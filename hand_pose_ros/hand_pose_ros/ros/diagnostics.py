@@ -12,8 +12,16 @@ They are estimated from CameraInfo, which a camera publishes with the same stamp
 image and which is small enough to arrive where a large best-effort image does not: a
 CameraInfo stamp with no image of that stamp within TRANSPORT_SETTLE_S is one lost frame
 (`frames_lost_transport`, beside `frames_dropped`, the frames the node itself replaced).
+CameraInfo stamped before the first image that arrived is not counted: at start-up the
+CameraInfo subscription is often matched before the image one (DDS matches each pair on its
+own), and those frames were not lost by a transport that would have delivered them.
 Until one CameraInfo has matched an image by stamp (a camera that stamps them differently,
-or publishes no CameraInfo) the estimate is `n/a`.
+or publishes no CameraInfo) the estimate is `n/a`. When more than TRANSPORT_WARN_RATIO of
+the frames of the last RATE_WINDOW_S were lost that way, the node also logs a warning
+(throttled) naming the usual cause and its fix: see transport_loss_message.
+
+Each side input (CameraInfo, depth) reports how many arrived and the stamp of the last one,
+so an operator, or a test, can see that the one an image needs has arrived.
 """
 
 from __future__ import annotations
@@ -31,6 +39,10 @@ RATE_WINDOW_S = 5.0
 LATENCY_WINDOW = 300
 TRANSPORT_SETTLE_S = 1.0
 RECENT_IMAGE_STAMPS = 1000
+# Warn about transport loss above this share of the last RATE_WINDOW_S's frames, and only
+# from this many lost frames on (one lost frame of five at 1 Hz is no pattern).
+TRANSPORT_WARN_RATIO = 0.1
+TRANSPORT_WARN_MIN_LOST = 2
 
 
 class TransportLoss:
@@ -46,10 +58,20 @@ class TransportLoss:
         self._images: collections.OrderedDict[int, None] = collections.OrderedDict()
         self.matched = 0
         self.lost = 0
+        self._first_image: int | None = None  # stamp of the first image that arrived
+        self._recent: collections.deque[tuple[float, bool]] = collections.deque()  # (t, lost)
 
-    def on_image(self, stamp_ns: int) -> None:
+    def _note(self, now: float, lost: bool) -> None:
+        self._recent.append((now, lost))
+        while self._recent and now - self._recent[0][0] > RATE_WINDOW_S:
+            self._recent.popleft()
+
+    def on_image(self, stamp_ns: int, now: float) -> None:
+        if self._first_image is None:
+            self._first_image = stamp_ns
         if self._infos.pop(stamp_ns, None) is not None:
             self.matched += 1
+            self._note(now, False)
             return
         self._images[stamp_ns] = None
         while len(self._images) > RECENT_IMAGE_STAMPS:
@@ -59,6 +81,7 @@ class TransportLoss:
         if stamp_ns in self._images:
             del self._images[stamp_ns]
             self.matched += 1
+            self._note(now, False)
         elif stamp_ns not in self._infos:
             self._infos[stamp_ns] = now
         self.settle(now)
@@ -70,11 +93,21 @@ class TransportLoss:
             if now - arrived < self.settle_s:
                 break
             del self._infos[stamp]
-            self.lost += 1
+            if self._first_image is not None and stamp > self._first_image:
+                self.lost += 1
+                self._note(now, True)
 
     def estimate(self) -> int | None:
         """Frames lost so far, or None while no CameraInfo has matched an image."""
         return self.lost if self.matched else None
+
+    def recent(self, now: float) -> tuple[int, int]:
+        """(lost, lost + matched) over the last RATE_WINDOW_S, as settled by `now`."""
+        self.settle(now)
+        while self._recent and now - self._recent[0][0] > RATE_WINDOW_S:
+            self._recent.popleft()
+        lost = sum(1 for _, was_lost in self._recent if was_lost)
+        return lost, len(self._recent)
 
 
 # A repeated error is logged again at most this often (per camera and cause).
@@ -126,13 +159,16 @@ class LogThrottle:
 class CameraStats:
     """Counters for one camera; written by callbacks and the worker, read by the timer."""
 
-    def __init__(self, name: str, dropped: Callable[[], int] = lambda: 0):
+    def __init__(self, name: str, dropped: Callable[[], int] = lambda: 0,
+                 side_topics: tuple[str, ...] = ('camera_info',)):
         """
         Start the counters of camera `name`.
 
         `dropped`: frames replaced before processing, counted where that happens.
+        `side_topics`: the side inputs (camera_info, depth) whose arrivals are reported.
         """
         self.name = name
+        self._side: dict[str, tuple[int, int | None]] = dict.fromkeys(side_topics, (0, None))
         self._dropped = dropped
         self._lock = threading.Lock()
         self._inputs: collections.deque[float] = collections.deque()
@@ -157,16 +193,44 @@ class CameraStats:
             self._inputs.append(now)
             self._trim(self._inputs, now)
 
-    def on_image_stamp(self, stamp_ns: int) -> None:
+    def on_image_stamp(self, stamp_ns: int, now: float | None = None) -> None:
         """Record that an image (valid or not) arrived with this stamp."""
+        now = time.monotonic() if now is None else now
         with self._lock:
-            self._transport.on_image(stamp_ns)
+            self._transport.on_image(stamp_ns, now)
 
     def on_info_stamp(self, stamp_ns: int, now: float | None = None) -> None:
         """Record that a CameraInfo arrived with this stamp (see TransportLoss)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             self._transport.on_info(stamp_ns, now)
+
+    def on_side_input(self, topic: str, stamp_ns: int) -> None:
+        """
+        Count a side input (camera_info, depth) that is ready for the images of its stamp.
+
+        Called once the message is where the worker matches images to it, so a stamp seen in
+        /diagnostics is one an image of that stamp will find.
+        """
+        with self._lock:
+            count, _ = self._side.get(topic, (0, None))
+            self._side[topic] = (count + 1, stamp_ns)
+
+    def transport_loss_to_report(self, now: float | None = None) -> tuple[int, int] | None:
+        """
+        (lost, frames) of the last RATE_WINDOW_S when the loss is worth a warning, else None.
+
+        Worth it: more than TRANSPORT_WARN_RATIO of the frames, and TRANSPORT_WARN_MIN_LOST
+        or more, once CameraInfo and images have been seen to share stamps.
+        """
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self._transport.estimate() is None:
+                return None
+            lost, frames = self._transport.recent(now)
+        if lost >= TRANSPORT_WARN_MIN_LOST and lost > TRANSPORT_WARN_RATIO * frames:
+            return lost, frames
+        return None
 
     def on_processed(self, latency_ms: float, hands: int, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -204,6 +268,7 @@ class CameraStats:
                 'processed': self.processed_total,
                 'dropped': int(self._dropped()),
                 'lost_transport': self._transport.estimate(),
+                'side_inputs': dict(self._side),
                 'hands': self.last_hands,
                 'errors': dict(self.errors),
                 'recent_errors': dict(recent),
@@ -273,11 +338,44 @@ def build_diagnostic_array(
              else str(snap['lost_transport'])),
             ('hands', str(snap['hands'])),
             ('errors_total', str(sum(snap['errors'].values()))),
-        ] + [(f'errors/{k}', str(v)) for k, v in sorted(snap['errors'].items())]
+        ]
+        for topic, (count, last) in snap['side_inputs'].items():
+            values += [(f'{topic}_received', str(count)),
+                       (f'{topic}_last_stamp', 'n/a' if last is None else stamp_text(last))]
+        values += [(f'errors/{k}', str(v)) for k, v in sorted(snap['errors'].items())]
         values += sorted((node_values or {}).items())
         status.values = [KeyValue(key=k, value=v) for k, v in values]
         arr.status.append(status)
     return arr
+
+
+def stamp_text(stamp_ns: int) -> str:
+    """Format a stamp as `sec.nanosec` (nine digits), as `ros2 topic echo` shows a header's."""
+    sec, nsec = divmod(int(stamp_ns), 1_000_000_000)
+    return f'{sec}.{nsec:09d}'
+
+
+def transport_loss_message(camera: str, lost: int, frames: int) -> str:
+    """
+    Return the warning about frames lost in transport: what was seen, the cause, the fix.
+
+    The cause is nearly always Fast DDS's default transport, whose shared-memory segment is
+    smaller than one large image. The camera driver, a separate process started outside
+    this package's launch files, is the one that most often lacks the transport profile;
+    the fix is one export before starting it, given here with the file to use.
+    """
+    from hand_pose_ros.ros import transport
+    if transport.user_profile():
+        fix = "start the camera driver with this node's transport profile"
+    else:
+        fix = ('start the camera driver, and this node (which runs without one), with the '
+               'transport profile for large images; the launch files set it for the nodes '
+               'they start')
+    return (
+        f'camera {camera}: {lost} of {frames} frames in the last {RATE_WINDOW_S:g} s were lost '
+        'in transport (their CameraInfo arrived, the image did not; frames_lost_transport in '
+        "/diagnostics). Cause: large images over Fast DDS's default transport. "
+        f'Fix: {fix}: `{transport.export_command()}`')
 
 
 def diagnostic_values(status: Any) -> dict[str, str]:

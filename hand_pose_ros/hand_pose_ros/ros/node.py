@@ -36,6 +36,7 @@ from hand_pose_ros.ros.diagnostics import (
     CameraStats,
     LogDecision,
     LogThrottle,
+    transport_loss_message,
 )
 from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
 from hand_pose_ros.ros.markers import MarkerTracker
@@ -96,7 +97,9 @@ class CameraIO:
         self.name = name or '/'
         self.tf_camera = name if several else ''
         cfg = node.config
-        self.stats = CameraStats(self.name, dropped=lambda: node.slots.dropped(self.name))
+        self.stats = CameraStats(
+            self.name, dropped=lambda: node.slots.dropped(self.name),
+            side_topics=('camera_info', 'depth') if cfg.depth_topic else ('camera_info',))
         self.log_throttle = LogThrottle()
         self.markers = MarkerTracker()
         self.infos = StampBuffer(INFO_BUFFER)  # CameraIntrinsics or the InputError it raised
@@ -143,16 +146,23 @@ class CameraIO:
 
     def on_info(self, msg: CameraInfo) -> None:
         """Convert and check once per CameraInfo; the image size is checked per frame."""
-        self.stats.on_info_stamp(msg_in.stamp_to_ns(msg.header.stamp))
+        stamp_ns = msg_in.stamp_to_ns(msg.header.stamp)
+        self.stats.on_info_stamp(stamp_ns)
         item: tuple[CameraIntrinsics, tuple[int, int] | None] | msg_in.InputError
         try:
             item = msg_in.camera_info_to_intrinsics(msg), msg_in.camera_info_image_size(msg)
         except msg_in.InputError as exc:
             item = exc
-        self.infos.add(msg_in.stamp_to_ns(msg.header.stamp), item)
+        self.infos.add(stamp_ns, item)
+        self.stats.on_side_input('camera_info', stamp_ns)
+        loss = self.stats.transport_loss_to_report()  # said out loud, not only in diagnostics
+        if loss is not None and self.log_throttle.note('transport_loss') is not None:
+            self.node.get_logger().warning(transport_loss_message(self.name, *loss))
 
     def on_depth(self, msg: Image) -> None:
-        self.depths.add(msg_in.stamp_to_ns(msg.header.stamp), msg)
+        stamp_ns = msg_in.stamp_to_ns(msg.header.stamp)
+        self.depths.add(stamp_ns, msg)
+        self.stats.on_side_input('depth', stamp_ns)
 
     # ------------------------------------------------------------ rejected input, errors
     def reject(self, exc: msg_in.InputError) -> None:

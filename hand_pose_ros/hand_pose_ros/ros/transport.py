@@ -28,6 +28,30 @@ def profile_env(path: Any, env: Mapping[str, str] = os.environ) -> dict[str, str
     return {} if user_profile(env) else dict.fromkeys(PROFILE_VARS, str(path))
 
 
+def profile_path(env: Mapping[str, str] = os.environ) -> str:
+    """
+    Return the profile file to name: the user's, else this package's installed one.
+
+    Without an ament index entry for the package (an unusual install), the shell expression
+    that finds it once installed stands in, as in the README.
+    """
+    for var in PROFILE_VARS:
+        if env.get(var):
+            return env[var]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        share = get_package_share_directory('hand_pose_ros')
+    except (ImportError, LookupError, ValueError):  # PackageNotFoundError is a KeyError
+        return f'$(ros2 pkg prefix hand_pose_ros)/share/hand_pose_ros/config/{PROFILE_FILE}'
+    return os.path.join(share, 'config', PROFILE_FILE)
+
+
+def export_command(env: Mapping[str, str] = os.environ) -> str:
+    """Return the shell command that selects the profile for the next process started."""
+    path = profile_path(env)
+    return 'export ' + ' '.join(f'{var}={path}' for var in PROFILE_VARS)
+
+
 def launch_actions(context: Any) -> list:
     """Set the profile for the processes a launch file starts (an OpaqueFunction)."""
     from launch.actions import SetEnvironmentVariable

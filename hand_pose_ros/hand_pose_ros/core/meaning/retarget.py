@@ -15,9 +15,15 @@ robot's joint positions in its URDF joint names (mimic joints included). Needs
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+import contextlib
 from dataclasses import dataclass
 import logging
 from pathlib import Path
+import shutil
+import tempfile
+import threading
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +68,49 @@ def resolve_config(config: str) -> Path:
     return shipped
 
 
+# dex-retargeting's RetargetingConfig.build() writes the URDF it parsed to a
+# tempfile.mkdtemp(prefix=BUILD_TEMP_PREFIX) folder for pinocchio and never removes it: one
+# folder per robot load, left in the temp dir for good.
+BUILD_TEMP_PREFIX = 'dex_retargeting-'
+_BUILD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _removing_build_temp_dirs() -> Iterator[None]:
+    """
+    Remove the temp folders this thread's dex-retargeting build creates, once it is done.
+
+    The folder is only read while the model is built (pinocchio keeps no reference to the
+    file), so it can go as soon as build() returns. tempfile.mkdtemp is wrapped for the
+    duration of the build, under a lock so that two builds never wrap each other; folders
+    other threads create meanwhile are left alone.
+    """
+    made: list[str] = []
+    me = threading.get_ident()
+    with _BUILD_LOCK:
+        original: Callable[..., str] = tempfile.mkdtemp
+
+        def recording_mkdtemp(*args: Any, **kwargs: Any) -> str:
+            path = original(*args, **kwargs)
+            prefix = kwargs.get('prefix', args[1] if len(args) > 1 else None)
+            if threading.get_ident() == me and prefix == BUILD_TEMP_PREFIX:
+                made.append(path)
+            return path
+        tempfile.mkdtemp = recording_mkdtemp
+        try:
+            yield
+        finally:
+            tempfile.mkdtemp = original
+            for path in made:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def build_retargeting(config: Any) -> Any:
+    """Return `config.build()` (a dex-retargeting RetargetingConfig), leaving no temp folder."""
+    with _removing_build_temp_dirs():
+        return config.build()
+
+
 @dataclass
 class _TrackState:
     last_qpos: np.ndarray  # optimiser variables (target joints), the next solve's start
@@ -90,7 +139,7 @@ class HandRetargeter:
         level = urdf_log.level
         urdf_log.setLevel(logging.ERROR)
         try:
-            self.retargeting = config_obj.build()
+            self.retargeting = build_retargeting(config_obj)
         finally:
             urdf_log.setLevel(level)
         # Fingertip links, thumb first, and the link they are measured from (for checks and
