@@ -422,12 +422,7 @@ class BagRunner:
         try:
             stamp_ns = msg_in.stamp_to_ns(msg.header.stamp)
             if role == 'info':
-                try:
-                    item: Any = (msg_in.camera_info_to_intrinsics(msg),
-                                 msg_in.camera_info_image_size(msg))
-                except msg_in.InputError as exc:
-                    item = exc
-                cam.infos.add(stamp_ns, item)
+                cam.infos.add(stamp_ns, msg_in.convert_camera_info(msg))
             elif role == 'depth':
                 cam.depths.add(stamp_ns, msg)
             else:
@@ -471,14 +466,10 @@ class BagRunner:
                 'camera-frame 3D'), summary)
             return None
         try:
-            if isinstance(item, msg_in.InputError):
-                raise item
-            intr, info_size = item
-            msg_in.check_camera_info_for_image(intr, info_size, shape[1], shape[0])
+            return msg_in.intrinsics_for_image(item, shape[1], shape[0])
         except msg_in.InputError as exc:
             self._reject(cam, exc, summary)
             return None
-        return intr
 
     def _depth(self, cam: Camera, stamp_ns: int, shape: tuple[int, int],
                summary: Summary) -> np.ndarray | None:

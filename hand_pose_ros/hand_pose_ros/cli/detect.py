@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-import json
 import logging
 import math
 from pathlib import Path
@@ -29,6 +28,7 @@ import sys
 
 import cv2
 from hand_pose_ros.cli.arguments import add_setting_arguments, given_settings
+from hand_pose_ros.cli.output import run_or_exit, write_json
 from hand_pose_ros.core.inputs.frames import (
     IMAGE_SUFFIXES,
     list_images,
@@ -246,19 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.depth is not None and args.camera is None:
         parser.error('--depth needs --camera')
-    try:
-        document = run(args)
-    except ValueError as exc:  # bad input: files, values
-        parser.exit(2, f'hand-pose-ros detect: error: {exc}\n')
-    except RuntimeError as exc:  # the environment: models, CUDA, optional packages
-        parser.exit(1, f'hand-pose-ros detect: error: {exc}\n')
-    text = json.dumps(document)
-    if str(args.json) == '-':
-        sys.stdout.write(text + '\n')
-    else:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text)
-        hands = sum(len(e['hands']) for e in document['images'])
-        print(f'{len(document["images"])} images, {hands} hands -> {args.json}',
-              file=sys.stderr)
+    document = run_or_exit(parser, 'detect', run, args)
+    hands = sum(len(e['hands']) for e in document['images'])
+    write_json(args.json, document, f'{len(document["images"])} images, {hands} hands')
     return 0

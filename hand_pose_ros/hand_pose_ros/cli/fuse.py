@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator, Sequence
-import json
 from pathlib import Path
 import sys
 
 import cv2
 from hand_pose_ros.cli.arguments import add_setting_arguments, given_settings
+from hand_pose_ros.cli.output import run_or_exit, write_json
 from hand_pose_ros.core.anatomy import HAND_CONNECTIONS
 from hand_pose_ros.core.fusion.calibration import load_rig, Rig
 from hand_pose_ros.core.fusion.fuser import FusionOptions, MultiViewFuser
@@ -266,19 +266,7 @@ def run(args: argparse.Namespace) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        document = run(args)
-    except ValueError as exc:
-        parser.exit(2, f'hand-pose-ros fuse: error: {exc}\n')
-    except RuntimeError as exc:
-        parser.exit(1, f'hand-pose-ros fuse: error: {exc}\n')
-    text = json.dumps(document)
-    if str(args.json) == '-':
-        sys.stdout.write(text + '\n')
-    else:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text)
-        hands = sum(len(f['hands']) for f in document['frames'])
-        print(f'{len(document["frames"])} sets, {hands} fused hands -> {args.json}',
-              file=sys.stderr)
+    document = run_or_exit(parser, 'fuse', run, args)
+    hands = sum(len(f['hands']) for f in document['frames'])
+    write_json(args.json, document, f'{len(document["frames"])} sets, {hands} fused hands')
     return 0

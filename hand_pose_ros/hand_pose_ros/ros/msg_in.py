@@ -362,6 +362,28 @@ def camera_info_to_intrinsics(msg: Any) -> CameraIntrinsics:
     return intr
 
 
+# A CameraInfo as it is kept until an image comes: its intrinsics and image size, or the
+# InputError its conversion raised (reported against the image that would have used it).
+CheckedCameraInfo = tuple[CameraIntrinsics, tuple[int, int] | None] | InputError
+
+
+def convert_camera_info(msg: Any) -> CheckedCameraInfo:
+    """Convert and check a CameraInfo once, on receipt; a bad one is kept as its error."""
+    try:
+        return camera_info_to_intrinsics(msg), camera_info_image_size(msg)
+    except InputError as exc:
+        return exc
+
+
+def intrinsics_for_image(info: CheckedCameraInfo, width: int, height: int) -> CameraIntrinsics:
+    """Return the intrinsics of a converted CameraInfo if it describes this image, else raise."""
+    if isinstance(info, InputError):
+        raise info
+    intr, info_size = info
+    check_camera_info_for_image(intr, info_size, width, height)
+    return intr
+
+
 def check_camera_info_for_image(
     intr: CameraIntrinsics, info_size: tuple[int, int] | None, width: int, height: int
 ) -> None:

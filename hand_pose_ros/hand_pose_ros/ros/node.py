@@ -148,12 +148,7 @@ class CameraIO:
         """Convert and check once per CameraInfo; the image size is checked per frame."""
         stamp_ns = msg_in.stamp_to_ns(msg.header.stamp)
         self.stats.on_info_stamp(stamp_ns)
-        item: tuple[CameraIntrinsics, tuple[int, int] | None] | msg_in.InputError
-        try:
-            item = msg_in.camera_info_to_intrinsics(msg), msg_in.camera_info_image_size(msg)
-        except msg_in.InputError as exc:
-            item = exc
-        self.infos.add(stamp_ns, item)
+        self.infos.add(stamp_ns, msg_in.convert_camera_info(msg))
         self.stats.on_side_input('camera_info', stamp_ns)
         loss = self.stats.transport_loss_to_report()  # said out loud, not only in diagnostics
         if loss is not None and self.log_throttle.note('transport_loss') is not None:
@@ -220,14 +215,10 @@ class CameraIO:
         if item is None:
             return None
         try:
-            if isinstance(item, msg_in.InputError):
-                raise item
-            intr, info_size = item
-            msg_in.check_camera_info_for_image(intr, info_size, shape[1], shape[0])
+            return msg_in.intrinsics_for_image(item, shape[1], shape[0])
         except msg_in.InputError as exc:
             self.reject(exc)
             return None
-        return intr
 
     def depth_for(self, stamp_ns: int, shape: tuple[int, int]) -> np.ndarray | None:
         if not self.node.config.depth_topic:
