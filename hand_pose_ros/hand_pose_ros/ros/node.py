@@ -152,7 +152,7 @@ class CameraIO:
         self.stats.on_side_input('camera_info', stamp_ns)
         loss = self.stats.transport_loss_to_report()  # said out loud, not only in diagnostics
         if loss is not None and self.log_throttle.note('transport_loss') is not None:
-            self.node.get_logger().warning(transport_loss_message(self.name, *loss))
+            self._log(transport_loss_message(self.name, *loss))
 
     def on_depth(self, msg: Image) -> None:
         stamp_ns = msg_in.stamp_to_ns(msg.header.stamp)
@@ -160,6 +160,18 @@ class CameraIO:
         self.stats.on_side_input('depth', stamp_ns)
 
     # ------------------------------------------------------------ rejected input, errors
+    def _log(self, text: str, error: bool = False) -> None:
+        """
+        Log a warning (or error) for this camera, unless the node is shutting down.
+
+        After Ctrl-C the context is gone while a callback or the worker may still finish a
+        frame; a log line then cannot reach /rosout and rcl prints an error of its own.
+        """
+        if not self.node.context.ok():
+            return
+        logger = self.node.get_logger()
+        (logger.error if error else logger.warning)(text)
+
     def reject(self, exc: msg_in.InputError) -> None:
         """
         Count one rejected input; log it the first time, then throttled (any thread).
@@ -175,7 +187,7 @@ class CameraIO:
             text = f'rejected input, {exc.cause}: {exc.detail}'
         else:
             text = f'rejected input again, {exc.cause} ({_again(decision, total)}): {exc.detail}'
-        self.node.get_logger().warning(f'camera {self.name}: {text}')
+        self._log(f'camera {self.name}: {text}')
 
     def internal_error(self, exc: BaseException) -> None:
         """Count an unexpected exception in this camera's step here; log it as reject() does."""
@@ -188,7 +200,7 @@ class CameraIO:
             msg += '\n' + ''.join(traceback.format_exception(exc)).rstrip()
         else:
             msg += f' ({_again(decision, total)})'
-        self.node.get_logger().error(msg)
+        self._log(msg, error=True)
 
     # ------------------------------------------------------------ worker thread
     def _match(self, buf: StampBuffer, what: str, fallback: str, stamp_ns: int) -> Any:
@@ -197,9 +209,8 @@ class CameraIO:
         m = buf.match(stamp_ns, tol, MATCH_WAIT_S,
                       startup=self.stats.processed_total < STARTUP_FRAMES)
         if m.first_mismatch:
-            self.node.get_logger().warning(
-                f'camera {self.name}: no {what} stamped within sync_tolerance_s of the image '
-                f'({tol * 1e-9:g} s); {fallback}. Logged once per camera.')
+            self._log(f'camera {self.name}: no {what} stamped within sync_tolerance_s of the '
+                      f'image ({tol * 1e-9:g} s); {fallback}. Logged once per camera.')
         return m.item if m.exact else None
 
     def intrinsics_for(self, stamp_ns: int, shape: tuple[int, int]) -> CameraIntrinsics | None:
