@@ -13,11 +13,13 @@ from collections.abc import Callable
 import json
 from pathlib import Path
 import sys
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar('T')
 
 
 def run_or_exit(parser: argparse.ArgumentParser, verb: str,
-                run: Callable[[argparse.Namespace], dict], args: argparse.Namespace) -> dict:
+                run: Callable[[argparse.Namespace], T], args: argparse.Namespace) -> T:
     """Return run(args), or exit with the verb's error line (2: bad input, 1: environment)."""
     try:
         return run(args)

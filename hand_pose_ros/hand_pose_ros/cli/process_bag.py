@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from hand_pose_ros.cli.arguments import add_setting_arguments, given_settings
+from hand_pose_ros.cli.output import run_or_exit
 from hand_pose_ros.core.options import BASE_SPECS, tracker_options, TRACKER_SPECS
 from hand_pose_ros.core.settings import RunningMode
 
@@ -160,10 +161,4 @@ def process_bags(bags: Sequence[Path], outs: Sequence[Path], values: dict[str, A
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except ValueError as exc:  # bad input: files, values
-        parser.exit(2, f'{PROG}: error: {exc}\n')
-    except RuntimeError as exc:  # the environment: models, CUDA, optional packages
-        parser.exit(1, f'{PROG}: error: {exc}\n')
-    return 0
+    return run_or_exit(parser, 'process-bag', run, args)
