@@ -8,13 +8,25 @@ Two things rclpy.spin() does not give a node that must keep running in the field
   node's `on_callback_error(exc)` when it has one (diagnostics), and spinning goes on;
 - a stop by Ctrl-C (once or twice), SIGTERM or launch's shutdown must end with exit status 0
   and no traceback: the node's own clean-up (worker threads, publishers) runs once, and
-  further signals while it runs are ignored rather than raised in the middle of it.
+  further signals while it runs are ignored rather than raised in the middle of it;
+- a stop must end the process within launch's 5 s SIGTERM escalation even when the
+  middleware's own teardown does not return (a rare hang after Ctrl-C twice was seen once in
+  CI and not reproduced). A watchdog thread arms when the context goes down, which rclpy's
+  signal thread does at once even while the main thread is stuck in C; if the clean-up has not
+  finished STOP_GRACE_S later it writes every thread's stack to the ROS log folder, logs one
+  warning naming that file, and exits with status 0: the stop that was asked for happened.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+import faulthandler
+import os
+from pathlib import Path
 import signal
+import sys
+import threading
+import time
 import traceback
 
 from hand_pose_ros.ros.diagnostics import LogDecision, LogThrottle
@@ -23,6 +35,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 SPIN_PERIOD_S = 0.5
+STOP_GRACE_S = 3.0  # clean-up takes < 1 s on a loaded 2-core machine; launch escalates at 5 s
 
 
 def report_callback_error(node: Node, exc: BaseException, count: int,
@@ -73,6 +86,50 @@ def _ignore_further_signals() -> None:
             pass
 
 
+class StopWatchdog:
+    """Ends the process when the clean-up after a stop does not finish in time (see above)."""
+
+    def __init__(self, context: rclpy.context.Context, name: str,
+                 grace_s: float = STOP_GRACE_S):
+        self.context, self.name, self.grace_s = context, name, grace_s
+        self.stopping = threading.Event()
+        self.finished = threading.Event()
+        threading.Thread(target=self._watch, name='stop-watchdog', daemon=True).start()
+
+    def _context_ok(self) -> bool:
+        try:
+            return self.context.ok()
+        except Exception:  # noqa: BLE001 - a handle destroyed under us: down
+            return False
+
+    def _watch(self) -> None:
+        while self._context_ok() and not self.stopping.wait(0.1):
+            pass
+        if self.finished.wait(self.grace_s):
+            return
+        where = self._dump_stacks()
+        message = (f'clean-up did not finish within {self.grace_s:.0f} s of the stop; exiting '
+                   f'without it (thread stacks in {where})')
+        try:
+            rclpy.logging.get_logger(self.name).warning(message)
+        except Exception:  # noqa: BLE001 - logging may be finalised already
+            sys.stderr.write(f'[WARN] [{self.name}]: {message}\n')
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    def _dump_stacks(self) -> str:
+        try:
+            folder = Path(rclpy.logging.get_logging_directory())
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f'{self.name}-stop-{os.getpid()}-{int(time.time())}.txt'
+            with open(path, 'w') as out:
+                faulthandler.dump_traceback(out, all_threads=True)
+            return str(path)
+        except Exception as exc:  # noqa: BLE001 - the exit must not depend on the dump
+            return f'nowhere: {exc}'
+
+
 def spin_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
     """
     Run one node until Ctrl-C, SIGTERM or shutdown; exit status 0 for each of them.
@@ -86,11 +143,13 @@ def spin_node(make_node: Callable[[], Node], args: list[str] | None = None) -> N
         rclpy.init(args=args)
     except KeyboardInterrupt:
         return
+    watchdog = StopWatchdog(rclpy.get_default_context(), Path(sys.argv[0]).name or 'node')
     node = None
     executor = None
     try:
         try:
             node = make_node()
+            watchdog.name = node.get_name()
         except ValueError as exc:  # a bad parameter: say which, without a traceback
             if not rclpy.ok():
                 return  # stopped while starting: the error is a consequence
@@ -106,6 +165,7 @@ def spin_node(make_node: Callable[[], Node], args: list[str] | None = None) -> N
             raise
         # The context was shut down under a call still in progress: a stop, not an error.
     finally:
+        watchdog.stopping.set()
         _ignore_further_signals()
         if executor is not None:
             executor.shutdown(timeout_sec=1.0)
@@ -113,3 +173,5 @@ def spin_node(make_node: Callable[[], Node], args: list[str] | None = None) -> N
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+        rclpy.get_default_context().destroy()  # the middleware's teardown, still watched
+        watchdog.finished.set()
