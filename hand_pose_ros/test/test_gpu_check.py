@@ -151,7 +151,7 @@ def test_bench_micro_and_profile_figures(check) -> None:
     micro = sections['landmark_micro']['rows']
     assert {r['batch'] for r in micro} == set(sections['landmark_micro']['batches'])
     assert all(r['crops_per_s'] > 0 for r in micro)
-    eager = sections['profile']['eager']
+    eager = sections['profile']['eager_tracking']
     # Tracking mode, full model: every frame runs the landmark network at least, which is
     # tens of convolutions, so the count per frame cannot be tiny.
     assert eager['aten_top_level_ops_per_frame'] > 20

@@ -260,7 +260,7 @@ def micro(args: argparse.Namespace) -> dict:
     rows = []
     for dtype, graphs in _bench_configs(args):
         for batch in batches:
-            iters = 2 if args.quick else max(20, 2000 // batch)
+            iters = 2 if args.quick else max(20, 500 // batch)
             ns = argparse.Namespace(model='full', device=args.device, micro_dtype=dtype,
                                     micro_batch=batch, micro_iters=iters,
                                     no_cuda_graphs=not graphs, compile=False, num_threads=2)
@@ -283,45 +283,52 @@ def profile(args: argparse.Namespace) -> dict:
     graph): these counts, taken on any device, show how many launches a frame costs.
     """
     from hand_pose_ros.tools.bench_common import default_motion_dir, load_frames
-    import torch
-    from torch.profiler import profile as torch_profile
-    from torch.profiler import ProfilerActivity
 
     frames, _ = load_frames(default_motion_dir(), 0)
     frames = list(frames[:40])
     count = 5 if args.quick else 30
-    out: dict = {'frames': count, 'model': 'full', 'cameras': 1, 'mode': 'tracking'}
-    configs = [True, False] if args.device.startswith('cuda') else [False]
-    for graphs in configs:
-        tracker = _tracker('full', args.device, static=False, cuda_graphs=graphs)
-        state = [tracker.new_state()]
-        for f in frames[:5]:  # warm-up: graph capture and the first detection
-            _run_frames(tracker, [f], state)
-        activities = [ProfilerActivity.CPU]
-        if args.device.startswith('cuda'):
-            activities.append(ProfilerActivity.CUDA)
-        detected = 0
-        with torch_profile(activities=activities) as prof:
-            for f in frames[5:5 + count]:
-                detected += _run_frames(tracker, [f], state)
-            if args.device.startswith('cuda'):
-                torch.cuda.synchronize()
-        tracker.close()
-        events = prof.events()
-        top = Counter(e.name for e in events if e.name.startswith('aten::') and not (
-            e.cpu_parent is not None and e.cpu_parent.name.startswith('aten::')))
-        names = Counter(e.name for e in events)
-        key = 'cuda_graphs' if graphs else 'eager'
-        out[key] = {
-            'detector_frames': detected,
-            'aten_top_level_ops_per_frame': sum(top.values()) / count,
-            'aten_ops_all_levels_per_frame': sum(
-                n for name, n in names.items() if name.startswith('aten::')) / count,
-            'kernel_launches_per_frame': sum(names[n] for n in LAUNCH_EVENTS) / count,
-            'host_device_copies_per_frame': sum(names[n] for n in COPY_EVENTS) / count,
-            'syncs_per_frame': sum(names[n] for n in SYNC_EVENTS) / count,
-            'top_ops': dict(top.most_common(8))}
+    out: dict = {'frames': count, 'model': 'full', 'cameras': 1}
+    graph_settings = [True, False] if args.device.startswith('cuda') else [False]
+    for graphs in graph_settings:
+        for static in (False, True):
+            key = f'{"cuda_graphs" if graphs else "eager"}_{"static" if static else "tracking"}'
+            out[key] = _profile_frames(args.device, graphs, static, frames, count)
     return out
+
+
+def _profile_frames(device: str, graphs: bool, static: bool, frames: list[np.ndarray],
+                    count: int) -> dict:
+    import torch
+    from torch.profiler import profile as torch_profile
+    from torch.profiler import ProfilerActivity
+
+    tracker = _tracker('full', device, static=static, cuda_graphs=graphs)
+    state = [tracker.new_state()]
+    for f in frames[:5]:  # warm-up: graph capture and the first detection
+        _run_frames(tracker, [f], state)
+    activities = [ProfilerActivity.CPU]
+    if device.startswith('cuda'):
+        activities.append(ProfilerActivity.CUDA)
+    detected = 0
+    with torch_profile(activities=activities) as prof:
+        for f in frames[5:5 + count]:
+            detected += _run_frames(tracker, [f], state)
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+    tracker.close()
+    events = prof.events()
+    top = Counter(e.name for e in events if e.name.startswith('aten::') and not (
+        e.cpu_parent is not None and e.cpu_parent.name.startswith('aten::')))
+    names = Counter(e.name for e in events)
+    return {
+        'detector_frames': detected,
+        'aten_top_level_ops_per_frame': sum(top.values()) / count,
+        'aten_ops_all_levels_per_frame': sum(
+            n for name, n in names.items() if name.startswith('aten::')) / count,
+        'kernel_launches_per_frame': sum(names[n] for n in LAUNCH_EVENTS) / count,
+        'host_device_copies_per_frame': sum(names[n] for n in COPY_EVENTS) / count,
+        'syncs_per_frame': sum(names[n] for n in SYNC_EVENTS) / count,
+        'top_ops_per_frame': {k: v / count for k, v in top.most_common(10)}}
 
 
 def node(args: argparse.Namespace) -> dict:
