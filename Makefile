@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 RUNS ?= 3
 LOAD_TESTS ?= hand_pose_ros/test
 
-.PHONY: setup test test-under-load demo bench lint clean distclean
+.PHONY: setup test test-under-load demo bench gpu-wheels gpu-check lint clean distclean
 
 setup:
 	bash $(ROOT)/scripts/setup.sh
@@ -35,6 +35,19 @@ demo: setup
 
 bench: setup
 	cd $(ROOT) && $(VENV)/bin/hand-pose-ros bench $(BENCH_ARGS)
+
+# The GPU check of issue #23 (docs/gpu-check.md): gpu-wheels fills .whl/ and .carry/ here
+# (network, the model cache and ../shared); gpu-check runs on the machine that has them,
+# GPU_DEVICE=cuda|cpu, GPU_OUT=<folder>, GPU_QUICK=1 for the small CI sizes.
+GPU_DEVICE ?= cuda
+GPU_OUT ?= $(ROOT)/out/gpu_check
+GPU_QUICK ?=
+GPU_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
+gpu-wheels:
+	bash $(ROOT)/scripts/gpu_wheels.sh
+
+gpu-check:
+	PYTHON=$(GPU_PYTHON) bash $(ROOT)/scripts/gpu_check.sh --device $(GPU_DEVICE) --out $(GPU_OUT) $(if $(GPU_QUICK),--quick,)
 
 lint:
 	cd $(ROOT) && $(VENV)/bin/ruff check .

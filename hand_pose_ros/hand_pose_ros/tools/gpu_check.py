@@ -17,7 +17,9 @@ import json
 import logging
 from pathlib import Path
 import platform
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 
@@ -224,7 +226,12 @@ def _bench_configs(args: argparse.Namespace) -> list[tuple[str, bool]]:
 
 
 def bench(args: argparse.Namespace, tmp: Path) -> dict:
-    """`hand-pose-ros bench --runtime torch` per dtype and graph setting; LiteRT in the first."""
+    """
+    Run `hand-pose-ros bench --runtime torch` per dtype and graph setting.
+
+    The CLI itself, so that the figures are those its documented command prints; LiteRT
+    runs in the first call only, as the same machine's CPU baseline.
+    """
     from hand_pose_ros.cli.main import main as cli
 
     cameras = '1,4' if args.quick else '1,4,16'
@@ -234,13 +241,13 @@ def bench(args: argparse.Namespace, tmp: Path) -> dict:
         out = tmp / f'bench_{k}.json'
         argv = ['bench', '--runtime', 'torch', '--device', args.device, '--cameras', cameras,
                 '--hands', '2', '--dtype', dtype, '--steps', str(steps), '--warmup',
-                str(warmup), '--json', str(out)]
+                str(warmup)]
         argv += [] if graphs else ['--no-cuda-graphs']
         argv += ['--litert-steps', str(steps if args.quick else 30)] if k == 0 else ['--no-litert']
         _LOG.info('hand-pose-ros %s', ' '.join(argv))
-        code = cli(argv)
+        code = cli(argv + ['--json', str(out)])
         result = json.loads(out.read_text())
-        runs.append({'command': 'hand-pose-ros ' + ' '.join(argv[:-2]), 'exit': code,
+        runs.append({'command': 'hand-pose-ros ' + ' '.join(argv), 'exit': code,
                      'dtype': dtype, 'cuda_graphs': graphs, **result})
     return {'runs': runs, 'cuda_graphs_note': (
         'on and off' if args.device.startswith('cuda') else
@@ -331,7 +338,7 @@ def _profile_frames(device: str, graphs: bool, static: bool, frames: list[np.nda
         'top_ops_per_frame': {k: v / count for k, v in top.most_common(10)}}
 
 
-def node(args: argparse.Namespace) -> dict:
+def node(args: argparse.Namespace, tmp: Path) -> dict:
     """
     Measure the ROS node over DDS where the cp311 ROS wheels can load; else say why not.
 
@@ -353,7 +360,7 @@ def node(args: argparse.Namespace) -> dict:
                            'run scripts/load_bench.py', 'python': version}
     import subprocess
 
-    report = args.out / 'node_load.json'
+    report = tmp / 'node_load.json'
     script = Path(__file__).resolve().parents[3] / 'scripts' / 'load_bench.py'
     code = subprocess.call([sys.executable, str(script), '--cameras', '4', '--seconds', '15',
                             '--single-seconds', '15', '--profile', 'large_images',
@@ -398,8 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     path = args.out / 'gpu_check.json'
     report: dict = {'environment': _environment(args.device), 'quick': args.quick,
                     'sections': {}}
-    tmp = args.out / 'bench_raw'
-    tmp.mkdir(exist_ok=True)
+    # The raw per-command JSONs go into the report: the folder keeps one JSON and one log
+    # (the device tool returns at most 8 files).
+    tmp = Path(tempfile.mkdtemp(prefix='gpu_check_'))
     sections: list[tuple[str, Callable[[], dict]]] = [
         ('static_parity', lambda: static_parity(args)),
         ('fp16_vs_fp32', lambda: fp16_vs_fp32(args)),
@@ -407,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         ('bench', lambda: bench(args, tmp)),
         ('landmark_micro', lambda: micro(args)),
         ('profile', lambda: profile(args)),
-        ('node', lambda: node(args))]
+        ('node', lambda: node(args, tmp))]
     start = time.perf_counter()
     for name, run in sections:
         if time.perf_counter() - start > args.budget_s:
@@ -424,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         report['sections'][name] = result
         path.write_text(json.dumps(report, indent=1))
         _LOG.info('section %s done in %.1f s', name, result['seconds'])
+    shutil.rmtree(tmp, ignore_errors=True)
     report['seconds'] = time.perf_counter() - start
     failed = [n for n, s in report['sections'].items()
               if 'error' in s or s.get('passed') is False]
