@@ -9,7 +9,8 @@
 # present), then runs hand_pose_ros.tools.gpu_check: DIR/gpu_check.json and DIR/gpu_check.log.
 # Environment: PYTHON (default python3), GPU_CHECK_WHL (.whl), GPU_CHECK_CARRY (.carry),
 # GPU_CHECK_TIMEOUT (seconds for the check itself, default 390: the issue's 6 minutes plus
-# the installs). Exit status: 0 when every section ran and passed.
+# the installs), GPU_CHECK_BUDGET (no section starts after this many seconds, default 330).
+# Exit status: 0 when every section ran and passed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEVICE=cuda
@@ -20,7 +21,7 @@ while (($#)); do
     --device) DEVICE=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --quick) QUICK=(--quick); shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -59,7 +60,7 @@ run() {
   echo "gpu_check: installs done in $((SECONDS - start)) s; shared data" \
        "${HAND_POSE_ROS_SHARED:-../shared}, models ${HAND_POSE_ROS_MODEL_DIR:-the cache}"
   PYTHONUNBUFFERED=1 timeout "${GPU_CHECK_TIMEOUT:-390}" "$PY" -m hand_pose_ros.tools.gpu_check \
-    --device "$DEVICE" --out "$OUT" "${QUICK[@]}"
+    --device "$DEVICE" --out "$OUT" --budget-s "${GPU_CHECK_BUDGET:-330}" "${QUICK[@]}"
 }
 
 # pipefail: the status is run's (errexit holds inside it too).

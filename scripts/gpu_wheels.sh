@@ -28,7 +28,7 @@ while (($#)); do
     --carry) CARRY=$2; shift 2 ;;
     --from-installed) FROM=$2; shift 2 ;;
     --no-carry) WITH_CARRY=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "gpu_wheels: unknown argument $1" >&2; exit 2 ;;
   esac
 done

@@ -300,6 +300,7 @@ def profile(args: argparse.Namespace) -> dict:
         for static in (False, True):
             key = f'{"cuda_graphs" if graphs else "eager"}_{"static" if static else "tracking"}'
             out[key] = _profile_frames(args.device, graphs, static, frames, count)
+    out['networks_eager'] = _profile_networks(args.device)
     return out
 
 
@@ -323,19 +324,54 @@ def _profile_frames(device: str, graphs: bool, static: bool, frames: list[np.nda
         if device.startswith('cuda'):
             torch.cuda.synchronize()
     tracker.close()
+    counts = {f'{k}_per_frame': v for k, v in _counts(prof, count).items()}
+    return {'detector_frames': detected, **counts}
+
+
+def _counts(prof, calls: int) -> dict:
     events = prof.events()
     top = Counter(e.name for e in events if e.name.startswith('aten::') and not (
         e.cpu_parent is not None and e.cpu_parent.name.startswith('aten::')))
     names = Counter(e.name for e in events)
     return {
-        'detector_frames': detected,
-        'aten_top_level_ops_per_frame': sum(top.values()) / count,
-        'aten_ops_all_levels_per_frame': sum(
-            n for name, n in names.items() if name.startswith('aten::')) / count,
-        'kernel_launches_per_frame': sum(names[n] for n in LAUNCH_EVENTS) / count,
-        'host_device_copies_per_frame': sum(names[n] for n in COPY_EVENTS) / count,
-        'syncs_per_frame': sum(names[n] for n in SYNC_EVENTS) / count,
-        'top_ops_per_frame': {k: v / count for k, v in top.most_common(10)}}
+        'aten_top_level_ops': sum(top.values()) / calls,
+        'aten_ops_all_levels': sum(
+            n for name, n in names.items() if name.startswith('aten::')) / calls,
+        'kernel_launches': sum(names[n] for n in LAUNCH_EVENTS) / calls,
+        'host_device_copies': sum(names[n] for n in COPY_EVENTS) / calls,
+        'syncs': sum(names[n] for n in SYNC_EVENTS) / calls,
+        'top_ops': {k: v / calls for k, v in top.most_common(10)}}
+
+
+def _profile_networks(device: str) -> dict:
+    """
+    Count one eager call of each network alone (palm batch 1, landmark batch 2).
+
+    Subtracted from a frame's count, what is left is the pipeline's own device work (uploads,
+    warps, decoding), which CUDA graphs of the networks do not remove.
+    """
+    from hand_pose_ros.core.models.catalog import LANDMARK_INPUT_SIZE, PALM_INPUT_SIZE
+    from hand_pose_ros.core.models.runtimes.torch_runtime import TorchRuntime
+    import torch
+    from torch.profiler import profile as torch_profile
+    from torch.profiler import ProfilerActivity
+
+    rt = TorchRuntime(model='full', device=device, cuda_graphs=False)
+    activities = [ProfilerActivity.CPU]
+    if device.startswith('cuda'):
+        activities.append(ProfilerActivity.CUDA)
+    out = {}
+    for name, run, shape in (
+            ('palm_batch1', rt.run_palm_tensor, (1, 3, PALM_INPUT_SIZE, PALM_INPUT_SIZE)),
+            ('landmark_batch2', rt.run_landmark_tensor,
+             (2, 3, LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE))):
+        x = torch.rand(shape, device=rt.device)
+        run(x)  # warm-up
+        with torch_profile(activities=activities) as prof:
+            run(x)
+        out[name] = _counts(prof, 1)
+    rt.close()
+    return out
 
 
 def node(args: argparse.Namespace, tmp: Path) -> dict:
@@ -394,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--quick', action='store_true', help='small sizes (CI, CPU)')
     p.add_argument('--budget-s', type=float, default=330.0,
                    help='sections that would start after this many seconds are skipped')
+    p.add_argument('--only', default='',
+                   help='comma list of sections to run (default: all), e.g. profile')
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
     args.out.mkdir(parents=True, exist_ok=True)
@@ -416,8 +454,14 @@ def main(argv: list[str] | None = None) -> int:
         ('landmark_micro', lambda: micro(args)),
         ('profile', lambda: profile(args)),
         ('node', lambda: node(args, tmp))]
+    only = {n for n in args.only.split(',') if n}
+    unknown = only - {n for n, _ in sections}
+    if unknown:
+        raise SystemExit(f'--only: unknown section(s) {sorted(unknown)}')
     start = time.perf_counter()
     for name, run in sections:
+        if only and name not in only:
+            continue
         if time.perf_counter() - start > args.budget_s:
             report['sections'][name] = {'skipped': f'time budget of {args.budget_s:.0f} s spent'}
             continue
