@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 import json
 import logging
+import os
 from pathlib import Path
 import platform
 import shutil
@@ -340,6 +341,9 @@ def _counts(prof, calls: int) -> dict:
         'kernel_launches': sum(names[n] for n in LAUNCH_EVENTS) / calls,
         'host_device_copies': sum(names[n] for n in COPY_EVENTS) / calls,
         'syncs': sum(names[n] for n in SYNC_EVENTS) / calls,
+        # Kernels that ran on the GPU (a graph replay is one launch but many kernels).
+        'device_kernels': sum(
+            getattr(e.device_type, 'name', '') == 'CUDA' for e in events) / calls,
         'top_ops': {k: v / calls for k, v in top.most_common(10)}}
 
 
@@ -410,7 +414,7 @@ def _environment(device: str) -> dict:
     import torch
 
     env = {'python': platform.python_version(), 'torch': torch.__version__,
-           'machine': platform.machine(), 'cpu_count': __import__('os').cpu_count(),
+           'machine': platform.machine(), 'cpu_count': os.cpu_count(),
            'device': device}
     if torch.cuda.is_available():
         env['gpu'] = torch.cuda.get_device_name(0)
