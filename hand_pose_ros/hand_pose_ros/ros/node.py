@@ -39,6 +39,7 @@ from hand_pose_ros.ros.diagnostics import (
     transport_loss_message,
 )
 from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
+from hand_pose_ros.ros.fusion import NodeFusion
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.spin import spin_node
 from hand_pose_ros.ros.stamp_match import StampBuffer
@@ -322,6 +323,8 @@ class HandPoseNode(Node):
         self._make_tracker(cams)
         self.tf = TfBroadcaster(self)
         self.cameras = {c or '/': CameraIO(self, c, len(cams) > 1) for c in cams}
+        self.fusion = (NodeFusion(self, self.cameras, OUTPUT_QOS) if self.config.fusion_frame
+                       else None)  # fused/hands in fusion_frame (docs/multi-camera.md)
         self._worker_errors = 0
         self._callback_errors = 0
         self._worker_log = LogThrottle()
@@ -407,6 +410,8 @@ class HandPoseNode(Node):
             return
         try:
             job.io.publish(job, result)
+            if job.io.node.fusion is not None:
+                job.io.node.fusion.add(job.io, job.header, job.frame.camera, result)
         except Exception as exc:  # noqa: BLE001
             if job.io.node.context.ok():
                 job.io.internal_error(exc)
@@ -449,7 +454,8 @@ class HandPoseNode(Node):
         self.pub_diag.publish(build_diagnostic_array(
             {io.name: io.stats for io in self.cameras.values()}, self.get_fully_qualified_name(),
             self.get_clock().now().to_msg(), hardware_id=self.resolved_runtime,
-            node_values={'callback_errors': str(self._callback_errors)}))
+            node_values={'callback_errors': str(self._callback_errors),
+                         **(self.fusion.diagnostic_values() if self.fusion else {})}))
 
     def destroy_node(self) -> None:
         """
