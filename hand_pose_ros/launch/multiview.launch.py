@@ -56,11 +56,29 @@ def camera_inputs(source: Path, cameras: list[str]) -> dict[str, Path]:
     return out
 
 
-def camera_info_yaml(camera, path: Path) -> Path:
-    """Write a camera's intrinsics as the camera_calibration YAML that replay reads."""
+def frame_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a video's or image folder's first frame."""
+    from hand_pose_ros.core.inputs.frames import FrameSource
+    source = FrameSource(str(path), False, None)
+    try:
+        rgb = source.next()
+    finally:
+        source.close()
+    if rgb is None:
+        raise ValueError(f'{path}: no readable frame')
+    return rgb.shape[1], rgb.shape[0]
+
+
+def camera_info_yaml(camera, size: tuple[int, int], path: Path) -> Path:
+    """
+    Write a camera's intrinsics as the camera_calibration YAML that replay reads.
+
+    The size is the video's: a video may be coded a few pixels narrower than the sensor
+    the calibration names (pose2sim_single: 1080 of 1088 columns), with the same pixel grid.
+    """
     intr = camera.intrinsics
     path.write_text(yaml.safe_dump({
-        'image_width': camera.width, 'image_height': camera.height,
+        'image_width': size[0], 'image_height': size[1],
         'camera_name': camera.name,
         'camera_matrix': {'rows': 3, 'cols': 3,
                           'data': [float(v) for v in intr.matrix.ravel()]},
@@ -89,7 +107,8 @@ def _nodes(context: LaunchContext) -> list:
         output='screen', parameters=[{
             'source': str(path), 'rate_hz': float(cfg['rate_hz']),
             'loop': cfg['loop'].lower() == 'true', 'frame_id': f'{name}_optical_frame',
-            'camera_info_file': str(camera_info_yaml(rig[name], infos / f'{name}.yaml')),
+            'camera_info_file': str(camera_info_yaml(rig[name], frame_size(path),
+                                                     infos / f'{name}.yaml')),
             'stamp_start_s': start}])
         for name, path in inputs.items()]
     static_tf = Node(

@@ -226,8 +226,7 @@ class NodeFusion:
             error = exc
         io.reject(msg_in.InputError(
             'fusion_no_tf', f'no transform {self.frame} -> {frame_id or "(empty frame_id)"} at '
-            f'the image stamp ({type(error).__name__}: {error}); the camera is left out of '
-            'fusion'))
+            f'the image stamp ({str(error).strip()}); the camera is left out of fusion'))
         return None
 
     def add(self, io: Any, header: Any, intrinsics: CameraIntrinsics | None,
