@@ -57,6 +57,14 @@ def test_a_silent_camera_holds_a_set_only_max_wait():
     assert set(done.views) == {'a'}
 
 
+def test_no_set_is_given_up_on_for_time_while_the_worker_is_busy():
+    groups = StampGroups(['a', 'b'])
+    groups.add(_view('a', 100), TOL, 0.0)
+    assert groups.ready(TOL, None, 100.0) == []  # b's frame is still being tracked
+    groups.add(_view('b', 100), TOL, 100.0)
+    assert len(groups.ready(TOL, None, 100.0)) == 1
+
+
 def test_views_outside_the_tolerance_open_their_own_set():
     groups = StampGroups(['a', 'b'])
     groups.add(_view('a', 100), TOL, 0.0)

@@ -6,9 +6,11 @@ synchronized set: its hands (core/fusion ViewHand) and its calibration at that i
 stamp, the pose from TF (fusion_frame -> the image's frame_id) and the intrinsics from the
 CameraInfo the camera already matched to the image. Views are grouped by stamp within
 fusion_sync_tolerance_s, as stereo_image_proc's approximate sync does (`StampGroups`); a set
-is fused when every camera is in it, when each missing camera has moved past it, or after
-fusion_max_wait_s, so a camera that stops never stops the others. Sets are fused in stamp
-order: the fused tracks' smoothing and loss memory need time to run forward.
+is fused when every camera is in it, when each missing camera has moved past it, or once the
+worker has been idle (no frame in hand or waiting) for fusion_max_wait_s since the set's last
+view, so a camera that stops never stops the others, while a loaded worker that processes
+the cameras one after the other is not mistaken for a missing camera. Sets are fused in
+stamp order: the fused tracks' smoothing and loss memory need time to run forward.
 
 A camera without a transform or without CameraInfo at a stamp is counted in its
 diagnostics (causes fusion_no_tf, fusion_no_camera_info) and left out of that set; it is
@@ -17,9 +19,11 @@ never fused with a guessed or stale pose.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import threading
 import time
+import traceback
 from typing import Any
 
 from hand_pose_ros.core.anatomy import FINGER_MCPS, palm_frame
@@ -37,6 +41,7 @@ from hand_pose_ros.core.results import (
 )
 from hand_pose_ros.core.validity import hand_finite
 from hand_pose_ros.ros import msg_in, msg_out
+from hand_pose_ros.ros.diagnostics import LogThrottle
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.tf import hand_transforms
 import numpy as np
@@ -61,7 +66,7 @@ class PendingSet:
     """Views whose stamps lie within the tolerance of the set's first one."""
 
     stamp_ns: int  # the first view's stamp: the tolerance is measured from it
-    opened_s: float  # monotonic time the set was opened
+    touched_s: float  # monotonic time of the set's latest view
     views: dict[str, CameraView] = field(default_factory=dict)
 
     @property
@@ -90,22 +95,30 @@ class StampGroups:
         fits = [s for s in self.pending if view.camera not in s.views
                 and abs(view.stamp_ns - s.stamp_ns) <= tolerance_ns]
         if fits:
-            min(fits, key=lambda s: abs(view.stamp_ns - s.stamp_ns)).views[view.camera] = view
+            nearest = min(fits, key=lambda s: abs(view.stamp_ns - s.stamp_ns))
+            nearest.views[view.camera] = view
+            nearest.touched_s = now_s
             return
         new = PendingSet(view.stamp_ns, now_s, {view.camera: view})
         self.pending.append(new)
         self.pending.sort(key=lambda s: s.stamp_ns)
 
-    def _complete(self, pending: PendingSet, tolerance_ns: int, max_wait_s: float,
+    def _complete(self, pending: PendingSet, tolerance_ns: int, max_wait_s: float | None,
                   now_s: float) -> bool:
-        if now_s - pending.opened_s >= max_wait_s:
+        if max_wait_s is not None and now_s - pending.touched_s >= max_wait_s:
             return True
         return all(cam in pending.views
                    or self.latest_ns.get(cam, -1) > pending.stamp_ns + tolerance_ns
                    for cam in self.cameras)
 
-    def ready(self, tolerance_ns: int, max_wait_s: float, now_s: float) -> list[PendingSet]:
-        """Remove and return the sets ready to fuse, oldest first (none skips an older one)."""
+    def ready(self, tolerance_ns: int, max_wait_s: float | None,
+              now_s: float) -> list[PendingSet]:
+        """
+        Remove and return the sets ready to fuse, oldest first (none skips an older one).
+
+        max_wait_s None: the views still to come are on their way (the worker is busy), so
+        no set is given up on for time.
+        """
         out = []
         while self.pending and (
                 len(self.pending) > MAX_PENDING_SETS
@@ -146,13 +159,13 @@ def fused_hand_result(hand: FusedHand, rig: Rig) -> HandResult:
     """
     points = np.asarray(hand.keypoints_world, dtype=np.float64)
     frame = palm_frame(points, hand.handedness or None)
-    first = rig[hand.cameras[0]]
+    first = rig[(hand.cameras or tuple(hand.views))[0]]
     cam_points = first.to_camera(points)
     pixels = first.project(points)
     depth = (cam_points[:, 2] - cam_points[0, 2]) * first.focal / max(cam_points[0, 2], 1e-6)
     inside = ((pixels[:, 0] >= 0) & (pixels[:, 0] < first.width)
               & (pixels[:, 1] >= 0) & (pixels[:, 1] < first.height))
-    errors = [hand.reprojection_error.get(c, 0.0) for c in hand.cameras]
+    errors = [hand.reprojection_error.get(c, 0.0) for c in hand.cameras] or [0.0]
     triangulated = not hand.single_view
     method = Method3D.TRIANGULATED if triangulated else Method3D.SINGLE_VIEW
     if triangulated or hand.scale_locked:
@@ -198,6 +211,9 @@ class NodeFusion:
         self.markers = MarkerTracker()
         self.fused_sets = 0
         self.last_fused_ns: int | None = None
+        self.busy = False  # the worker holds frames whose views are still to come
+        self.errors = 0
+        self.error_log = LogThrottle()
         self.pub_hands = node.create_publisher(HandArray, 'fused/hands', qos)
         self.pub_markers = node.create_publisher(MarkerArray, 'fused/hand_markers', qos)
         node.create_timer(FLUSH_PERIOD_S, self.flush)
@@ -251,15 +267,44 @@ class NodeFusion:
             self.groups.add(view, int(cfg.fusion_sync_tolerance_s * 1e9), time.monotonic())
         self.flush()
 
+    def around(self, process_batch: Callable[[Any], None]) -> Callable[[Any], None]:
+        """Wrap the worker's batch handler: no set is given up on for time while it works."""
+        def run(batch: Any) -> None:
+            self.busy = True
+            try:
+                process_batch(batch)
+            finally:
+                self.busy = False
+                self.flush()
+        return run
+
     def flush(self) -> None:
         """Fuse and publish every set that is ready (worker thread or the flush timer)."""
         cfg = self.node.config
+        idle = not self.busy and not self.node.slots.has_pending()
         with self.lock:
             ready = self.groups.ready(int(cfg.fusion_sync_tolerance_s * 1e9),
-                                      cfg.fusion_max_wait_s, time.monotonic())
+                                      cfg.fusion_max_wait_s if idle else None,
+                                      time.monotonic())
             for pending in ready:
-                if self.node.context.ok():
+                if not self.node.context.ok():
+                    return
+                try:
                     self._fuse(pending)
+                except Exception as exc:  # noqa: BLE001 - one bad set must not stop fusion
+                    self._error(exc, pending)
+
+    def _error(self, exc: Exception, pending: PendingSet) -> None:
+        """Count and log (throttled, first with its traceback) a set that failed to fuse."""
+        self.errors += 1
+        decision = self.error_log.note('fusion')
+        if decision is None or not self.node.context.ok():
+            return
+        text = (f'fusing the set stamped {pending.capture_ns} ({", ".join(pending.views)}) '
+                f'failed ({self.errors} sets so far): {type(exc).__name__}: {exc}')
+        if decision.first:
+            text += '\n' + ''.join(traceback.format_exception(exc)).rstrip()
+        self.node.get_logger().error(text)
 
     def _fuse(self, pending: PendingSet) -> None:
         views = {c: v for c, v in pending.views.items() if v.calibration is not None}
@@ -298,5 +343,6 @@ class NodeFusion:
         from hand_pose_ros.ros.diagnostics import stamp_text
         last = self.last_fused_ns
         return {'fusion_frame': self.frame, 'fused_sets': str(self.fused_sets),
+                'fusion_errors': str(self.errors),
                 'fused_last_stamp': 'n/a' if last is None else stamp_text(last),
                 'fusion_late_views': str(self.groups.late)}

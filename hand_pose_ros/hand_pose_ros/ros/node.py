@@ -331,8 +331,8 @@ class HandPoseNode(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', OUTPUT_QOS)
         self.create_timer(self.config.diagnostics_period_s, self.publish_diagnostics)
         self.add_on_set_parameters_callback(self.on_set_parameters)
-        self.worker: FrameWorker[PendingFrame] = FrameWorker(
-            self.slots, self.process_batch, self.on_worker_error)
+        self.worker: FrameWorker[PendingFrame] = FrameWorker(self.slots, self.fusion.around(
+            self.process_batch) if self.fusion else self.process_batch, self.on_worker_error)
         self.worker.start()
         # What actually runs, after remapping and 'auto': what an operator needs to check.
         topics = ', '.join(self.resolve_topic_name(io.image_topic)
