@@ -91,8 +91,9 @@ class NodeOptions:
         0.02, 'Max stamp difference between cameras whose frames are fused as one '
         'synchronized set (approximate sync).', low=0.0, high=1.0, expose=_ROS_ONLY)
     fusion_max_wait_s: float = option(
-        0.3, 'Wall time a set waits for cameras whose frame is missing; then it is fused '
-        'without them.', low=0.0, high=10.0, expose=_ROS_ONLY)
+        0.3, 'How long a set waits for cameras whose frame is missing, counted from its '
+        'last frame while the node has no other frame to track; then it is fused without '
+        'them.', low=0.0, high=10.0, expose=_ROS_ONLY)
 
     def __post_init__(self) -> None:
         check_all(self)
