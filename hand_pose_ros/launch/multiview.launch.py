@@ -39,7 +39,7 @@ ARGUMENTS = (
     ('loop', 'true', 'Start again at the end of the videos.'),
     ('config', PathJoinSubstitution([FindPackageShare('hand_pose_ros'), 'config', 'hands.yaml']),
      'Parameter file of hand_pose_node (cameras and fusion_frame are set here).'),
-    ('rviz', 'false', 'true: also start RViz with config/hands.rviz.'),
+    ('rviz', 'false', 'true: also start RViz with config/multiview.rviz (fixed frame world).'),
 )
 
 
@@ -129,7 +129,7 @@ def generate_launch_description() -> LaunchDescription:
     rviz = Node(
         package='rviz2', executable='rviz2', name='rviz2',
         arguments=['-d', PathJoinSubstitution(
-            [FindPackageShare('hand_pose_ros'), 'config', 'hands.rviz'])],
+            [FindPackageShare('hand_pose_ros'), 'config', 'multiview.rviz'])],
         condition=IfCondition(LaunchConfiguration('rviz')))
     return LaunchDescription([*args, OpaqueFunction(function=transport.launch_actions),
                               OpaqueFunction(function=_nodes), rviz])

@@ -220,3 +220,12 @@ def test_launch_descriptions_build_where_launch_ros_is_installed():
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         assert module.generate_launch_description().entities
+
+
+def test_multiview_rviz_config_shows_the_fused_hands_in_world():
+    rviz = yaml.safe_load((PKG / 'config' / 'multiview.rviz').read_text())
+    manager = rviz['Visualization Manager']
+    displays = {d['Class']: d for d in manager['Displays']}
+    assert displays['rviz_default_plugins/MarkerArray']['Topic']['Value'] == '/fused/hand_markers'
+    assert 'rviz_default_plugins/TF' in displays
+    assert manager['Global Options']['Fixed Frame'] == 'world'
