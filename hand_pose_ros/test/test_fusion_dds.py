@@ -105,14 +105,26 @@ class Client:
         if not self.poll(pred, timeout):
             raise AssertionError(f'timed out after {timeout} s waiting for {what}')
 
-    def send_set(self, images: dict[str, np.ndarray]) -> int:
-        """Publish one synchronized set (one stamp for every camera); returns the stamp."""
+    def send_set(self, images: dict[str, np.ndarray], wrong_info: str = '') -> int:
+        """
+        Publish one synchronized set (one stamp for every camera); returns the stamp.
+
+        `wrong_info`: that camera's CameraInfo gives another image size (bad_camera_info),
+        and the images are sent once the node reports it received (else the node could use
+        the camera's previous CameraInfo, as it does for one that comes late).
+        """
         stamp = self.node.get_clock().now().to_msg()
         for cam, rgb in images.items():
             header = Header(frame_id=f'{cam}_optical_frame', stamp=stamp)
             calib = self.rig[cam]
+            width, height = (640, 480) if cam == wrong_info else (rgb.shape[1], rgb.shape[0])
             self.pub_info[cam].publish(msg_out.intrinsics_to_camera_info(
-                calib.intrinsics, rgb.shape[1], rgb.shape[0], header))
+                calib.intrinsics, width, height, header))
+        if wrong_info:
+            want = stamp_text(msg_in.stamp_to_ns(stamp))
+            self.wait_for(
+                lambda: self.camera_diag(wrong_info).get('camera_info_last_stamp') == want,
+                what=f'the node to receive the CameraInfo of {wrong_info} stamped {want}')
         for cam, rgb in images.items():
             header = Header(frame_id=f'{cam}_optical_frame', stamp=stamp)
             self.pub_image[cam].publish(msg_out.rgb_to_compressed(rgb, header, quality=95))
@@ -264,23 +276,26 @@ def test_fused_hands_in_world_with_the_set_stamps(fusion):
         for m in client.tf for t in m.transforms), what='a fused wrist frame under world')
 
 
+def _error_counts(client: Client, stamp_ns: int, cause: str) -> dict[str, int]:
+    """Each camera's count of `cause`, from statuses sent after the set was fused."""
+    want = stamp_text(stamp_ns)
+    client.wait_for(lambda: all(client.camera_diag(c).get('fused_last_stamp') == want
+                                for c in CAMERAS),
+                    what=f'/diagnostics to report the set stamped {want} fused')
+    return {c: int(client.camera_diag(c).get(f'errors/{cause}', 0)) for c in CAMERAS}
+
+
+def _last_fused(client: Client) -> int:
+    with client.lock:
+        return max(msg_in.stamp_to_ns(m.header.stamp) for m in client.fused)
+
+
 def test_camera_without_tf_is_reported_and_left_out(fusion):
     client, frames, _, logs = fusion
-
-    def counts(stamp_ns: int) -> dict[str, int]:
-        """Each camera's fusion_no_tf count, from statuses sent after the set was fused."""
-        want = stamp_text(stamp_ns)
-        client.wait_for(lambda: all(client.camera_diag(c).get('fused_last_stamp') == want
-                                    for c in CAMERAS),
-                        what=f'/diagnostics to report the set stamped {want} fused')
-        return {c: int(client.camera_diag(c).get('errors/fusion_no_tf', 0)) for c in CAMERAS}
-
-    with client.lock:
-        last = max(msg_in.stamp_to_ns(m.header.stamp) for m in client.fused)
-    before = counts(last)
+    before = _error_counts(client, _last_fused(client), 'fusion_no_tf')
     stamp = client.send_set({c: frames[c][0] for c in CAMERAS})
     client.wait_for(lambda: client.fused_at(stamp), what=f'a fused HandArray (log: {logs})')
-    after = counts(stamp)
+    after = _error_counts(client, stamp, 'fusion_no_tf')
     assert after[NO_TF] == before[NO_TF] + 1, f'{NO_TF} reported once for its frame'
     for cam in ('cam01', 'cam02', 'cam03'):
         assert after[cam] == before[cam], f'{cam} has its pose and is not reported'
@@ -291,3 +306,18 @@ def test_camera_without_tf_is_reported_and_left_out(fusion):
     client.wait_for(lambda: any(msg_in.stamp_to_ns(m.header.stamp) == stamp
                                 for m in client.per_camera[NO_TF]),
                     what=f'{NO_TF} still publishing its own hands')
+
+
+def test_camera_without_usable_camera_info_is_reported_and_left_out(fusion):
+    """cam02's CameraInfo of this set is for another image size: no intrinsics, no fusion."""
+    client, frames, _, logs = fusion
+    bad = 'cam02'
+    before = _error_counts(client, _last_fused(client), 'fusion_no_camera_info')
+    stamp = client.send_set({c: frames[c][1] for c in CAMERAS}, wrong_info=bad)
+    client.wait_for(lambda: client.fused_at(stamp), what=f'a fused HandArray (log: {logs})')
+    after = _error_counts(client, stamp, 'fusion_no_camera_info')
+    assert after[bad] == before[bad] + 1, f'{bad} reported once for its frame'
+    for cam in ('cam01', 'cam03', 'cam04'):
+        assert after[cam] == before[cam], f'{cam} has its CameraInfo and is not reported'
+    for hand in client.fused_at(stamp)[0].hands:
+        assert bad not in hand.cameras and NO_TF not in hand.cameras
