@@ -41,6 +41,7 @@ setup(
             'hand_pose_node = hand_pose_ros.ros.node:main',
             'hand_retarget_node = hand_pose_ros.ros.retarget_node:main',
             'replay = hand_pose_ros.ros.replay:main',
+            'calibration_tf = hand_pose_ros.ros.calibration_tf:main',
         ],
     },
 )

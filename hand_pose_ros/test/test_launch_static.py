@@ -88,7 +88,12 @@ def _replay_params() -> set[str]:
 
 def test_there_are_the_two_launch_files():
     assert {p.name for p in LAUNCH_FILES} == {'hands.launch.py', 'replay.launch.py',
-                                              'teleop.launch.py'}
+                                              'teleop.launch.py', 'multiview.launch.py'}
+
+
+def _calibration_tf_params() -> set[str]:
+    from hand_pose_ros.ros.calibration_tf import CALIBRATION_TF_SPECS
+    return {s.name for s in CALIBRATION_TF_SPECS}
 
 
 def _retarget_params() -> set[str]:
@@ -109,12 +114,16 @@ def test_executables_and_parameters_match_setup_and_nodes(path):
             continue
         assert executable in scripts, f'{executable} is not a console script in setup.py'
         declared = {'hand_pose_node': lambda: set(parameters.SPECS),
-                    'hand_retarget_node': _retarget_params}.get(executable, _replay_params)()
+                    'hand_retarget_node': _retarget_params,
+                    'calibration_tf': _calibration_tf_params}.get(executable, _replay_params)()
         params = _kw(node, 'parameters')
         for d in [e for e in params.elts if isinstance(e, ast.Dict)]:
             keys = {k.value for k in d.keys}
             assert keys <= declared, f'{executable} does not declare {keys - declared}'
-        if executable == 'hand_pose_node':
+        if executable == 'hand_pose_node' and path.name == 'multiview.launch.py':
+            # Its cameras are namespaces (<camera>/image_raw): nothing to remap.
+            assert all(k.arg != 'remappings' for k in node.keywords)
+        elif executable == 'hand_pose_node':
             sources = {e.elts[0].value for e in _kw(node, 'remappings').elts}
             defaults = {parameters.SPECS['image_topic'].default,
                         parameters.SPECS['image_topic'].default + '/compressed',
@@ -211,3 +220,12 @@ def test_launch_descriptions_build_where_launch_ros_is_installed():
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         assert module.generate_launch_description().entities
+
+
+def test_multiview_rviz_config_shows_the_fused_hands_in_world():
+    rviz = yaml.safe_load((PKG / 'config' / 'multiview.rviz').read_text())
+    manager = rviz['Visualization Manager']
+    displays = {d['Class']: d for d in manager['Displays']}
+    assert displays['rviz_default_plugins/MarkerArray']['Topic']['Value'] == '/fused/hand_markers'
+    assert 'rviz_default_plugins/TF' in displays
+    assert manager['Global Options']['Fixed Frame'] == 'world'

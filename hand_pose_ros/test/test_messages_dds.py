@@ -90,6 +90,9 @@ def make_hand(hand_no: int) -> Hand:
     hand.keypoints_mano = [Point(x=0.001 * i + 0.5, y=-0.002 * i - 0.25 * (hand_no + 1),
                                  z=0.003 * i + 0.125) for i in range(21)]
     hand.joint_angles = [0.03125 * (j + 1) + 0.5 * hand_no for j in range(20)]
+    hand.cameras = [['cam_left', 'cam_right'], ['cam_top']][hand_no]
+    hand.camera_reprojection_error = [[1.5, 2.25], [0.75]][hand_no]
+    hand.keypoint_confidence = [0.03125 * (i + 1) - 0.015625 * hand_no for i in range(21)]
     return hand
 
 
@@ -180,6 +183,10 @@ def test_constants_and_names_match_tfjs():
     assert tuple(KEYPOINT_NAMES) == TFJS_NAMES
     assert (Hand.LEFT, Hand.RIGHT) == ('left', 'right')
     assert (Hand.METHOD_NONE, Hand.METHOD_PNP, Hand.METHOD_DEPTH) == (0, 1, 2)
+    from hand_pose_ros.core.results import Method3D, ScaleSource
+    assert (Hand.METHOD_TRIANGULATED, Hand.METHOD_SINGLE_VIEW) == (
+        Method3D.TRIANGULATED, Method3D.SINGLE_VIEW)
+    assert Hand.SCALE_TRIANGULATION == ScaleSource.TRIANGULATION
     assert len(Hand().keypoints) == len(Hand().keypoints_hand) == 21
     assert len(Hand().keypoints_camera) == 21 and len(Hand().finger_curl) == 5
 

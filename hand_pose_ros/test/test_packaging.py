@@ -28,6 +28,7 @@ CONSOLE_SCRIPTS = {
     'hand_pose_node': 'hand_pose_ros.ros.node:main',
     'hand_retarget_node': 'hand_pose_ros.ros.retarget_node:main',
     'replay': 'hand_pose_ros.ros.replay:main',
+    'calibration_tf': 'hand_pose_ros.ros.calibration_tf:main',
 }
 # pip distributions that have a rosdep key: a ROS user gets them from the system.
 ROSDEP_KEYS = {

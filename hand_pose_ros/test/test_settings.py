@@ -119,6 +119,7 @@ def _shown(value: object) -> str:
 
 def test_parameter_docs_are_the_rendering_of_the_definitions() -> None:
     """docs/parameters.md is generated like config/hands.yaml: a changed setting fails here."""
+    from hand_pose_ros.ros.calibration_tf import CALIBRATION_TF_SPECS
     from hand_pose_ros.ros.replay import REPLAY_SPECS
     from hand_pose_ros.ros.retarget_node import RETARGET_SPECS
     text = (PKG.parent / 'docs' / 'parameters.md').read_text()
@@ -126,7 +127,8 @@ def test_parameter_docs_are_the_rendering_of_the_definitions() -> None:
         'docs/parameters.md is stale: PYTHONPATH=hand_pose_ros python -m '
         'hand_pose_ros.ros.parameters --markdown > docs/parameters.md')
     sections = text.split('\n## ')[1:]
-    groups = (parameters.NODE_SPECS, BASE_SPECS + TRACKER_SPECS, REPLAY_SPECS, RETARGET_SPECS)
+    groups = (parameters.NODE_SPECS, BASE_SPECS + TRACKER_SPECS, REPLAY_SPECS, RETARGET_SPECS,
+              CALIBRATION_TF_SPECS)
     assert len(sections) == len(groups)
     for section, group in zip(sections, groups):
         rows = [line for line in section.splitlines() if line.startswith('| `')]

@@ -25,6 +25,7 @@ class ScaleSource(IntEnum):
     MODEL = 0  # the canonical average hand (hand_scale 1)
     USER = 1  # the hand_scale setting
     DEPTH = 2  # measured with a depth image (per track, locked once confident)
+    TRIANGULATION = 3  # fused hands: measured by triangulation on the fused track
 
 
 class Method3D(IntEnum):
@@ -33,6 +34,8 @@ class Method3D(IntEnum):
     NONE = 0
     PNP = 1
     DEPTH = 2
+    TRIANGULATED = 3  # fused from two or more calibrated cameras
+    SINGLE_VIEW = 4  # fused: one camera's PnP at the fused track's scale
 
 
 @dataclass(frozen=True)

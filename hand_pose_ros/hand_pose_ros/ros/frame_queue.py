@@ -46,6 +46,11 @@ class LatestFrameSlots(Generic[T]):
             items, self._pending = self._pending, {}
             return items
 
+    def has_pending(self) -> bool:
+        """Tell whether a frame waits for the worker (fusion waits for it, not the clock)."""
+        with self._cond:
+            return bool(self._pending)
+
     def dropped(self, camera: str) -> int:
         with self._cond:
             return self._dropped.get(camera, 0)

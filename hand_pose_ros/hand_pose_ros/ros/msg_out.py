@@ -148,6 +148,7 @@ def hand_to_msg(hand: HandResult) -> Any:
     msg.hand_scale = float(hand.hand_scale)
     msg.scale_source = int(hand.scale_source)
     msg.stale = bool(hand.stale)
+    msg.keypoint_confidence = [finite_or(hand.score)] * 21  # fused hands: set per keypoint
     msg.age = float(hand.age)
     inside = hand.keypoint_in_image
     msg.keypoint_in_image = ([True] * 21 if inside is None

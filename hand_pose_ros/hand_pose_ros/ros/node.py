@@ -39,6 +39,7 @@ from hand_pose_ros.ros.diagnostics import (
     transport_loss_message,
 )
 from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
+from hand_pose_ros.ros.fusion import NodeFusion
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.spin import spin_node
 from hand_pose_ros.ros.stamp_match import StampBuffer
@@ -322,14 +323,16 @@ class HandPoseNode(Node):
         self._make_tracker(cams)
         self.tf = TfBroadcaster(self)
         self.cameras = {c or '/': CameraIO(self, c, len(cams) > 1) for c in cams}
+        self.fusion = (NodeFusion(self, self.cameras, OUTPUT_QOS) if self.config.fusion_frame
+                       else None)  # fused/hands in fusion_frame (docs/multi-camera.md)
         self._worker_errors = 0
         self._callback_errors = 0
         self._worker_log = LogThrottle()
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', OUTPUT_QOS)
         self.create_timer(self.config.diagnostics_period_s, self.publish_diagnostics)
         self.add_on_set_parameters_callback(self.on_set_parameters)
-        self.worker: FrameWorker[PendingFrame] = FrameWorker(
-            self.slots, self.process_batch, self.on_worker_error)
+        self.worker: FrameWorker[PendingFrame] = FrameWorker(self.slots, self.fusion.around(
+            self.process_batch) if self.fusion else self.process_batch, self.on_worker_error)
         self.worker.start()
         # What actually runs, after remapping and 'auto': what an operator needs to check.
         topics = ', '.join(self.resolve_topic_name(io.image_topic)
@@ -407,6 +410,8 @@ class HandPoseNode(Node):
             return
         try:
             job.io.publish(job, result)
+            if job.io.node.fusion is not None:
+                job.io.node.fusion.add(job.io, job.header, job.frame.camera, result)
         except Exception as exc:  # noqa: BLE001
             if job.io.node.context.ok():
                 job.io.internal_error(exc)
@@ -449,7 +454,8 @@ class HandPoseNode(Node):
         self.pub_diag.publish(build_diagnostic_array(
             {io.name: io.stats for io in self.cameras.values()}, self.get_fully_qualified_name(),
             self.get_clock().now().to_msg(), hardware_id=self.resolved_runtime,
-            node_values={'callback_errors': str(self._callback_errors)}))
+            node_values={'callback_errors': str(self._callback_errors),
+                         **(self.fusion.diagnostic_values() if self.fusion else {})}))
 
     def destroy_node(self) -> None:
         """

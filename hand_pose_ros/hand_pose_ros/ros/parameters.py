@@ -82,6 +82,18 @@ class NodeOptions:
     diagnostics_period_s: float = option(
         1.0, 'Period of /diagnostics messages.', live=False, low=0.1, high=60.0,
         expose=_ROS_ONLY)
+    fusion_frame: str = option(
+        '', 'Fuse the cameras into one hand per person in this TF frame (e.g. world or '
+        "base_link) and publish it on fused/hands; '' = off. Camera poses come from TF at "
+        'each image stamp, intrinsics from CameraInfo (docs/multi-camera.md).', live=False,
+        expose=_ROS_ONLY)
+    fusion_sync_tolerance_s: float = option(
+        0.02, 'Max stamp difference between cameras whose frames are fused as one '
+        'synchronized set (approximate sync).', low=0.0, high=1.0, expose=_ROS_ONLY)
+    fusion_max_wait_s: float = option(
+        0.3, 'How long a set waits for cameras whose frame is missing, counted from its '
+        'last frame while the node has no other frame to track; then it is fused without '
+        'them.', low=0.0, high=10.0, expose=_ROS_ONLY)
 
     def __post_init__(self) -> None:
         check_all(self)
@@ -219,14 +231,19 @@ _GROUPS = (
      'A folder of images, a video or a webcam published as a camera (Image + CameraInfo).'),
     ('hand_retarget_node', '`RetargetOptions`, `ros/retarget_node.py`',
      "HandArray in, a robot hand's JointState per side out (docs/teleop.md)."),
+    ('calibration_tf', '`CalibrationTfOptions`, `ros/calibration_tf.py`',
+     "A calibration file's camera poses as static transforms, for fusion "
+     '(docs/multi-camera.md).'),
 )
 
 
 def _documented_specs() -> tuple[tuple[Spec, ...], ...]:
     """Return the definitions behind each group of _GROUPS, in the same order."""
+    from hand_pose_ros.ros.calibration_tf import CALIBRATION_TF_SPECS
     from hand_pose_ros.ros.replay import REPLAY_SPECS
     from hand_pose_ros.ros.retarget_node import RETARGET_SPECS
-    return NODE_SPECS, BASE_SPECS + TRACKER_SPECS, REPLAY_SPECS, RETARGET_SPECS
+    return (NODE_SPECS, BASE_SPECS + TRACKER_SPECS, REPLAY_SPECS, RETARGET_SPECS,
+            CALIBRATION_TF_SPECS)
 
 
 def _md(value: Any) -> str:

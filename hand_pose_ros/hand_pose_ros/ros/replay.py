@@ -74,6 +74,11 @@ class ReplayOptions:
     max_frames: int = option(
         0, 'Stop after this many frames; 0 = no limit.', live=False, low=0,
         high=2_147_483_647, expose=_ROS_ONLY)
+    stamp_start_s: float = option(
+        0.0, 'Stamp frame i as stamp_start_s + i / rate_hz (seconds since the epoch), so '
+        'that several replays of synchronized videos give frame i one stamp in every camera '
+        '(multiview.launch.py); 0 = stamp each frame with its publish time.', live=False,
+        low=0.0, high=1e10, expose=_ROS_ONLY)
 
     def __post_init__(self) -> None:
         check_all(self)
@@ -188,7 +193,12 @@ def _node_class():
             if self.intr is None:
                 self.intr = intrinsics_from_fov(w, h, self.p['fov_deg'])
             header = Header(frame_id=self.p['frame_id'])
-            header.stamp = self.get_clock().now().to_msg()
+            if self.p['stamp_start_s'] > 0.0:
+                header.stamp = msg_out.ns_to_stamp(
+                    round(self.p['stamp_start_s'] * 1e9) + round(self.sent * 1e9
+                                                                 / self.p['rate_hz']))
+            else:
+                header.stamp = self.get_clock().now().to_msg()
             self.pub_info.publish(msg_out.intrinsics_to_camera_info(self.intr, w, h, header))
             self.pub_image.publish(msg_out.rgb_to_image(rgb, header, self.p['encoding']))
             if self.pub_jpeg is not None:
