@@ -106,5 +106,22 @@ def observe(rig: Rig, points: np.ndarray, rng: np.random.Generator, noise: float
     return out
 
 
+def observe_moving(rig: Rig, points: np.ndarray, velocity: np.ndarray,
+                   offsets_s: dict[str, float], rng: np.random.Generator,
+                   noise: float = NOISE_SIGMA) -> dict[str, ViewHand]:
+    """
+    Each camera's view of a hand moving at `velocity` (m/s), captured `offsets_s` late.
+
+    Unsynchronized cameras stamp a set with one time while each saw the hand a little
+    later (offsets from the set's stamp): the views disagree by velocity x offset, which
+    no calibration explains.
+    """
+    out = {}
+    for name, cam in rig.items():
+        moved = points + np.asarray(velocity) * offsets_s.get(name, 0.0)
+        out.update(observe({name: cam}, moved, rng, noise))
+    return out
+
+
 def rodrigues(rotation: np.ndarray) -> np.ndarray:
     return cv2.Rodrigues(np.asarray(rotation, dtype=np.float64))[0].ravel()
