@@ -35,3 +35,54 @@ def golden_static() -> dict:
 @pytest.fixture(scope='session')
 def golden_video() -> dict:
     return json.loads(shared_path('motion', 'golden_mediapipe_video.json').read_text())
+
+
+class DdsClient:
+    """
+    A test-side rclpy node spun in its own thread, collecting messages under one lock.
+
+    The DDS tests' clients build on it, so that every test waits on conditions the same
+    way (poll/wait_for) and never on sleeps. Subclasses create their entities on `node`,
+    then call start().
+    """
+
+    reply_timeout_s = 20.0
+
+    def __init__(self, name: str):
+        import threading
+
+        import rclpy
+        self.node = rclpy.create_node(name)
+        self.lock = threading.RLock()
+
+    def start(self) -> None:
+        import threading
+
+        from rclpy.executors import SingleThreadedExecutor
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def _add(self, target: list):
+        def cb(msg):
+            with self.lock:
+                target.append(msg)
+        return cb
+
+    def poll(self, pred, timeout: float) -> bool:
+        """Tell whether pred() came true (checked under the lock) within timeout s."""
+        import time
+        end = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if pred():
+                    return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.02)
+
+    def wait_for(self, pred, timeout: float | None = None, what: str = '') -> None:
+        timeout = self.reply_timeout_s if timeout is None else timeout
+        if not self.poll(pred, timeout):
+            raise AssertionError(f'timed out after {timeout} s waiting for {what}')

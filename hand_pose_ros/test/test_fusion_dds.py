@@ -15,10 +15,9 @@ import os
 from pathlib import Path
 import subprocess
 import sys
-import threading
 import time
 
-from conftest import shared_path
+from conftest import DdsClient, shared_path
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_msgs.msg import Hand, HandArray
@@ -28,7 +27,6 @@ from hand_pose_ros.ros.diagnostics import diagnostic_values, stamp_text
 import numpy as np
 import pytest
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage
 from std_msgs.msg import Header
@@ -56,13 +54,14 @@ def _frames(video: Path, count: int) -> list[np.ndarray]:
     return out
 
 
-class Client:
+class Client(DdsClient):
     """Test-side node: the four cameras' publishers and collectors of the node's outputs."""
+
+    reply_timeout_s = REPLY_TIMEOUT_S
 
     def __init__(self, rig):
         from tf2_ros import Buffer, TransformListener
-        self.node = rclpy.create_node('fusion_test_client')
-        self.lock = threading.RLock()
+        super().__init__('fusion_test_client')
         self.fused: list[HandArray] = []
         self.per_camera: dict[str, list[HandArray]] = {c: [] for c in CAMERAS}
         self.diag: list[DiagnosticArray] = []
@@ -80,30 +79,7 @@ class Client:
         self.node.create_subscription(TFMessage, '/tf', self._add(self.tf), 100)
         self.buffer = Buffer()
         self.listener = TransformListener(self.buffer, self.node, spin_thread=False)
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def _add(self, target: list):
-        def cb(msg):
-            with self.lock:
-                target.append(msg)
-        return cb
-
-    def poll(self, pred, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while True:
-            with self.lock:
-                if pred():
-                    return True
-            if time.monotonic() >= end:
-                return False
-            time.sleep(0.02)
-
-    def wait_for(self, pred, timeout: float = REPLY_TIMEOUT_S, what: str = '') -> None:
-        if not self.poll(pred, timeout):
-            raise AssertionError(f'timed out after {timeout} s waiting for {what}')
+        self.start()
 
     def send_set(self, images: dict[str, np.ndarray], wrong_info: str = '') -> int:
         """

@@ -18,10 +18,9 @@ import os
 from pathlib import Path
 import subprocess
 import sys
-import threading
 import time
 
-from conftest import shared_path
+from conftest import DdsClient, shared_path
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_msgs.msg import HandArray
@@ -36,7 +35,6 @@ import pytest
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
@@ -71,12 +69,13 @@ def _start_node(name: str, params: str, log: Path, env: dict) -> subprocess.Pope
          '--params-file', str(pfile)], stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
-class Client:
+class Client(DdsClient):
     """Test-side node: publishers per camera and collectors of every output."""
 
+    reply_timeout_s = REPLY_TIMEOUT_S
+
     def __init__(self):
-        self.node = rclpy.create_node('hand_pose_test_client')
-        self.lock = threading.RLock()
+        super().__init__('hand_pose_test_client')
         self.hands: dict[str, list] = {}
         self.tf: list = []
         self.markers: dict[str, list] = {}
@@ -99,31 +98,7 @@ class Client:
             CompressedImage, '/cam_d/image_raw/compressed', 10)
         self.node.create_subscription(TFMessage, '/tf', self._add(self.tf), 100)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._add(self.diag), 50)
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def _add(self, target: list):
-        def cb(msg):
-            with self.lock:
-                target.append(msg)
-        return cb
-
-    def poll(self, pred, timeout: float) -> bool:
-        """Tell whether pred() came true (checked under the lock) within timeout s."""
-        end = time.monotonic() + timeout
-        while True:
-            with self.lock:
-                if pred():
-                    return True
-            if time.monotonic() >= end:
-                return False
-            time.sleep(0.02)
-
-    def wait_for(self, pred, timeout: float = REPLY_TIMEOUT_S, what: str = '') -> None:
-        if not self.poll(pred, timeout):
-            raise AssertionError(f'timed out after {timeout} s waiting for {what}')
+        self.start()
 
     def arrived(self, cam: str, topic: str, header: Header) -> None:
         """Wait until the node reports `topic`'s message of this stamp received on `cam`.

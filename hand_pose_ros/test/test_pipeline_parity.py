@@ -6,26 +6,9 @@ from conftest import shared_path
 import cv2
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.tracker import HandTracker
+from hand_pose_ros.tools.gpu_check import gold_pixels, match_hands
 import numpy as np
 import pytest
-
-
-def _gold_px(hand: dict, width: int, height: int) -> np.ndarray:
-    return np.asarray(hand['landmarks_norm'], dtype=np.float64)[:, :2] * [width, height]
-
-
-def _match(ours: list, gold: list[np.ndarray]) -> list[tuple[int, int, float]]:
-    """Greedy one-to-one matching by mean landmark distance (closest pairs first)."""
-    pairs = sorted(
-        (float(np.linalg.norm(h.keypoints[:, :2] - g, axis=1).mean()), i, j)
-        for i, h in enumerate(ours) for j, g in enumerate(gold))
-    used_i, used_j, out = set(), set(), []
-    for dist, i, j in pairs:
-        if i not in used_i and j not in used_j:
-            used_i.add(i)
-            used_j.add(j)
-            out.append((i, j, dist))
-    return out
 
 
 def assert_static_parity(tracker: HandTracker, golden_static: dict, model: str,
@@ -47,9 +30,9 @@ def assert_static_parity(tracker: HandTracker, golden_static: dict, model: str,
         image = cv2.imread(str(shared_path('hands', entry['file'])))
         height, width = image.shape[:2]
         result = tracker.process(image, 'bgr')
-        gold = [_gold_px(h, width, height) for h in entry['hands']]
+        gold = [gold_pixels(h, width, height) for h in entry['hands']]
         assert len(result.hands) == len(gold), f'{entry["file"]}: hand count'
-        for i, j, _ in _match(result.hands, gold):
+        for i, j, _ in match_hands(result.hands, gold):
             ours, ref = result.hands[i], entry['hands'][j]
             size = np.ptp(gold[j], axis=0).max()
             err = np.linalg.norm(ours.keypoints[:, :2] - gold[j], axis=1) / size
@@ -86,10 +69,10 @@ def test_video_parity(golden_video: dict) -> None:
             image = cv2.imread(str(shared_path('motion', entry['file'])))
             height, width = image.shape[:2]
             result = tracker.process(image, 'bgr')
-            gold = [_gold_px(h, width, height) for h in entry['hands']]
+            gold = [gold_pixels(h, width, height) for h in entry['hands']]
             frames += 1
             same += len(result.hands) == len(gold)
-            for _, j, dist in _match(result.hands, gold):
+            for _, j, dist in match_hands(result.hands, gold):
                 diffs.append(dist / np.ptp(gold[j], axis=0).max())
         tracker.close()
     agreement, mean_diff = same / frames, float(np.mean(diffs))

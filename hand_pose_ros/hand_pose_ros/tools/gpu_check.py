@@ -53,12 +53,17 @@ def _bgr(path: Path) -> np.ndarray:
     return image
 
 
-def _gold_px(hand: dict, width: int, height: int) -> np.ndarray:
+def gold_pixels(hand: dict, width: int, height: int) -> np.ndarray:
+    """Return a golden hand's landmarks in pixels (the goldens store them normalised)."""
     return np.asarray(hand['landmarks_norm'], dtype=np.float64)[:, :2] * [width, height]
 
 
-def _match(ours: list, gold: list[np.ndarray]) -> list[tuple[int, int, float]]:
-    """Greedy one-to-one matching by mean landmark distance, as the parity tests match."""
+def match_hands(ours: list, gold: list[np.ndarray]) -> list[tuple[int, int, float]]:
+    """
+    Match hands greedily one to one by mean landmark distance (closest pairs first).
+
+    The parity tests match with it too, so the GPU check and CI judge parity alike.
+    """
     pairs = sorted(
         (float(np.linalg.norm(h.keypoints[:, :2] - g, axis=1).mean()), i, j)
         for i, h in enumerate(ours) for j, g in enumerate(gold))
@@ -99,11 +104,11 @@ def static_parity(args: argparse.Namespace) -> dict:
             image = _bgr(_shared('hands', entry['file']))
             height, width = image.shape[:2]
             result = tracker.process(image, 'bgr')
-            gold = [_gold_px(h, width, height) for h in entry['hands']]
+            gold = [gold_pixels(h, width, height) for h in entry['hands']]
             if len(result.hands) != len(gold):
                 failures.append(f'{entry["file"]}: {len(result.hands)} hands, golden '
                                 f'{len(gold)}')
-            for i, j, _ in _match(result.hands, gold):
+            for i, j, _ in match_hands(result.hands, gold):
                 ours, ref = result.hands[i], entry['hands'][j]
                 size = np.ptp(gold[j], axis=0).max()
                 err = np.linalg.norm(ours.keypoints[:, :2] - gold[j], axis=1) / size
@@ -202,11 +207,12 @@ def tracking(args: argparse.Namespace) -> dict:
                  for e, st in zip(entries, states)]
         for entry, frame, result in zip(entries, batch, tracker.process_batch(batch)):
             height, width = frame.image.shape[:2]
-            gold = [_gold_px(h, width, height) for h in entry['hands']]
+            gold = [gold_pixels(h, width, height) for h in entry['hands']]
             frames += 1
             same += len(result.hands) == len(gold)
             detector += result.palm_detector_ran
-            diffs += [d / np.ptp(gold[j], axis=0).max() for _, j, d in _match(result.hands, gold)]
+            diffs += [d / np.ptp(gold[j], axis=0).max()
+                      for _, j, d in match_hands(result.hands, gold)]
     seconds = time.perf_counter() - t0
     tracker.close()
     agreement = same / frames
