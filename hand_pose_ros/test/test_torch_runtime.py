@@ -30,9 +30,10 @@ from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.tracker import FrameInput, HandTracker
 from hand_pose_ros.tools import bench_multicam
+from hand_pose_ros.tools.gpu_check import gold_pixels, match_hands
 import numpy as np
 import pytest
-from test_pipeline_parity import _gold_px, _match, assert_static_parity
+from test_pipeline_parity import assert_static_parity
 import torch
 
 torch.set_num_threads(2)
@@ -350,10 +351,11 @@ def torch_video_run(golden_video: dict) -> tuple[int, int, list[float]]:
                  for e, st in zip(entries, states)]
         for entry, frame, result in zip(entries, batch, tracker.process_batch(batch)):
             height, width = frame.image.shape[:2]
-            gold = [_gold_px(h, width, height) for h in entry['hands']]
+            gold = [gold_pixels(h, width, height) for h in entry['hands']]
             frames += 1
             same += len(result.hands) == len(gold)
-            diffs += [d / np.ptp(gold[j], axis=0).max() for _, j, d in _match(result.hands, gold)]
+            diffs += [d / np.ptp(gold[j], axis=0).max()
+                      for _, j, d in match_hands(result.hands, gold)]
     tracker.close()
     print(f'\ntorch video parity: same hand count {same}/{frames}, '
           f'mean 2D diff {np.mean(diffs):.3%} of hand size, median {np.median(diffs):.3%}')
