@@ -37,6 +37,21 @@ def golden_video() -> dict:
     return json.loads(shared_path('motion', 'golden_mediapipe_video.json').read_text())
 
 
+def stop_spinning(executor, thread, node) -> None:
+    """
+    Stop a spin thread, then destroy its node: in that order, never the other way round.
+
+    A node destroyed while its executor thread is still inside a wait is only marked, and
+    that thread finalises it on its way out, holding the GIL. Fast DDS's participant teardown
+    there can wait forever for a discovery callback (the nodes under test being stopped at
+    that moment): seen once in a fresh-clone run, the whole test process hung.
+    """
+    executor.shutdown()
+    thread.join(10.0)
+    assert not thread.is_alive(), 'the spin thread did not stop after executor.shutdown()'
+    node.destroy_node()
+
+
 class DdsClient:
     """
     A test-side rclpy node spun in its own thread, collecting messages under one lock.
@@ -63,6 +78,10 @@ class DdsClient:
         self.executor.add_node(self.node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
+
+    def close(self) -> None:
+        """Stop spinning, then destroy the node (see stop_spinning)."""
+        stop_spinning(self.executor, self.thread, self.node)
 
     def _add(self, target: list):
         def cb(msg):

@@ -186,8 +186,7 @@ def fusion(tmp_path_factory):
                 f'no fused HandArray within {START_TIMEOUT_S} s (logs in {logs})')
         yield client, frames, procs, logs
     finally:
-        client.executor.shutdown()
-        client.node.destroy_node()
+        client.close()
         rclpy.shutdown()
         for p in procs.values():
             p.terminate()

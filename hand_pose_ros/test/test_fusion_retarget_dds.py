@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 
+from conftest import stop_spinning
 from hand_pose_ros.core.fusion.fuser import FusionOptions, MultiViewFuser
 from hand_pose_ros.core.meaning.hand_frames import mano_keypoints
 from hand_pose_ros.tools.multiview_synthetic import observe, teleop_rig
@@ -137,8 +138,7 @@ def test_retarget_node_consumes_fused_hands_unchanged(tmp_path: Path, monkeypatc
         tips = solver.link_positions(np.asarray(first.position), links)[1:]
         assert np.linalg.norm(tips[0] - tips[1]) < 0.015, 'the fused pinch closes the robot pinch'
     finally:
-        executor.shutdown()
-        node.destroy_node()
+        stop_spinning(executor, thread, node)
         rclpy.shutdown()
         proc.terminate()
         proc.wait(timeout=20)

@@ -253,8 +253,7 @@ def ros(tmp_path_factory):
         warm_up(client)
         yield client, procs, logs
     finally:
-        client.executor.shutdown()
-        client.node.destroy_node()
+        client.close()
         rclpy.shutdown()
         for p in procs.values():
             p.terminate()

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 
+from conftest import stop_spinning
 from hand_pose_ros.core.meaning.hand_frames import mano_keypoints
 import numpy as np
 import pytest
@@ -189,8 +190,7 @@ def test_node_publishes_joint_states_over_dds(robot: str, tmp_path: Path, monkey
             tips, _ = _tips(solver, np.asarray(msg.position))
             assert np.linalg.norm(tips[0] - tips[1]) < 0.015, (name, 'pinch not closed')
     finally:
-        executor.shutdown()
-        node.destroy_node()
+        stop_spinning(executor, thread, node)
         rclpy.shutdown()
         proc.terminate()
         proc.wait(timeout=20)

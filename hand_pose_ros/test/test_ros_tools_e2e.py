@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from conftest import shared_path
+from conftest import shared_path, stop_spinning
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_msgs.msg import HandArray
 from hand_pose_ros.ros import msg_in
@@ -191,8 +191,7 @@ class Listener:
         raise AssertionError(f'timed out after {timeout:.0f} s waiting for {what}')
 
     def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
+        stop_spinning(self.executor, self.thread, self.node)
         rclpy.shutdown(context=self.ctx)
 
 

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 
+from conftest import stop_spinning
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_ros.ros import transport
 from hand_pose_ros.ros.diagnostics import (
@@ -75,8 +76,7 @@ class Diagnostics:
         return int(value) if value.isdigit() else 0
 
     def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
+        stop_spinning(self.executor, self.thread, self.node)
         rclpy.shutdown(context=self.ctx)
 
 
