@@ -52,6 +52,26 @@ def stop_spinning(executor, thread, node) -> None:
     node.destroy_node()
 
 
+def stop_processes(*procs, timeout_s: float = 10.0) -> None:
+    """
+    SIGTERM every process still running first, then wait for each; kill what does not stop.
+
+    Terminating all before waiting lets the nodes under test shut down side by side: one at
+    a time, a slow one would hold up the others' teardown (and the module's) by its whole
+    timeout. A process that needs the kill is reaped too, so no zombie outlives the test.
+    """
+    import subprocess
+    running = [p for p in procs if p.poll() is None]
+    for p in running:
+        p.terminate()
+    for p in running:
+        try:
+            p.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout_s)
+
+
 class DdsClient:
     """
     A test-side rclpy node spun in its own thread, collecting messages under one lock.

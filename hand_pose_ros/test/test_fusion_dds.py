@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from conftest import DdsClient, shared_path
+from conftest import DdsClient, shared_path, stop_processes
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_msgs.msg import Hand, HandArray
@@ -188,13 +188,7 @@ def fusion(tmp_path_factory):
     finally:
         client.close()
         rclpy.shutdown()
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(*procs.values())
 
 
 def test_calibration_tf_publishes_the_file_poses(fusion):

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from conftest import stop_spinning
+from conftest import stop_processes, stop_spinning
 from hand_pose_ros.core.fusion.fuser import FusionOptions, MultiViewFuser
 from hand_pose_ros.core.meaning.hand_frames import mano_keypoints
 from hand_pose_ros.tools.multiview_synthetic import observe, teleop_rig
@@ -140,6 +140,5 @@ def test_retarget_node_consumes_fused_hands_unchanged(tmp_path: Path, monkeypatc
     finally:
         stop_spinning(executor, thread, node)
         rclpy.shutdown()
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_processes(proc, timeout_s=20)
         log.close()

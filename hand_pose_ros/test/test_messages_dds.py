@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 
+from conftest import stop_processes
 from geometry_msgs.msg import Point, Pose, Vector3
 from hand_pose_msgs.msg import Hand, HandArray
 import pytest
@@ -213,14 +214,7 @@ def test_hand_array_roundtrip_over_dds(tmp_path: Path):
         try:
             sub_rc = subscriber.wait(timeout=TIMEOUT_S + 30)
         finally:
-            for proc in (subscriber, publisher):
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+            stop_processes(subscriber, publisher)
     assert sub_rc == 0, (f'subscriber failed ({sub_rc}): {(tmp_path / "sub.err").read_text()}'
                          f'\npublisher: {(tmp_path / "pub.err").read_text()}')
     result = json.loads(sub_out.read_text())

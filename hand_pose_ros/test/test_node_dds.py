@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from conftest import DdsClient, shared_path
+from conftest import DdsClient, shared_path, stop_processes
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_msgs.msg import HandArray
@@ -255,13 +255,7 @@ def ros(tmp_path_factory):
     finally:
         client.close()
         rclpy.shutdown()
-        for p in procs.values():
-            p.terminate()
-        for p in procs.values():
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(*procs.values())
 
 
 @pytest.fixture(scope='module')

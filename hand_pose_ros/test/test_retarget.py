@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from conftest import stop_spinning
+from conftest import stop_processes, stop_spinning
 from hand_pose_ros.core.meaning.hand_frames import mano_keypoints
 import numpy as np
 import pytest
@@ -192,6 +192,5 @@ def test_node_publishes_joint_states_over_dds(robot: str, tmp_path: Path, monkey
     finally:
         stop_spinning(executor, thread, node)
         rclpy.shutdown()
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_processes(proc, timeout_s=20)
         log.close()

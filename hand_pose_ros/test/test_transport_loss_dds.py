@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 
-from conftest import stop_spinning
+from conftest import stop_processes, stop_spinning
 from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_ros.ros import transport
 from hand_pose_ros.ros.diagnostics import (
@@ -80,15 +80,6 @@ class Diagnostics:
         rclpy.shutdown(context=self.ctx)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 def _warnings(log: Path) -> list[tuple[float, str]]:
     """(ROS log time, text) of each transport-loss warning the node logged so far."""
     return [(float(m.group(1)), m.group(2)) for m in WARNING.finditer(log.read_text())]
@@ -121,7 +112,7 @@ def node(tmp_path: Path):
         yield proc, log, diag
     finally:
         diag.close()
-        _stop(proc)
+        stop_processes(proc)
         out.close()
 
 
@@ -150,7 +141,7 @@ def test_transport_loss_is_warned_once_per_window_with_the_fix(node, tmp_path: P
                 f'{lost} of {infos} frames lost in {STEP_S:g} s and no warning',
                 log.read_text()[-3000:])
         finally:
-            _stop(camera)
+            stop_processes(camera)
     else:
         pytest.fail(f'Fast DDS default transport delivered the images of every step {STEPS}: '
                     'the loss this test needs did not happen, so the warning could not be '
