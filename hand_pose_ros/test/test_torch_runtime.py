@@ -28,9 +28,9 @@ from hand_pose_ros.core.models.runtimes.torch_runtime import TorchRuntime, warp_
 from hand_pose_ros.core.models.tflite_file import load_graph
 from hand_pose_ros.core.options import BaseOptions, RunningMode, TrackerOptions
 from hand_pose_ros.core.results import Roi
-from hand_pose_ros.core.tracker import FrameInput, HandTracker
+from hand_pose_ros.core.tracker import HandTracker
 from hand_pose_ros.tools import bench_multicam
-from hand_pose_ros.tools.gpu_check import gold_pixels, match_hands
+from hand_pose_ros.tools.gpu_check import video_golden_agreement
 import numpy as np
 import pytest
 from test_pipeline_parity import assert_static_parity
@@ -341,21 +341,8 @@ def torch_video_run(golden_video: dict) -> tuple[int, int, list[float]]:
         base=BaseOptions(model='full', runtime='torch', device='cpu'),
         running_mode=RunningMode.VIDEO, smoothing=False,
         enable_gestures=False))
-    sequences = list(golden_video['sequences'].values())
-    states = [tracker.new_state() for _ in sequences]
-    frames = same = 0
-    diffs: list[float] = []
-    for t in range(min(len(s['frames']) for s in sequences)):
-        entries = [s['frames'][t] for s in sequences]
-        batch = [FrameInput(cv2.imread(str(shared_path('motion', e['file']))), st, 'bgr')
-                 for e, st in zip(entries, states)]
-        for entry, frame, result in zip(entries, batch, tracker.process_batch(batch)):
-            height, width = frame.image.shape[:2]
-            gold = [gold_pixels(h, width, height) for h in entry['hands']]
-            frames += 1
-            same += len(result.hands) == len(gold)
-            diffs += [d / np.ptp(gold[j], axis=0).max()
-                      for _, j, d in match_hands(result.hands, gold)]
+    run = video_golden_agreement(tracker, golden_video)
+    same, frames, diffs = run.same_hand_count, run.frames, run.diffs
     tracker.close()
     print(f'\ntorch video parity: same hand count {same}/{frames}, '
           f'mean 2D diff {np.mean(diffs):.3%} of hand size, median {np.median(diffs):.3%}')

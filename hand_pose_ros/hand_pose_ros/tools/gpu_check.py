@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 import json
 import logging
 import os
@@ -183,45 +184,62 @@ def _cpu_half_supported(torch) -> bool:
     return True
 
 
-def tracking(args: argparse.Namespace) -> dict:
+@dataclass
+class VideoAgreement:
+    """How a tracker's run over the motion sequences compares with MediaPipe's video golden."""
+
+    frames: int = 0
+    same_hand_count: int = 0
+    detector_frames: int = 0
+    diffs: list[float] = field(default_factory=list)  # per matched hand, mean 2D / hand size
+
+
+def video_golden_agreement(tracker, golden: dict, steps: int | None = None) -> VideoAgreement:
     """
     Track the motion sequences as cameras of one batch, against the video golden.
 
     Batched like the node's cameras, so that the device's tracking path (ROIs carried over
-    frames, detector only on loss) is checked, not just single images.
+    frames, detector only on loss) is checked, not just single images. The torch CPU tests
+    and the GPU check both measure with this one loop.
     """
     from hand_pose_ros.core.tracker import FrameInput
 
-    golden = json.loads(_shared('motion', 'golden_mediapipe_video.json').read_text())
     sequences = list(golden['sequences'].values())
-    tracker = _tracker('full', args.device, static=False)
     states = [tracker.new_state() for _ in sequences]
-    frames = same = detector = 0
-    diffs: list[float] = []
     length = min(len(s['frames']) for s in sequences)
-    steps = min(length, 12) if args.quick else length
-    t0 = time.perf_counter()
-    for t in range(steps):
+    out = VideoAgreement()
+    for t in range(length if steps is None else min(length, steps)):
         entries = [s['frames'][t] for s in sequences]
         batch = [FrameInput(_bgr(_shared('motion', e['file'])), st, 'bgr')
                  for e, st in zip(entries, states)]
         for entry, frame, result in zip(entries, batch, tracker.process_batch(batch)):
             height, width = frame.image.shape[:2]
             gold = [gold_pixels(h, width, height) for h in entry['hands']]
-            frames += 1
-            same += len(result.hands) == len(gold)
-            detector += result.palm_detector_ran
-            diffs += [d / np.ptp(gold[j], axis=0).max()
-                      for _, j, d in match_hands(result.hands, gold)]
+            out.frames += 1
+            out.same_hand_count += len(result.hands) == len(gold)
+            out.detector_frames += result.palm_detector_ran
+            out.diffs += [d / np.ptp(gold[j], axis=0).max()
+                          for _, j, d in match_hands(result.hands, gold)]
+    return out
+
+
+def tracking(args: argparse.Namespace) -> dict:
+    """Measure the video golden's agreement on the device (tracking defaults)."""
+    golden = json.loads(_shared('motion', 'golden_mediapipe_video.json').read_text())
+    tracker = _tracker('full', args.device, static=False)
+    steps = 12 if args.quick else None
+    t0 = time.perf_counter()
+    run = video_golden_agreement(tracker, golden, steps)
     seconds = time.perf_counter() - t0
     tracker.close()
-    agreement = same / frames
+    agreement = run.same_hand_count / run.frames
+    diffs = run.diffs
     return {
-        'sequences': len(sequences), 'steps': steps, 'frames': frames,
-        'same_hand_count_frac': agreement, 'matched_hands': len(diffs),
+        'sequences': len(golden['sequences']), 'steps': run.frames // len(golden['sequences']),
+        'frames': run.frames, 'same_hand_count_frac': agreement, 'matched_hands': len(diffs),
         'mean_2d_frac': float(np.mean(diffs)) if diffs else None,
         'median_2d_frac': float(np.median(diffs)) if diffs else None,
-        'detector_fraction': detector / frames, 'seconds_incl_decode': seconds,
+        'detector_fraction': run.detector_frames / run.frames, 'seconds_incl_decode': seconds,
         # The torch CPU tests' bar (the mean is a known outlier: test_torch_runtime's xfail).
         'passed': bool(agreement >= 0.95 and diffs and np.median(diffs) <= 0.005)}
 
