@@ -13,7 +13,8 @@ given) and fused by core/fusion. Output schema:
         "keypoint_confidence" (21 values, [0, 1]),
         "cameras" (names that contributed), "keypoint_cameras" (21 lists of names),
         "rejected_cameras", "reprojection_error" ({camera: RMS px}),
-        "method" ("triangulation" or "single_view"), "hand_scale", "scale_locked"}]}]}
+        "method" ("triangulation" or "single_view"), "hand_scale", "scale_locked",
+        "scale_triangulated"}]}]}
 
 `--contact-sheet PNG --sheet-frame I` also draws set I: each camera's image with its own
 detections (green) and the fused hands reprojected (red; orange when single-view).
@@ -150,6 +151,7 @@ def fused_hand_to_json(hand: FusedHand) -> dict:
         'method': hand.method,
         'hand_scale': round(float(hand.hand_scale), 4),
         'scale_locked': bool(hand.scale_locked),
+        'scale_triangulated': bool(hand.scale_triangulated),
     }
 
 

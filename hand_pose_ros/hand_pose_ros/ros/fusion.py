@@ -168,7 +168,7 @@ def fused_hand_result(hand: FusedHand, rig: Rig) -> HandResult:
     errors = [hand.reprojection_error.get(c, 0.0) for c in hand.cameras] or [0.0]
     triangulated = not hand.single_view
     method = Method3D.TRIANGULATED if triangulated else Method3D.SINGLE_VIEW
-    if triangulated or hand.scale_locked:
+    if triangulated or hand.scale_triangulated:
         source = ScaleSource.TRIANGULATION
     else:
         source = ScaleSource.USER if hand.hand_scale != 1.0 else ScaleSource.MODEL

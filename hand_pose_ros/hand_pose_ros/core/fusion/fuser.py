@@ -265,6 +265,7 @@ class MultiViewFuser:
             hand.handedness, hand.handedness_score = side, share
         hand.hand_scale = track.scale.value or self.options.hand_scale
         hand.scale_locked = track.scale.ready
+        hand.scale_triangulated = bool(track.scale.value)
         return hand
 
     # -- one camera ----------------------------------------------------------------------

@@ -47,7 +47,8 @@ class FusedHand:
     One hand in the world frame, from every camera that saw it.
 
     `method` is 'triangulation' (two or more views) or 'single_view' (one camera's PnP at
-    the track's locked scale, or the hand_scale setting's before a lock: `scale_locked`).
+    the scale its fused track measured by triangulation so far, `scale_triangulated`, locked
+    or not yet: `scale_locked`; the hand_scale setting's for a hand no track knows).
     """
 
     id: int  # noqa: A003 (fused track id, as HandResult.id)
@@ -63,6 +64,7 @@ class FusedHand:
     method: str = 'triangulation'
     hand_scale: float = 1.0  # palm size against core/metric's canonical palm
     scale_locked: bool = False
+    scale_triangulated: bool = False  # hand_scale was measured from triangulated frames
     score: float = 1.0  # mean presence of the contributing views
 
     @property
