@@ -81,15 +81,17 @@ class Client(DdsClient):
         self.listener = TransformListener(self.buffer, self.node, spin_thread=False)
         self.start()
 
-    def send_set(self, images: dict[str, np.ndarray], wrong_info: str = '') -> int:
+    def send_set(self, images: dict[str, np.ndarray], wrong_info: str = '',
+                 stamp: Time | None = None) -> int:
         """
         Publish one synchronized set (one stamp for every camera); returns the stamp.
 
         `wrong_info`: that camera's CameraInfo gives another image size (bad_camera_info),
         and the images are sent once the node reports it received (else the node could use
-        the camera's previous CameraInfo, as it does for one that comes late).
+        the camera's previous CameraInfo, as it does for one that comes late). `stamp`: the
+        set's capture time (default now).
         """
-        stamp = self.node.get_clock().now().to_msg()
+        stamp = (stamp or self.node.get_clock().now()).to_msg()
         for cam, rgb in images.items():
             header = Header(frame_id=f'{cam}_optical_frame', stamp=stamp)
             calib = self.rig[cam]
