@@ -11,7 +11,8 @@ a bag could not be read (to the end): what was processed before is kept, 2 for b
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 import logging
 from pathlib import Path
 import shutil
@@ -49,11 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--ray', nargs='?', const='local', default=None, metavar='ADDRESS',
-                        help='run each bag as a Ray task (needs the ray extra): a local Ray '
-                             'by default, or the cluster at ADDRESS (e.g. ray://head:10001 '
-                             "or 'auto'); outputs are identical to the serial run")
+                        help='run each bag, or each camera of a bag with several, as a Ray '
+                             'task (needs the ray extra): a local Ray by default, or the '
+                             "cluster at ADDRESS (e.g. ray://head:10001 or 'auto'); outputs "
+                             'are identical to the serial run')
     parser.add_argument('--ray-workers', type=int, default=None, metavar='N',
-                        help='CPUs of the local Ray (default: all); one bag per CPU')
+                        help='CPUs of the local Ray (default: all); one task per CPU')
     add_setting_arguments(parser, BASE_SPECS + TRACKER_SPECS)
     return parser
 
@@ -142,20 +144,36 @@ def process_bags(bags: Sequence[Path], outs: Sequence[Path], values: dict[str, A
     Each bag starts with fresh tracking states, so a bag's output does not depend on the
     bags before it: a Ray task running one bag writes the same bytes.
     """
+    with bag_runner(values, copy, namespaces, image_topics, progress) as runner:
+        return [runner.run(bag, out) for bag, out in zip(bags, outs)]
+
+
+@contextmanager
+def bag_runner(values: dict[str, Any], copy: bool = True, namespaces: Sequence[str] = (),
+               image_topics: Sequence[str] = (), progress: bool = False,
+               track: bool = True) -> Iterator[Any]:
+    """
+    Yield a BagRunner with the settings `values`; `track` False: no tracker (no models).
+
+    Without a tracker the runner can list a bag's cameras and write an output bag from the
+    record files of its cameras (BagRunner.run's `recorded`), not track.
+    """
     from hand_pose_ros.bags.runner import BagRunner
     from hand_pose_ros.core.meaning.gestures import load_gesture_modules
     from hand_pose_ros.core.tracker import HandTracker
     from hand_pose_ros.ros.parameters import node_options
 
     node = node_options(values)
-    load_gesture_modules(str(m) for m in node.gesture_modules)
-    tracker = HandTracker(tracker_options(values, running_mode=RunningMode.VIDEO))
-    runner = BagRunner(tracker, node, copy=copy, namespaces=namespaces,
-                       image_topics=image_topics, progress=progress)
+    tracker = None
+    if track:
+        load_gesture_modules(str(m) for m in node.gesture_modules)
+        tracker = HandTracker(tracker_options(values, running_mode=RunningMode.VIDEO))
     try:
-        return [runner.run(bag, out) for bag, out in zip(bags, outs)]
+        yield BagRunner(tracker, node, copy=copy, namespaces=namespaces,
+                        image_topics=image_topics, progress=progress)
     finally:
-        tracker.close()
+        if tracker is not None:
+            tracker.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
