@@ -333,6 +333,48 @@ def test_ray_runs_the_cameras_of_one_bag_as_tasks(tmp_path, seqs):
     assert len(read_bag(on_ray)['/right/hands']) == 4
 
 
+def test_retarget_writes_the_nodes_joint_states_per_camera(tmp_path, seqs):
+    """--retarget: per camera and side, the JointStates hand_retarget_node publishes for the
+    camera's HandArrays (its one function, fresh robots per camera), at the images' times."""
+    from rclpy.serialization import deserialize_message
+    from retarget_robots import require, URDF_DIR
+    require()
+    from hand_pose_msgs.msg import HandArray
+    from hand_pose_ros.core.meaning.retarget import HandRetargeter
+    from hand_pose_ros.ros.retarget_node import joint_states
+    bag = tmp_path / 'in'
+    write_bag(bag, {'/a': (seqs['seq0'][:4], False, True), '/b': (seqs['seq1'][:4], False, True)},
+              'mcap')
+    out = tmp_path / 'out'
+    assert main([str(bag), '--out', str(out), '--no-progress', '--no-copy', '--retarget',
+                 'allegro_hand_left_dexpilot', '--retarget', 'right:allegro_hand_right_dexpilot',
+                 '--urdf-dir', str(URDF_DIR)]) == 0
+    raw = read_bag(out)
+    written = 0
+    for cam in ('/a', '/b'):
+        robots = {s: HandRetargeter(f'allegro_hand_{s}_dexpilot', URDF_DIR)
+                  for s in ('left', 'right')}
+        expected: dict[str, list[bytes]] = {'left': [], 'right': []}
+        for data in raw[f'{cam}/hands']:
+            for side, state in joint_states(robots, deserialize_message(
+                    bytes(data), HandArray)).items():
+                expected[side].append(to_cdr(state, 'sensor_msgs/msg/JointState'))
+        for side in ('left', 'right'):
+            assert [bytes(b) for b in raw[f'{cam}/{side}/joint_states']] == expected[side]
+            written += len(expected[side])
+    assert written >= 4  # hands were seen and solved
+    typed = read_bag(out, typed=True)
+    state = next(m for c in ('/a', '/b') for s in ('left', 'right')
+                 for m in typed[f'{c}/{s}/joint_states'])
+    assert len(state.name) == len(state.position) == 16 and state.name[0].startswith('joint')
+    # A config that names no side, or two robots for one hand, is bad usage (exit 2).
+    with pytest.raises(SystemExit) as exc:
+        main([str(bag), '--out', str(tmp_path / 'bad'), '--retarget',
+              'allegro_hand_left_dexpilot', '--retarget', 'left:leap_hand_left_dexpilot',
+              '--urdf-dir', str(URDF_DIR)])
+    assert exc.value.code == 2
+
+
 def test_hand_records_for_dataset_pipelines(seqs):
     """The Python API gives detect's records: tracked per stream, per row for Ray Data."""
     from hand_pose_ros.cli.detect import hand_to_json

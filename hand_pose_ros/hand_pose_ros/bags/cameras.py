@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hand_pose_ros.core.tracker import TrackerState
 from hand_pose_ros.ros.markers import MarkerTracker
@@ -37,6 +38,7 @@ class Camera:
     infos: StampBuffer = field(default_factory=lambda: StampBuffer(INFO_BUFFER))
     depths: StampBuffer = field(default_factory=lambda: StampBuffer(DEPTH_BUFFER))
     last_stamp_ns: int | None = None
+    robots: dict[str, Any] | None = None  # side -> HandRetargeter (--retarget)
 
     def topic(self, leaf: str) -> str:
         return f'{self.name.rstrip("/")}/{leaf}'

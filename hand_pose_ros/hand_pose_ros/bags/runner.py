@@ -49,6 +49,7 @@ HAND_GESTURE = 'hand_pose_msgs/msg/HandGesture'
 MARKER_ARRAY = 'visualization_msgs/msg/MarkerArray'
 TF_MESSAGE = 'tf2_msgs/msg/TFMessage'
 TF_TOPIC = '/tf'
+JOINT_STATE = 'sensor_msgs/msg/JointState'
 
 
 @dataclass
@@ -125,8 +126,9 @@ class BagRunner:
 
     def __init__(self, tracker: HandTracker | None, node: NodeOptions, *, copy: bool = True,
                  namespaces: Sequence[str] = (), image_topics: Sequence[str] = (),
-                 progress: bool = True):
+                 progress: bool = True, retarget: Sequence[tuple[str, str, str]] = ()):
         self.tracker = tracker
+        self.retarget = tuple(retarget)  # (side, dex-retargeting config, URDF folder)
         self.node = node
         self.copy = copy
         self.namespaces = tuple(namespaces)
@@ -158,6 +160,8 @@ class BagRunner:
             def emit(topic: str, msgtype: str, log_ns: int, cdr: bytes) -> None:
                 writer.write(outputs[(topic, msgtype)], log_ns, cdr)
 
+            if not recorded:
+                self._load_robots(walk.cameras)
             if recorded:
                 handle = self._replayer(walk.cameras, recorded, summary, emit)
             else:
@@ -189,6 +193,7 @@ class BagRunner:
         try:
             walk = self._walk(reader, bag)
             chosen = walk.cameras[camera]
+            self._load_robots([chosen])
 
             def handle(position: int, role: str, cam: Camera, msgtype: str, raw: bytes,
                        log_ns: int) -> None:
@@ -223,6 +228,15 @@ class BagRunner:
             return find_cameras(topics, self.node, self.namespaces, self.image_topics)
         finally:
             reader.close()
+
+    def _load_robots(self, cameras: Sequence[Camera]) -> None:
+        """Give each camera its own robot hands (per-track warm starts are per camera)."""
+        if not self.retarget:
+            return
+        from hand_pose_ros.core.meaning.retarget import HandRetargeter
+        for cam in cameras:
+            cam.robots = {side: HandRetargeter(config, urdf_dir)
+                          for side, config, urdf_dir in self.retarget}
 
     def _open(self, bag: Path, summary: Summary) -> Any:
         """Open a bag: an AnyReader, or None with the error counted in `summary`."""
@@ -335,6 +349,8 @@ class BagRunner:
         wanted = []
         for cam in cameras:
             wanted.append((cam.topic('hands'), HAND_ARRAY))
+            for side, _, _ in self.retarget:
+                wanted.append((cam.topic(f'{side}/joint_states'), JOINT_STATE))
             if self.node.publish_gestures:
                 wanted.append((cam.topic('gestures'), HAND_GESTURE))
             if self.node.publish_markers:
@@ -504,7 +520,12 @@ class BagRunner:
         def put(topic: str, msgtype: str, message: Any) -> None:
             emit(topic, msgtype, log_ns, to_cdr(message, msgtype))
 
-        put(cam.topic('hands'), HAND_ARRAY, msg_out.frame_result_to_msg(result, ros_header))
+        hands = msg_out.frame_result_to_msg(result, ros_header)
+        put(cam.topic('hands'), HAND_ARRAY, hands)
+        if cam.robots:
+            from hand_pose_ros.ros.retarget_node import joint_states
+            for side, state in joint_states(cam.robots, hands).items():
+                put(cam.topic(f'{side}/joint_states'), JOINT_STATE, state)
         if self.node.publish_tf:
             transforms = hand_transforms(result, ros_header, self.prefixes[cam.name],
                                          self.node.publish_fingertip_tf)
