@@ -72,12 +72,69 @@ def to_rosbags(message: Any, msgtype: str) -> Any:
     return cls(**kwargs)
 
 
+@cache
+def _readable(msgtype: str) -> bool:
+    """
+    Whether rosbags' serializer can read an rclpy message of this type as it is.
+
+    Its generated code only reads attributes: plain values, strings and lists of strings,
+    and messages made of those, read the same from an rclpy object. Numeric arrays are not
+    (rclpy gives array.array, rosbags needs numpy), nor byte and char (rclpy: bytes, str).
+    """
+    from rosbags.interfaces import Nodetype
+    for _, (kind, detail) in typestore().fielddefs[msgtype][1]:
+        if kind == Nodetype.BASE:
+            if detail[0] in ('byte', 'char'):
+                return False
+        elif kind == Nodetype.NAME:
+            if not _readable(detail):
+                return False
+        else:
+            (inner, inner_detail), _ = detail
+            if inner == Nodetype.NAME:
+                if not _readable(inner_detail):
+                    return False
+            elif inner_detail[0] != 'string':
+                return False
+    return True
+
+
+def _serializable(message: Any, msgtype: str) -> Any:
+    """
+    Return what rosbags' serializer reads for an rclpy message: the message where it can.
+
+    Otherwise a rosbags object holding the message's readable parts as they are (the Points
+    of a HandArray, ...) and copies of the others: the values, and so the bytes, are
+    to_rosbags' without building an object per Point.
+    """
+    if _readable(msgtype):
+        return message
+    cls, plan = _plan(msgtype)
+    kwargs = {}
+    for name, how, detail in plan:
+        value = getattr(message, name)
+        if how == _VALUE:
+            kwargs[name] = value
+        elif how == _MESSAGE:
+            kwargs[name] = _serializable(value, detail)
+        elif how == _MESSAGES:
+            kwargs[name] = value if _readable(detail) else [
+                _serializable(v, detail) for v in value]
+        elif how == _STRINGS:
+            kwargs[name] = value
+        else:
+            kwargs[name] = np.asarray(value, dtype=detail)
+    return cls(**kwargs)
+
+
 def to_cdr(message: Any, msgtype: str) -> bytes:
     """
     Serialize an rclpy message as the bag stores it (CDR, little endian, zero padding).
 
     rclpy's own serializer leaves the CDR alignment padding uninitialised (whatever was in
     memory), so its bytes differ from run to run; rosbags' writes zeros, which makes the
-    output deterministic.
+    output deterministic. rosbags serializes the rclpy objects themselves where it can read
+    them (_serializable): profiling the runner found the copy into rosbags' classes, one
+    object per Point, the larger part of writing a frame's messages.
     """
-    return bytes(typestore().serialize_cdr(to_rosbags(message, msgtype), msgtype))
+    return bytes(typestore().serialize_cdr(_serializable(message, msgtype), msgtype))
