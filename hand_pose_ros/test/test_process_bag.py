@@ -18,7 +18,7 @@ import shutil
 
 from conftest import shared_path
 import cv2
-from hand_pose_ros.bags.runner import to_cdr
+from hand_pose_ros.bags.cdr import to_cdr
 from hand_pose_ros.bags.typestore import typestore
 from hand_pose_ros.cli.process_bag import main
 from hand_pose_ros.core.options import tracker_options
@@ -286,6 +286,95 @@ def test_ray_gives_the_serial_outputs(tmp_path, seqs):
                 (on_ray / f'bag{k}' / name).read_bytes()
 
 
+def test_camera_streams_recorded_apart_merge_to_the_serial_output(tmp_path, seqs):
+    """Each camera tracked alone into a record file, then merged: the serial run's bytes."""
+    from hand_pose_ros.cli.process_bag import bag_runner
+    bag = tmp_path / 'in'
+    write_bag(bag, {'/left': (seqs['seq0'][:5], False, True),
+                    '/right': (seqs['seq1'][:5], True, False)}, 'mcap')
+    serial, merged = tmp_path / 'serial' / 'out', tmp_path / 'merged' / 'out'
+    assert main([str(bag), '--out', str(serial), '--no-progress']) == 0
+    records = [tmp_path / 'records' / f'{k}.records' for k in range(2)]
+    with bag_runner({}) as runner:
+        alone = [runner.record(bag, k, path) for k, path in enumerate(records)]
+    assert [(s.frames, s.processed, s.bad['no_camera_info']) for s in alone] == [
+        (5, 5, 0), (5, 5, 5)]
+    with bag_runner({}, track=False) as runner:
+        assert runner.tracker is None
+        summary = runner.run(bag, merged, records)
+    assert (summary.frames, summary.processed, summary.bad['no_camera_info']) == (10, 10, 5)
+    assert summary.hands == sum(s.hands for s in alone) > 0
+    for name in ('out.mcap', 'metadata.yaml'):
+        assert (serial / name).read_bytes() == (merged / name).read_bytes()
+    # Record files of another bag are refused, not merged shifted.
+    other = tmp_path / 'other'
+    write_bag(other, {'/left': (seqs['seq0'][:3], False, True),
+                      '/right': (seqs['seq1'][:3], True, False)}, 'mcap')
+    from hand_pose_ros.bags.runner import StreamMismatchError
+    with bag_runner({}, track=False) as runner, pytest.raises(StreamMismatchError):
+        runner.run(other, tmp_path / 'mismatch', records[::-1])
+
+
+def test_ray_runs_the_cameras_of_one_bag_as_tasks(tmp_path, seqs):
+    """A two-camera bag: one Ray task per camera and a merge task; the serial run's bytes."""
+    pytest.importorskip('ray', reason='ray extra not installed (WITH_RAY=0)')
+    from hand_pose_ros.bags.ray_runner import camera_counts, records_dir
+    bag = tmp_path / 'in'
+    write_bag(bag, {'/left': (seqs['seq0'][:4], False, True),
+                    '/right': (seqs['seq1'][:4], False, True)}, 'sqlite3')
+    assert camera_counts([bag], {'values': {}}) == [2]
+    serial, on_ray = tmp_path / 'serial' / 'out', tmp_path / 'ray' / 'out'
+    assert main([str(bag), '--out', str(serial), '--no-progress']) == 0
+    assert main([str(bag), '--out', str(on_ray), '--no-progress', '--ray',
+                 '--ray-workers', '2']) == 0
+    for name in ('out.mcap', 'metadata.yaml'):
+        assert (serial / name).read_bytes() == (on_ray / name).read_bytes()
+    assert not records_dir(on_ray).exists()
+    assert len(read_bag(on_ray)['/right/hands']) == 4
+
+
+def test_retarget_writes_the_nodes_joint_states_per_camera(tmp_path, seqs):
+    """--retarget: per camera and side, the JointStates hand_retarget_node publishes for the
+    camera's HandArrays (its one function, fresh robots per camera), at the images' times."""
+    from rclpy.serialization import deserialize_message
+    from retarget_robots import require, URDF_DIR
+    require()
+    from hand_pose_msgs.msg import HandArray
+    from hand_pose_ros.core.meaning.retarget import HandRetargeter
+    from hand_pose_ros.ros.retarget_node import joint_states
+    bag = tmp_path / 'in'
+    write_bag(bag, {'/a': (seqs['seq0'][:4], False, True), '/b': (seqs['seq1'][:4], False, True)},
+              'mcap')
+    out = tmp_path / 'out'
+    assert main([str(bag), '--out', str(out), '--no-progress', '--no-copy', '--retarget',
+                 'allegro_hand_left_dexpilot', '--retarget', 'right:allegro_hand_right_dexpilot',
+                 '--urdf-dir', str(URDF_DIR)]) == 0
+    raw = read_bag(out)
+    written = 0
+    for cam in ('/a', '/b'):
+        robots = {s: HandRetargeter(f'allegro_hand_{s}_dexpilot', URDF_DIR)
+                  for s in ('left', 'right')}
+        expected: dict[str, list[bytes]] = {'left': [], 'right': []}
+        for data in raw[f'{cam}/hands']:
+            for side, state in joint_states(robots, deserialize_message(
+                    bytes(data), HandArray)).items():
+                expected[side].append(to_cdr(state, 'sensor_msgs/msg/JointState'))
+        for side in ('left', 'right'):
+            assert [bytes(b) for b in raw[f'{cam}/{side}/joint_states']] == expected[side]
+            written += len(expected[side])
+    assert written >= 4  # hands were seen and solved
+    typed = read_bag(out, typed=True)
+    state = next(m for c in ('/a', '/b') for s in ('left', 'right')
+                 for m in typed[f'{c}/{s}/joint_states'])
+    assert len(state.name) == len(state.position) == 16 and state.name[0].startswith('joint')
+    # A config that names no side, or two robots for one hand, is bad usage (exit 2).
+    with pytest.raises(SystemExit) as exc:
+        main([str(bag), '--out', str(tmp_path / 'bad'), '--retarget',
+              'allegro_hand_left_dexpilot', '--retarget', 'left:leap_hand_left_dexpilot',
+              '--urdf-dir', str(URDF_DIR)])
+    assert exc.value.code == 2
+
+
 def test_hand_records_for_dataset_pipelines(seqs):
     """The Python API gives detect's records: tracked per stream, per row for Ray Data."""
     from hand_pose_ros.cli.detect import hand_to_json
@@ -316,7 +405,7 @@ def test_embedded_definitions_hash_like_rosidl():
 
 def test_gesture_changes_become_hand_gestures_in_the_bag():
     """The node's and process-bag's one conversion of a gesture change (no NaN score)."""
-    from hand_pose_ros.bags.runner import to_rosbags
+    from hand_pose_ros.bags.cdr import to_rosbags
     from hand_pose_ros.core.results import FrameResult, GestureChange
     result = FrameResult(640, 480, gesture_changes=[
         GestureChange(3, 'left', 'pinch', 'none', 0.9), GestureChange(4, 'right', 'none',

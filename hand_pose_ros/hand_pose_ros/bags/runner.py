@@ -15,130 +15,41 @@ markers) and serialized with rclpy, so a bag's hands are byte for byte what the 
 publishes for the same results. Bad input (a malformed image, a corrupt message, a topic of
 an unexpected type, a missing CameraInfo, an unreadable bag) is counted per cause and logged
 once per camera and cause; it never stops the run.
+
+The cameras of one bag can also run apart (Ray, bags/ray_runner.py): `record` tracks one
+camera over the same walk of the bag and keeps its outputs per message in a record file
+(bags/stream_records.py), and `run` with the record files writes them where tracking would
+have: the same bytes, since a camera's tracking state depends on its own frames only.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 import logging
 from pathlib import Path
 import time
 from typing import Any
 
+from hand_pose_ros.bags.cameras import Camera, CAMERA_INFO, COMPRESSED, find_cameras, IMAGE
+from hand_pose_ros.bags.cdr import to_cdr
 from hand_pose_ros.bags.typestore import typestore
 from hand_pose_ros.core.results import CameraIntrinsics, FrameResult
-from hand_pose_ros.core.tracker import FrameInput, HandTracker, TrackerState
+from hand_pose_ros.core.tracker import FrameInput, HandTracker
 from hand_pose_ros.ros import msg_in, msg_out
-from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.parameters import NodeOptions
-from hand_pose_ros.ros.stamp_match import StampBuffer
 from hand_pose_ros.ros.tf import camera_tf_prefix, hand_transforms
 import numpy as np
 
 _LOG = logging.getLogger(__name__)
 
-IMAGE = 'sensor_msgs/msg/Image'
-COMPRESSED = 'sensor_msgs/msg/CompressedImage'
-CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 HAND_ARRAY = 'hand_pose_msgs/msg/HandArray'
 HAND_GESTURE = 'hand_pose_msgs/msg/HandGesture'
 MARKER_ARRAY = 'visualization_msgs/msg/MarkerArray'
 TF_MESSAGE = 'tf2_msgs/msg/TFMessage'
 TF_TOPIC = '/tf'
-INFO_BUFFER = 30
-DEPTH_BUFFER = 10
-
-
-# rosbags' numpy dtypes of the primitive types (fixed arrays and sequences of them).
-_DTYPES = {'bool': np.bool_, 'byte': np.uint8, 'char': np.uint8, 'int8': np.int8,
-           'uint8': np.uint8, 'int16': np.int16, 'uint16': np.uint16, 'int32': np.int32,
-           'uint32': np.uint32, 'int64': np.int64, 'uint64': np.uint64,
-           'float32': np.float32, 'float64': np.float64}
-
-
-@cache
-def _plan(msgtype: str) -> tuple[Any, tuple[tuple[str, int, Any], ...]]:
-    """(rosbags class, ((field, how to copy it, detail), ...)) of a type, built once."""
-    from rosbags.interfaces import Nodetype
-    store = typestore()
-    plan = []
-    for name, (kind, detail) in store.fielddefs[msgtype][1]:
-        if kind == Nodetype.BASE:
-            plan.append((name, _VALUE, None))
-        elif kind == Nodetype.NAME:
-            plan.append((name, _MESSAGE, detail))
-        else:
-            (inner, inner_detail), _ = detail
-            if inner == Nodetype.NAME:
-                plan.append((name, _MESSAGES, inner_detail))
-            elif inner_detail[0] == 'string':
-                plan.append((name, _STRINGS, None))
-            else:
-                plan.append((name, _NUMBERS, _DTYPES[inner_detail[0]]))
-    return store.types[msgtype], tuple(plan)
-
-
-_VALUE, _MESSAGE, _MESSAGES, _STRINGS, _NUMBERS = range(5)
-
-
-def to_rosbags(message: Any, msgtype: str) -> Any:
-    """
-    Copy an rclpy message (built by the node's converters) into rosbags' class of its type.
-
-    Field by field from the type's definition, nothing computed: the values are the node's.
-    Profiling the runner found this copy 3 times cheaper than rclpy's serializer followed by
-    a rosbags parse to normalise its bytes (see to_cdr).
-    """
-    cls, plan = _plan(msgtype)
-    if all(how == _VALUE for _, how, _ in plan):  # Point, Time, ...: most of the copies
-        return cls(*[getattr(message, name) for name, _, _ in plan])
-    kwargs = {}
-    for name, how, detail in plan:
-        value = getattr(message, name)
-        if how == _VALUE:
-            kwargs[name] = value
-        elif how == _MESSAGE:
-            kwargs[name] = to_rosbags(value, detail)
-        elif how == _MESSAGES:
-            kwargs[name] = [to_rosbags(v, detail) for v in value]
-        elif how == _STRINGS:
-            kwargs[name] = list(value)
-        else:
-            kwargs[name] = np.asarray(value, dtype=detail)
-    return cls(**kwargs)
-
-
-def to_cdr(message: Any, msgtype: str) -> bytes:
-    """
-    Serialize an rclpy message as the bag stores it (CDR, little endian, zero padding).
-
-    rclpy's own serializer leaves the CDR alignment padding uninitialised (whatever was in
-    memory), so its bytes differ from run to run; rosbags' writes zeros, which makes the
-    output deterministic.
-    """
-    return bytes(typestore().serialize_cdr(to_rosbags(message, msgtype), msgtype))
-
-
-@dataclass
-class Camera:
-    """One image stream of a bag: where it comes from, where its outputs go, its state."""
-
-    name: str  # output namespace ('/cam'), or the image topic when a namespace has several
-    image_topic: str
-    compressed: bool
-    info_topic: str | None
-    depth_topic: str | None
-    state: TrackerState | None = None
-    markers: MarkerTracker = field(default_factory=MarkerTracker)
-    infos: StampBuffer = field(default_factory=lambda: StampBuffer(INFO_BUFFER))
-    depths: StampBuffer = field(default_factory=lambda: StampBuffer(DEPTH_BUFFER))
-    last_stamp_ns: int | None = None
-
-    def topic(self, leaf: str) -> str:
-        return f'{self.name.rstrip("/")}/{leaf}'
+JOINT_STATE = 'sensor_msgs/msg/JointState'
 
 
 @dataclass
@@ -154,6 +65,24 @@ class Summary:
     first_ns: int | None = None
     last_ns: int | None = None
     errors: list[str] = field(default_factory=list)  # bags that could not be read to the end
+
+    def add_counts(self, delta: Any, log_ns: int) -> None:
+        """Add what one message at receive time `log_ns` counted (a Summary or a Record)."""
+        self.frames += delta.frames
+        self.processed += delta.processed
+        self.hands += delta.hands
+        self.bad.update(delta.bad)
+        if delta.frames:
+            self.first_ns = log_ns if self.first_ns is None else self.first_ns
+            self.last_ns = log_ns
+
+    def finish(self) -> None:
+        """Set span_s from the first and last image receive times."""
+        if self.first_ns is not None:
+            # n frames span n - 1 periods; add one so x real time compares like for like
+            frames_span = (self.last_ns - self.first_ns) * 1e-9
+            period = frames_span / max(self.frames - 1, 1)
+            self.span_s = frames_span + period
 
     def add(self, other: Summary) -> None:
         self.frames += other.frames
@@ -173,73 +102,33 @@ class Summary:
                 f'{rt:.2f}x real time')
 
 
-def _parent(topic: str) -> str:
-    return topic.rsplit('/', 1)[0] or '/'
+@dataclass
+class Walk:
+    """How a bag is walked: its cameras, each topic's roles, copied and read connections."""
+
+    cameras: list[Camera]
+    roles: dict[str, list[tuple[str, Camera]]]
+    copied: dict[int, tuple[Any, str, str]]
+    wanted: list[Any]
 
 
-def find_cameras(topics: dict[str, str], node: NodeOptions,
-                 namespaces: Sequence[str] = (), image_topics: Sequence[str] = ()
-                 ) -> list[Camera]:
-    """
-    Return the image streams to process, from the bag's {topic: type}, in topic order.
-
-    Automatic: every Image and CompressedImage topic except depth images and a compressed
-    copy of a raw topic that is also recorded (`<raw>/compressed`, image_transport's
-    republisher); its namespace is the topic's parent. `namespaces` keeps those in the given
-    namespaces; `image_topics` names the topics instead (any type: one that is not an image
-    is counted as bad input). CameraInfo is `<namespace>/<camera_info_topic>`, depth
-    `<namespace>/<depth_topic>` or, when depth_topic is '', the namespace's Image topic
-    with 'depth' in its name.
-    """
-    if image_topics:
-        chosen = list(image_topics)
-    else:
-        chosen = []
-        for topic, kind in sorted(topics.items()):
-            if kind == IMAGE and 'depth' not in topic.lower():
-                chosen.append(topic)
-            elif kind == COMPRESSED and topics.get(topic.removesuffix('/compressed')) != IMAGE:
-                chosen.append(topic)
-        if namespaces:
-            wanted = {'/' + n.strip('/') for n in namespaces}
-            chosen = [t for t in chosen if _namespace(t, topics) in wanted]
-    by_ns: Counter = Counter(_namespace(t, topics) for t in chosen)
-    cameras = []
-    for topic in chosen:
-        ns = _namespace(topic, topics)
-        info = f'{ns.rstrip("/")}/{node.camera_info_topic}'
-        depth = _depth_topic(ns, topics, node.depth_topic)
-        cameras.append(Camera(
-            name=ns if by_ns[ns] == 1 else topic, image_topic=topic,
-            compressed=topics.get(topic) == COMPRESSED,
-            info_topic=info if topics.get(info) == CAMERA_INFO else None, depth_topic=depth))
-    return cameras
-
-
-def _namespace(topic: str, topics: dict[str, str]) -> str:
-    """`/cam/image_raw` and `/cam/image_raw/compressed` are both camera `/cam`."""
-    if topics.get(topic) == COMPRESSED and topic.endswith('/compressed'):
-        topic = topic.removesuffix('/compressed')
-    return _parent(topic)
-
-
-def _depth_topic(ns: str, topics: dict[str, str], configured: str) -> str | None:
-    prefix = ns.rstrip('/') + '/'
-    if configured:
-        topic = prefix + configured.strip('/')
-        return topic if topics.get(topic) == IMAGE else None
-    found = sorted(t for t, k in topics.items()
-                   if k == IMAGE and t.startswith(prefix) and 'depth' in t[len(prefix):].lower())
-    return found[0] if found else None
+class StreamMismatchError(RuntimeError):
+    """Record files that do not belong to the bag being written."""
 
 
 class BagRunner:
-    """Runs one tracker over bags; one instance per process (models loaded once)."""
+    """
+    Runs one tracker over bags; one instance per process (models loaded once).
 
-    def __init__(self, tracker: HandTracker, node: NodeOptions, *, copy: bool = True,
+    Without a tracker it lists a bag's cameras and writes output bags from record files
+    (`run`'s `recorded`), the last step of a bag whose cameras ran as separate Ray tasks.
+    """
+
+    def __init__(self, tracker: HandTracker | None, node: NodeOptions, *, copy: bool = True,
                  namespaces: Sequence[str] = (), image_topics: Sequence[str] = (),
-                 progress: bool = True):
+                 progress: bool = True, retarget: Sequence[tuple[str, str, str]] = ()):
         self.tracker = tracker
+        self.retarget = tuple(retarget)  # (side, dex-retargeting config, URDF folder)
         self.node = node
         self.copy = copy
         self.namespaces = tuple(namespaces)
@@ -248,12 +137,110 @@ class BagRunner:
         self.store = typestore()
 
     # ------------------------------------------------------------------ one bag
-    def run(self, bag: Path, out: Path) -> Summary:
-        """Process one bag (a rosbag2 folder, or a .mcap / .db3 file) into the bag `out`."""
-        from rosbags.highlevel import AnyReader, AnyReaderError
+    def run(self, bag: Path, out: Path, recorded: Sequence[Path] = ()) -> Summary:
+        """
+        Process one bag (a rosbag2 folder, or a .mcap / .db3 file) into the bag `out`.
+
+        `recorded`: one record file per camera of the bag (from `record`), whose outputs
+        are written instead of tracking: the bytes are the same as tracking here.
+        """
         from rosbags.rosbag2 import StoragePlugin, Writer
         summary = Summary()
         start = time.perf_counter()
+        reader = self._open(bag, summary)
+        if reader is None:
+            return summary
+        writer = Writer(out, version=9, storage_plugin=StoragePlugin.MCAP)
+        writer.open()
+        try:
+            walk = self._walk(reader, bag)
+            outputs = self._add_outputs(writer, reader.connections, walk.cameras)
+            copies = self._add_copies(writer, walk.copied, outputs)
+
+            def emit(topic: str, msgtype: str, log_ns: int, cdr: bytes) -> None:
+                writer.write(outputs[(topic, msgtype)], log_ns, cdr)
+
+            if not recorded:
+                self._load_robots(walk.cameras)
+            if recorded:
+                handle = self._replayer(walk.cameras, recorded, summary, emit)
+            else:
+                def handle(position: int, role: str, cam: Camera, msgtype: str, raw: bytes,
+                           log_ns: int) -> None:
+                    self._guarded(role, cam, msgtype, raw, log_ns, summary, emit)
+            self._messages(reader, walk, summary, bag, handle, copies, writer)
+        finally:
+            writer.close()
+            reader.close()
+            summary.wall_s = time.perf_counter() - start
+            summary.finish()
+        return summary
+
+    def record(self, bag: Path, camera: int, path: Path) -> Summary:
+        """
+        Track only camera `camera` (its index in find_cameras) of a bag into a record file.
+
+        The bag is walked as `run` walks it, so `run(bag, out, recorded)` with the record
+        files of all cameras writes what `run(bag, out)` writes.
+        """
+        from hand_pose_ros.bags.stream_records import Record, RecordWriter
+        summary = Summary()
+        start = time.perf_counter()
+        reader = self._open(bag, summary)
+        if reader is None:
+            return summary
+        records = RecordWriter(path)
+        try:
+            walk = self._walk(reader, bag)
+            chosen = walk.cameras[camera]
+            self._load_robots([chosen])
+
+            def handle(position: int, role: str, cam: Camera, msgtype: str, raw: bytes,
+                       log_ns: int) -> None:
+                if cam is not chosen:
+                    return
+                record = Record(position)
+                delta = Summary()
+
+                def emit(topic: str, msgtype: str, log_ns: int, cdr: bytes) -> None:
+                    record.outputs.append((topic, msgtype, cdr))
+
+                self._guarded(role, cam, msgtype, raw, log_ns, delta, emit)
+                record.frames, record.processed = delta.frames, delta.processed
+                record.hands, record.bad = delta.hands, delta.bad
+                summary.add_counts(delta, log_ns)
+                records.write(record)
+            self._messages(reader, walk, summary, bag, handle, {}, None)
+        finally:
+            records.close()
+            reader.close()
+            summary.wall_s = time.perf_counter() - start
+            summary.finish()
+        return summary
+
+    def cameras(self, bag: Path) -> list[Camera] | None:
+        """Return the cameras `run` finds in a bag; None when it cannot be opened."""
+        reader = self._open(bag, Summary())
+        if reader is None:
+            return None
+        try:
+            topics = {c.topic: c.msgtype for c in reader.connections}
+            return find_cameras(topics, self.node, self.namespaces, self.image_topics)
+        finally:
+            reader.close()
+
+    def _load_robots(self, cameras: Sequence[Camera]) -> None:
+        """Give each camera its own robot hands (per-track warm starts are per camera)."""
+        if not self.retarget:
+            return
+        from hand_pose_ros.core.meaning.retarget import HandRetargeter
+        for cam in cameras:
+            cam.robots = {side: HandRetargeter(config, urdf_dir)
+                          for side, config, urdf_dir in self.retarget}
+
+    def _open(self, bag: Path, summary: Summary) -> Any:
+        """Open a bag: an AnyReader, or None with the error counted in `summary`."""
+        from rosbags.highlevel import AnyReader, AnyReaderError
         try:
             reader = AnyReader([Path(bag)], default_typestore=self.store)
             reader.open()
@@ -262,23 +249,11 @@ class BagRunner:
             summary.errors.append(f'{bag}: cannot open it ({exc}); a truncated or corrupt '
                                   'file (e.g. a recording that was killed) can be repaired '
                                   'with `ros2 bag reindex` or `mcap recover`')
-            return summary
-        writer = Writer(out, version=9, storage_plugin=StoragePlugin.MCAP)
-        writer.open()
-        try:
-            self._run(reader, writer, summary, bag)
-        finally:
-            writer.close()
-            reader.close()
-            summary.wall_s = time.perf_counter() - start
-            if summary.first_ns is not None:
-                # n frames span n - 1 periods; add one so x real time compares like for like
-                frames_span = (summary.last_ns - summary.first_ns) * 1e-9
-                period = frames_span / max(summary.frames - 1, 1)
-                summary.span_s = frames_span + period
-        return summary
+            return None
+        return reader
 
-    def _run(self, reader: Any, writer: Any, summary: Summary, bag: Path) -> None:
+    def _walk(self, reader: Any, bag: Path) -> Walk:
+        """Return how to walk a bag: its cameras, each topic's roles, the connections to read."""
         topics = {c.topic: c.msgtype for c in reader.connections}
         cameras = find_cameras(topics, self.node, self.namespaces, self.image_topics)
         if not cameras:
@@ -287,42 +262,45 @@ class BagRunner:
         several = len(cameras) > 1
         roles: dict[str, list[tuple[str, Camera]]] = {}
         for cam in cameras:
-            cam.state = self.tracker.new_state()
+            if self.tracker is not None:
+                cam.state = self.tracker.new_state()
             roles.setdefault(cam.image_topic, []).append(('image', cam))
             if cam.info_topic:
                 roles.setdefault(cam.info_topic, []).append(('info', cam))
             if cam.depth_topic:
                 roles.setdefault(cam.depth_topic, []).append(('depth', cam))
-        outputs = self._add_outputs(writer, reader.connections, cameras)
-        copies = self._add_copies(writer, reader.connections, outputs) if self.copy else {}
         self.prefixes = {
             cam.name: camera_tf_prefix(self.node.tf_prefix, cam.name if several else '',
                                        several)
             for cam in cameras}
         self.logged: set[tuple[str, str]] = set()
-        wanted = [c for c in reader.connections if c.id in copies or c.topic in roles]
-        total = sum(c.msgcount for c in wanted if c.topic in roles
+        copied = self._copied(reader.connections, self._output_keys(cameras)) \
+            if self.copy else {}
+        wanted = [c for c in reader.connections if c.id in copied or c.topic in roles]
+        return Walk(cameras, roles, copied, wanted)
+
+    def _messages(self, reader: Any, walk: Walk, summary: Summary, bag: Path,
+                  handle: Callable[..., None], copies: dict[int, Any], writer: Any) -> None:
+        """Walk the bag's messages in order: copy them, and hand each role to `handle`."""
+        roles = walk.roles
+        total = sum(c.msgcount for c in walk.wanted if c.topic in roles
                     and any(r == 'image' for r, _ in roles[c.topic]))
         from tqdm import tqdm
         bar = tqdm(total=total, unit='frame', desc=Path(bag).name, disable=not self.progress,
                    leave=False)
         count = 0
         try:
-            for conn, log_ns, raw in reader.messages(connections=wanted):
+            for conn, log_ns, raw in reader.messages(connections=walk.wanted):
                 count += 1
-                if conn.id in copies:
-                    writer.write(copies[conn.id], log_ns, raw)
+                copy = copies.get(conn.id)
+                if copy is not None:
+                    writer.write(copy, log_ns, raw)
                 for role, cam in roles.get(conn.topic, ()):
                     if role == 'image':
                         bar.update(1)
-                    try:
-                        self._handle(role, cam, conn.msgtype, raw, log_ns, writer, outputs,
-                                     summary)
-                    except OSError:  # the output (disk full, ...): not the message's fault
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - one message must not stop the bag
-                        self._reject(cam, msg_in.InputError(
-                            'internal_error', f'{type(exc).__name__}: {exc}'), summary)
+                    handle(count, role, cam, conn.msgtype, raw, log_ns)
+        except StreamMismatchError:
+            raise
         except Exception as exc:  # noqa: BLE001 - rosbags raises many kinds on a bad file
             if isinstance(exc, (KeyboardInterrupt, MemoryError)):
                 raise
@@ -333,22 +311,60 @@ class BagRunner:
         finally:
             bar.close()
 
+    def _guarded(self, role: str, cam: Camera, msgtype: str, raw: bytes, log_ns: int,
+                 summary: Summary, emit: Callable[[str, str, int, bytes], None]) -> None:
+        """Handle one message of a camera; any failure is that message's bad input."""
+        try:
+            self._handle(role, cam, msgtype, raw, log_ns, summary, emit)
+        except OSError:  # the output (disk full, ...): not the message's fault
+            raise
+        except Exception as exc:  # noqa: BLE001 - one message must not stop the bag
+            self._reject(cam, msg_in.InputError(
+                'internal_error', f'{type(exc).__name__}: {exc}'), summary)
+
+    def _replayer(self, cameras: Sequence[Camera], recorded: Sequence[Path],
+                  summary: Summary, emit: Callable[[str, str, int, bytes], None]
+                  ) -> Callable[..., None]:
+        """Return a `handle` that takes each camera's next record instead of tracking."""
+        from hand_pose_ros.bags.stream_records import read_records
+        if len(recorded) != len(cameras):
+            raise StreamMismatchError(f'{len(recorded)} record files for {len(cameras)} cameras')
+        streams = {cam.name: read_records(path) for cam, path in zip(cameras, recorded)}
+
+        def handle(position: int, role: str, cam: Camera, msgtype: str, raw: bytes,
+                   log_ns: int) -> None:
+            record = next(streams[cam.name], None)
+            if record is None or record.position != position:
+                raise StreamMismatchError(
+                    f'camera {cam.name}: no record of message {position} (a record file of '
+                    'another bag or settings?)')
+            summary.add_counts(record, log_ns)
+            for topic, kind, cdr in record.outputs:
+                emit(topic, kind, log_ns, cdr)
+        return handle
+
     # ------------------------------------------------------------------ connections
-    def _add_outputs(self, writer: Any, inputs: Iterable[Any],
-                     cameras: Sequence[Camera]) -> dict[tuple[str, str], Any]:
-        """Register every output topic up front: listed even when nothing is written."""
-        existing = {(c.topic, c.msgtype): c for c in inputs}
-        out: dict[tuple[str, str], Any] = {}
+    def _output_keys(self, cameras: Sequence[Camera]) -> list[tuple[str, str]]:
+        """Return the (topic, type) of every output, in registration order."""
         wanted = []
         for cam in cameras:
             wanted.append((cam.topic('hands'), HAND_ARRAY))
+            for side, _, _ in self.retarget:
+                wanted.append((cam.topic(f'{side}/joint_states'), JOINT_STATE))
             if self.node.publish_gestures:
                 wanted.append((cam.topic('gestures'), HAND_GESTURE))
             if self.node.publish_markers:
                 wanted.append((cam.topic('hand_markers'), MARKER_ARRAY))
         if self.node.publish_tf and cameras:
             wanted.append((TF_TOPIC, TF_MESSAGE))
-        for topic, msgtype in wanted:
+        return wanted
+
+    def _add_outputs(self, writer: Any, inputs: Iterable[Any],
+                     cameras: Sequence[Camera]) -> dict[tuple[str, str], Any]:
+        """Register every output topic up front: listed even when nothing is written."""
+        existing = {(c.topic, c.msgtype): c for c in inputs}
+        out: dict[tuple[str, str], Any] = {}
+        for topic, msgtype in self._output_keys(cameras):
             if (topic, msgtype) in out:
                 continue
             qos = existing[(topic, msgtype)].ext.offered_qos_profiles \
@@ -357,20 +373,19 @@ class BagRunner:
                 topic, msgtype, typestore=self.store, offered_qos_profiles=qos)
         return out
 
-    def _add_copies(self, writer: Any, inputs: Iterable[Any],
-                    outputs: dict[tuple[str, str], Any]) -> dict[int, Any]:
+    def _copied(self, inputs: Iterable[Any], outputs: Sequence[tuple[str, str]]
+                ) -> dict[int, tuple[Any, str, str]]:
         """
-        Input connection id -> output connection for the copied topics.
+        Input connection id -> (connection, definition, hash) of the copied topics.
 
         An input topic that is also an output of this run (a bag processed before) is
-        replaced, not mixed, except /tf, whose other transforms are kept.
+        replaced, not mixed, except /tf, whose other transforms are kept. This depends on
+        the inputs only, so every walk of a bag (run, record) reads the same messages.
         """
-        copies: dict[int, Any] = {}
+        replaced = set(outputs)
+        copied: dict[int, tuple[Any, str, str]] = {}
         for conn in inputs:
-            key = (conn.topic, conn.msgtype)
-            if key in outputs:
-                if conn.topic == TF_TOPIC:
-                    copies[conn.id] = outputs[key]
+            if (conn.topic, conn.msgtype) in replaced and conn.topic != TF_TOPIC:
                 continue
             msgdef, digest = conn.msgdef.data, conn.digest
             if not msgdef or not digest:  # old sqlite3 bags carry no definitions
@@ -381,8 +396,20 @@ class BagRunner:
                     _LOG.warning('%s (%s): no message definition, not copied', conn.topic,
                                  conn.msgtype)
                     continue
+            copied[conn.id] = (conn, msgdef, digest)
+        return copied
+
+    def _add_copies(self, writer: Any, copied: dict[int, tuple[Any, str, str]],
+                    outputs: dict[tuple[str, str], Any]) -> dict[int, Any]:
+        """Input connection id -> output connection for the copied topics."""
+        copies: dict[int, Any] = {}
+        for conn_id, (conn, msgdef, digest) in copied.items():
+            key = (conn.topic, conn.msgtype)
+            if key in outputs:  # /tf: into the output's connection
+                copies[conn_id] = outputs[key]
+                continue
             try:
-                copies[conn.id] = writer.add_connection(
+                copies[conn_id] = writer.add_connection(
                     conn.topic, conn.msgtype, msgdef=msgdef, rihs01=digest,
                     serialization_format=conn.ext.serialization_format,
                     offered_qos_profiles=conn.ext.offered_qos_profiles)
@@ -390,7 +417,7 @@ class BagRunner:
                 same = [c for c in writer.connections
                         if c.topic == conn.topic and c.msgtype == conn.msgtype]
                 if same:
-                    copies[conn.id] = same[0]
+                    copies[conn_id] = same[0]
         return copies
 
     # ------------------------------------------------------------------ messages
@@ -402,7 +429,7 @@ class BagRunner:
                          'summary)', cam.name, exc)
 
     def _handle(self, role: str, cam: Camera, msgtype: str, raw: bytes, log_ns: int,
-                writer: Any, outputs: dict[tuple[str, str], Any], summary: Summary) -> None:
+                summary: Summary, emit: Callable[[str, str, int, bytes], None]) -> None:
         expected = {'image': (IMAGE, COMPRESSED), 'info': (CAMERA_INFO,), 'depth': (IMAGE,)}
         if role == 'image':
             summary.frames += 1
@@ -426,12 +453,12 @@ class BagRunner:
             elif role == 'depth':
                 cam.depths.add(stamp_ns, msg)
             else:
-                self._frame(cam, msg, stamp_ns, log_ns, writer, outputs, summary)
+                self._frame(cam, msg, stamp_ns, log_ns, summary, emit)
         except msg_in.InputError as exc:
             self._reject(cam, exc, summary)
 
-    def _frame(self, cam: Camera, msg: Any, stamp_ns: int, log_ns: int, writer: Any,
-               outputs: dict[tuple[str, str], Any], summary: Summary) -> None:
+    def _frame(self, cam: Camera, msg: Any, stamp_ns: int, log_ns: int, summary: Summary,
+               emit: Callable[[str, str, int, bytes], None]) -> None:
         """Check, decode and track one image; write its outputs at the image's receive time."""
         max_pixels = self.node.max_image_pixels
         if cam.compressed:
@@ -453,7 +480,7 @@ class BagRunner:
             raise msg_in.InputError('internal_error', f'{type(exc).__name__}: {exc}') from exc
         summary.processed += 1
         summary.hands += len(result.hands)
-        self._write(cam, msg.header, result, log_ns, writer, outputs)
+        self._write(cam, msg.header, result, log_ns, emit)
 
     def _intrinsics(self, cam: Camera, stamp_ns: int, shape: tuple[int, int],
                     summary: Summary) -> CameraIntrinsics | None:
@@ -485,15 +512,20 @@ class BagRunner:
             self._reject(cam, exc, summary)
             return None
 
-    def _write(self, cam: Camera, header: Any, result: FrameResult, log_ns: int, writer: Any,
-               outputs: dict[tuple[str, str], Any]) -> None:
+    def _write(self, cam: Camera, header: Any, result: FrameResult, log_ns: int,
+               emit: Callable[[str, str, int, bytes], None]) -> None:
         """Write the node's messages for one frame (ros/node.py CameraIO.publish)."""
         ros_header = msg_out.header_msg(msg_in.stamp_to_ns(header.stamp), header.frame_id)
 
         def put(topic: str, msgtype: str, message: Any) -> None:
-            writer.write(outputs[(topic, msgtype)], log_ns, to_cdr(message, msgtype))
+            emit(topic, msgtype, log_ns, to_cdr(message, msgtype))
 
-        put(cam.topic('hands'), HAND_ARRAY, msg_out.frame_result_to_msg(result, ros_header))
+        hands = msg_out.frame_result_to_msg(result, ros_header)
+        put(cam.topic('hands'), HAND_ARRAY, hands)
+        if cam.robots:
+            from hand_pose_ros.ros.retarget_node import joint_states
+            for side, state in joint_states(cam.robots, hands).items():
+                put(cam.topic(f'{side}/joint_states'), JOINT_STATE, state)
         if self.node.publish_tf:
             transforms = hand_transforms(result, ros_header, self.prefixes[cam.name],
                                          self.node.publish_fingertip_tf)

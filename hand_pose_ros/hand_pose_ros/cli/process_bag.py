@@ -11,7 +11,8 @@ a bag could not be read (to the end): what was processed before is kept, 2 for b
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 import logging
 from pathlib import Path
 import shutil
@@ -48,12 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help='write only the results, not the input topics')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--retarget', action='append', default=[], metavar='CONFIG',
+                        help="also write each camera's robot hand joints, <camera>/<side>/"
+                             'joint_states (JointState, as hand_retarget_node publishes '
+                             'them): a dex-retargeting config by name (e.g. '
+                             'allegro_hand_right_dexpilot) or YAML path, its side read from '
+                             "it or given as 'left:CONFIG'; repeat for the other hand")
+    parser.add_argument('--urdf-dir', type=Path, default=None, metavar='DIR',
+                        help="folder the --retarget configs' urdf_path is relative to "
+                             "(dex-urdf's robots/hands layout)")
     parser.add_argument('--ray', nargs='?', const='local', default=None, metavar='ADDRESS',
-                        help='run each bag as a Ray task (needs the ray extra): a local Ray '
-                             'by default, or the cluster at ADDRESS (e.g. ray://head:10001 '
-                             "or 'auto'); outputs are identical to the serial run")
+                        help='run each bag, or each camera of a bag with several, as a Ray '
+                             'task (needs the ray extra): a local Ray by default, or the '
+                             "cluster at ADDRESS (e.g. ray://head:10001 or 'auto'); outputs "
+                             'are identical to the serial run')
     parser.add_argument('--ray-workers', type=int, default=None, metavar='N',
-                        help='CPUs of the local Ray (default: all); one bag per CPU')
+                        help='CPUs of the local Ray (default: all); one task per CPU')
     add_setting_arguments(parser, BASE_SPECS + TRACKER_SPECS)
     return parser
 
@@ -93,12 +104,41 @@ def outputs_for(bags: Sequence[Path], out: Path) -> list[Path]:
     return [out / n for n in names]
 
 
+def retarget_robots(specs: Sequence[str], urdf_dir: Path | None
+                    ) -> tuple[tuple[str, str, str], ...]:
+    """
+    Return (side, config, urdf_dir) per --retarget, each robot loaded once here to check it.
+
+    At most one robot per side; a config or URDF that cannot be found is bad usage.
+    """
+    if not specs:
+        if urdf_dir is not None:
+            raise ValueError('--urdf-dir is for --retarget')
+        return ()
+    from hand_pose_ros.core.meaning.retarget import config_side, HandRetargeter
+    robots = []
+    for spec in specs:
+        try:
+            side, config = config_side(spec)
+            HandRetargeter(config, urdf_dir or '')
+        except FileNotFoundError as exc:
+            raise ValueError(f'--retarget {spec}: {exc}') from None
+        except ImportError as exc:
+            raise RuntimeError(f'--retarget: {exc}') from None
+        robots.append((side, config, str(urdf_dir or '')))
+    sides = [side for side, _, _ in robots]
+    if len(set(sides)) != len(sides):
+        raise ValueError(f'--retarget: one robot per hand (sides given: {", ".join(sides)})')
+    return tuple(robots)
+
+
 def run(args: argparse.Namespace) -> int:
     from hand_pose_ros.bags.runner import Summary
 
     values = load_params_file(args.params_file) if args.params_file else {}
     values.update(given_settings(args, BASE_SPECS + TRACKER_SPECS))
     tracker_options(values, running_mode=RunningMode.VIDEO)  # bad values fail here, once
+    retarget = retarget_robots(args.retarget, args.urdf_dir)
     outs = outputs_for(args.bags, args.out)
     for out in outs:
         if out.exists():
@@ -110,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         args.out.parent.mkdir(parents=True, exist_ok=True)
     job = {'values': values, 'copy': not args.no_copy, 'namespaces': tuple(args.camera),
-           'image_topics': tuple(args.image_topic)}
+           'image_topics': tuple(args.image_topic), 'retarget': retarget}
     start = time.perf_counter()
     if args.ray is not None:
         from hand_pose_ros.bags.ray_runner import process_bags_on_ray
@@ -135,12 +175,28 @@ def run(args: argparse.Namespace) -> int:
 
 def process_bags(bags: Sequence[Path], outs: Sequence[Path], values: dict[str, Any],
                  copy: bool = True, namespaces: Sequence[str] = (),
-                 image_topics: Sequence[str] = (), progress: bool = False) -> list[Any]:
+                 image_topics: Sequence[str] = (), progress: bool = False,
+                 retarget: Sequence[tuple[str, str, str]] = ()) -> list[Any]:
     """
     Process bags one after the other with one tracker (models loaded once); one Summary each.
 
     Each bag starts with fresh tracking states, so a bag's output does not depend on the
     bags before it: a Ray task running one bag writes the same bytes.
+    """
+    with bag_runner(values, copy, namespaces, image_topics, progress, retarget) as runner:
+        return [runner.run(bag, out) for bag, out in zip(bags, outs)]
+
+
+@contextmanager
+def bag_runner(values: dict[str, Any], copy: bool = True, namespaces: Sequence[str] = (),
+               image_topics: Sequence[str] = (), progress: bool = False,
+               retarget: Sequence[tuple[str, str, str]] = (), track: bool = True
+               ) -> Iterator[Any]:
+    """
+    Yield a BagRunner with the settings `values`; `track` False: no tracker (no models).
+
+    Without a tracker the runner can list a bag's cameras and write an output bag from the
+    record files of its cameras (BagRunner.run's `recorded`), not track.
     """
     from hand_pose_ros.bags.runner import BagRunner
     from hand_pose_ros.core.meaning.gestures import load_gesture_modules
@@ -148,14 +204,16 @@ def process_bags(bags: Sequence[Path], outs: Sequence[Path], values: dict[str, A
     from hand_pose_ros.ros.parameters import node_options
 
     node = node_options(values)
-    load_gesture_modules(str(m) for m in node.gesture_modules)
-    tracker = HandTracker(tracker_options(values, running_mode=RunningMode.VIDEO))
-    runner = BagRunner(tracker, node, copy=copy, namespaces=namespaces,
-                       image_topics=image_topics, progress=progress)
+    tracker = None
+    if track:
+        load_gesture_modules(str(m) for m in node.gesture_modules)
+        tracker = HandTracker(tracker_options(values, running_mode=RunningMode.VIDEO))
     try:
-        return [runner.run(bag, out) for bag, out in zip(bags, outs)]
+        yield BagRunner(tracker, node, copy=copy, namespaces=namespaces,
+                        image_topics=image_topics, progress=progress, retarget=retarget)
     finally:
-        tracker.close()
+        if tracker is not None:
+            tracker.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

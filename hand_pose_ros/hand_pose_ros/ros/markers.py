@@ -61,7 +61,7 @@ def hand_markers_for(hand: HandResult, header: Any) -> list[Any]:
     from geometry_msgs.msg import Point
     from visualization_msgs.msg import Marker
     kp = np.asarray(hand.camera.keypoints, dtype=np.float64)
-    pts = [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in kp]
+    pts = [Point(x=x, y=y, z=z) for x, y, z in kp[:, :3].tolist()]  # floats as float() gives
     ns, rgb = hand_namespace(hand.id), hand_colour(hand)
 
     skeleton = _marker(header, ns, SKELETON_ID, Marker.LINE_LIST, rgb)

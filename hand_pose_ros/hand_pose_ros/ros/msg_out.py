@@ -127,7 +127,8 @@ def finite_or(value: float, default: float = 0.0) -> float:
 def _points(arr: np.ndarray) -> list[Any]:
     from geometry_msgs.msg import Point
     a = np.nan_to_num(np.asarray(arr, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    return [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in a]
+    # tolist: the same Python floats as float() of each element, without a numpy scalar each
+    return [Point(x=x, y=y, z=z) for x, y, z in a[:, :3].tolist()]
 
 
 def hand_to_msg(hand: HandResult) -> Any:

@@ -83,6 +83,33 @@ def mano_of(hand: Any) -> np.ndarray | None:
     return mano
 
 
+def joint_states(robots: dict[str, HandRetargeter], msg: Any) -> dict[str, Any]:
+    """
+    Return {side: sensor_msgs JointState} for one HandArray: what the node publishes for it.
+
+    Each side's robot solves for the hand of that side with the lowest track id, with the
+    HandArray's header; a side with no such hand (or no MANO keypoints) gets nothing. The
+    robots' per-track warm starts follow the HandArrays given, in order (process-bag uses
+    this too, one set of robots per camera).
+    """
+    from sensor_msgs.msg import JointState
+    chosen = pick_hands(list(msg.hands))
+    out = {}
+    for side, robot in robots.items():
+        robot.keep_tracks({h.id for h in msg.hands if h.handedness == side})
+        hand = chosen.get(side)
+        mano = None if hand is None else mano_of(hand)
+        if mano is None:
+            continue
+        qpos = robot.retarget(mano, int(hand.id))
+        state = JointState()
+        state.header = msg.header
+        state.name = list(robot.joint_names)
+        state.position = [float(v) for v in qpos]
+        out[side] = state
+    return out
+
+
 def _make_node() -> Any:
     from hand_pose_msgs.msg import HandArray
     from hand_pose_ros.ros import parameters
@@ -126,19 +153,8 @@ def _make_node() -> Any:
             return SetParametersResult(successful=reason is None, reason=reason or '')
 
         def _on_hands(self, msg: Any) -> None:
-            chosen = pick_hands(list(msg.hands))
-            for side, robot in self.robots.items():
-                robot.keep_tracks({h.id for h in msg.hands if h.handedness == side})
-                hand = chosen.get(side)
-                mano = None if hand is None else mano_of(hand)
-                if mano is None:
-                    continue
-                qpos = robot.retarget(mano, int(hand.id))
-                out = JointState()
-                out.header = msg.header
-                out.name = list(robot.joint_names)
-                out.position = [float(v) for v in qpos]
-                self.pubs[side].publish(out)
+            for side, state in joint_states(self.robots, msg).items():
+                self.pubs[side].publish(state)
 
     return HandRetargetNode()
 

@@ -9,7 +9,8 @@ runner on the bag. Prints frames/s and x real time of both, the runner's wall-ti
 over the core, and the CPU time per frame of both (this process's, all its threads), which
 other processes' load moves much less than wall time.
 
-    python -m hand_pose_ros.tools.bench_bag --cameras 1 4 [--ray-bags 4] [--keep DIR] [flags]
+    python -m hand_pose_ros.tools.bench_bag --cameras 1 4 [--ray-bags 4 [--ray-cameras 2]]
+        [--keep DIR] [flags]
 """
 
 from __future__ import annotations
@@ -109,22 +110,28 @@ def bench(cameras: int, frames: Sequence[np.ndarray], values: dict, folder: Path
             'core_cpu_ms': 1e3 * core_cpu / n, 'bag_cpu_ms': 1e3 * bag_cpu / n}
 
 
-def bench_ray(bags: int, frames: Sequence[np.ndarray], values: dict, folder: Path) -> None:
-    """Time `bags` one-camera bags serially, then on a local Ray of 1 and 2 workers."""
+def bench_ray(bags: int, frames: Sequence[np.ndarray], values: dict, folder: Path,
+              cameras: int = 1) -> None:
+    """
+    Time `bags` bags of `cameras` cameras serially, then on a local Ray of 1 and 2 workers.
+
+    A bag with several cameras runs on Ray as one task per camera plus the task writing it.
+    """
     from hand_pose_ros.bags.ray_runner import process_bags_on_ray
     from hand_pose_ros.cli.process_bag import process_bags
     inputs = []
     for k in range(bags):
-        inputs.append(folder / f'ray_in_{k}')
+        inputs.append(folder / f'ray_in_{cameras}_{k}')
         if not inputs[-1].exists():
-            write_motion_bag(inputs[-1], frames, 1)
+            write_motion_bag(inputs[-1], frames, cameras)
     job = {'values': values, 'copy': True, 'namespaces': (), 'image_topics': ()}
-    n, span = bags * len(frames), bags * len(frames) * PERIOD_NS * 1e-9
-    print('run              bags  frames  seconds  frames/s  x rt   vs serial (all include '
-          'model loading; Ray also its start)')
+    n, span = bags * cameras * len(frames), bags * len(frames) * PERIOD_NS * 1e-9
+    print(f'run              bags  frames  seconds  frames/s  x rt   vs serial ({cameras} '
+          'camera(s) per bag; all include model loading; Ray also its start)')
     base = None
     for name, workers in (('serial', None), ('ray 1 worker', 1), ('ray 2 workers', 2)):
-        outs = [folder / f'ray_out_{name.replace(" ", "_")}_{k}' for k in range(bags)]
+        outs = [folder / f'ray_out_{cameras}_{name.replace(" ", "_")}_{k}'
+                for k in range(bags)]
         start = time.perf_counter()
         if workers is None:
             process_bags(inputs, outs, **job)
@@ -143,8 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--limit', type=int, default=None, help='first N frames only')
     parser.add_argument('--no-copy', action='store_true', help='runner without input copy')
     parser.add_argument('--ray-bags', type=int, default=0, metavar='N',
-                        help='also: N one-camera bags serially vs on a local Ray of 1 and 2 '
-                             'workers (needs the ray extra)')
+                        help='also: N bags serially vs on a local Ray of 1 and 2 workers '
+                             '(needs the ray extra)')
+    parser.add_argument('--ray-cameras', type=int, default=1, metavar='C',
+                        help='cameras per --ray-bags bag (several: one Ray task per camera)')
     parser.add_argument('--keep', type=Path, default=None, help='keep the bags in this folder')
     add_setting_arguments(parser, BASE_SPECS + TRACKER_SPECS)
     args = parser.parse_args(argv)
@@ -162,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f'{r["bag_rt"]:8.2f}  {100 * r["overhead"]:11.0f} %  '
                   f'{r["core_cpu_ms"]:16.1f}  {r["bag_cpu_ms"]:16.1f}', flush=True)
         if args.ray_bags:
-            bench_ray(args.ray_bags, frames, values, folder)
+            bench_ray(args.ray_bags, frames, values, folder, args.ray_cameras)
     return 0
 
 

@@ -68,6 +68,29 @@ def resolve_config(config: str) -> Path:
     return shipped
 
 
+def config_side(spec: str) -> tuple[str, str]:
+    """
+    Return (side, config) of a robot hand given as 'CONFIG', 'left:CONFIG' or 'right:CONFIG'.
+
+    Without a prefix the side is read from the config: its name and its URDF path must name
+    exactly one of left and right (dex-retargeting's configs do, e.g. allegro_hand_left).
+    """
+    side, colon, rest = spec.partition(':')
+    if colon and side in ('left', 'right'):
+        resolve_config(rest)
+        return side, rest
+    import yaml
+    path = resolve_config(spec)
+    urdf = str(yaml.safe_load(path.read_text())['retargeting'].get('urdf_path', ''))
+    words = f'{path.stem} {Path(urdf).stem}'.lower()
+    found = [s for s in ('left', 'right') if s in words]
+    if len(found) != 1:
+        raise ValueError(f'retargeting config {spec}: cannot tell which hand it is for (its '
+                         "name and URDF do not say left or right): write 'left:CONFIG' or "
+                         "'right:CONFIG'")
+    return found[0], spec
+
+
 # dex-retargeting's RetargetingConfig.build() writes the URDF it parsed to a
 # tempfile.mkdtemp(prefix=BUILD_TEMP_PREFIX) folder for pinocchio and never removes it: one
 # folder per robot load, left in the temp dir for good.
