@@ -324,10 +324,6 @@ def render_markdown() -> str:
     return '\n'.join(lines) + '\n'
 
 
-if __name__ == '__main__':
-    sys.stdout.write(render_markdown() if sys.argv[1:] == ['--markdown'] else render_yaml())
-
-
 def runtime_hint(message: str) -> str:
     """
     Return the runtime's error, with the install hint that fits how this package was installed.
@@ -342,3 +338,7 @@ def runtime_hint(message: str) -> str:
                 'pip install torch into the Python that runs ROS (docs/runtimes.md)')
         message = message.replace(TORCH_INSTALL, hint)
     return message
+
+
+if __name__ == '__main__':
+    sys.stdout.write(render_markdown() if sys.argv[1:] == ['--markdown'] else render_yaml())
