@@ -119,13 +119,20 @@ class HandPoseLifecycleNode(HandPoseNode, LifecycleNode):
         """
         Ctrl-C or SIGTERM in any state: release what that state holds, then the node.
 
-        The context is down by then; Node.destroy_node removes every entity in one go.
+        The context is down by then; Node.destroy_node removes every entity in one go. rclpy's
+        LifecycleNode.destroy_node (Jazzy) leaves its state machine, which holds the rcl node:
+        the node, its lifecycle services and transition_event publisher, and the middleware's
+        participant would stay on the graph until Python collects this object, after
+        rclpy.shutdown() and the stop watchdog of spin_node, at interpreter exit. Releasing the
+        state machine here finalises them now, as Node.destroy_node does for a plain node (the
+        state machine must not be used afterwards: its handle is gone).
         """
         if self._io_entities is not None:
             self.worker.stop(WORKER_JOIN_S)
             self._io_entities = None
         self._release_models()
         LifecycleNode.destroy_node(self)
+        self._state_machine.destroy_when_not_in_use()
 
 
 def main(args: list[str] | None = None) -> None:
