@@ -39,6 +39,7 @@ setup(
         'console_scripts': [
             'hand-pose-ros = hand_pose_ros.cli.main:main',
             'hand_pose_node = hand_pose_ros.ros.node:main',
+            'hand_pose_lifecycle_node = hand_pose_ros.ros.lifecycle_node:main',
             'hand_retarget_node = hand_pose_ros.ros.retarget_node:main',
             'replay = hand_pose_ros.ros.replay:main',
             'calibration_tf = hand_pose_ros.ros.calibration_tf:main',

@@ -52,6 +52,8 @@ ARGUMENTS = (
     ('tf_prefix', 'auto', "Prefix of the hand TF frames; auto = '<namespace>/' (nothing "
      'without a namespace), so launches in different namespaces never share a frame.'),
     ('rviz', 'false', 'true: also start RViz with config/hands.rviz.'),
+    ('lifecycle', 'false', 'true: start the managed node (hand_pose_lifecycle_node), '
+     'unconfigured until `ros2 lifecycle set <node> configure` then `activate`.'),
 )
 
 # Launch argument -> (node parameter, type): set on the node only when the argument is not ''.
@@ -90,9 +92,11 @@ def tf_prefix(value: str, namespace: str) -> str | None:
 
 def _node(context: LaunchContext) -> list:
     cfg = {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS}
+    # Same parameters and remappings for both; only the executable differs.
+    managed = cfg['lifecycle'].perform(context).strip().lower() in ('true', '1')
     return [Node(
         package='hand_pose_ros',
-        executable='hand_pose_node',
+        executable='hand_pose_lifecycle_node' if managed else 'hand_pose_node',
         name='hand_pose_node',
         namespace=cfg['namespace'],
         output='screen',

@@ -62,6 +62,17 @@ def _kw(call: ast.Call, name: str) -> ast.AST | None:
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
+def _executables(call: ast.Call) -> list[str]:
+    """The executable(s) of a Node action: a name, or both names of `a if managed else b`."""
+    value = _kw(call, 'executable')
+    if isinstance(value, ast.IfExp):
+        return [value.body.value, value.orelse.value]
+    return [value.value]
+
+
+MANAGED = {'hand_pose_lifecycle_node': 'hand_pose_node'}  # managed variant -> its plain node
+
+
 def _arguments(tree: ast.AST) -> dict[str, str]:
     """Launch arguments from the module's ARGUMENTS table: name -> description."""
     for node in tree.body:
@@ -107,12 +118,13 @@ def test_executables_and_parameters_match_setup_and_nodes(path):
     tree = ast.parse(path.read_text())
     nodes = _calls(tree, 'Node')
     assert nodes, 'no Node action'
-    for node in nodes:
-        package, executable = _kw(node, 'package').value, _kw(node, 'executable').value
+    for node, found in [(n, e) for n in nodes for e in _executables(n)]:
+        package = _kw(node, 'package').value
         if package != 'hand_pose_ros':
-            assert KNOWN_FOREIGN_EXECUTABLES.get(package) == executable
+            assert KNOWN_FOREIGN_EXECUTABLES.get(package) == found
             continue
-        assert executable in scripts, f'{executable} is not a console script in setup.py'
+        assert found in scripts, f'{found} is not a console script in setup.py'
+        executable = MANAGED.get(found, found)  # same parameters and remappings
         declared = {'hand_pose_node': lambda: set(parameters.SPECS),
                     'hand_retarget_node': _retarget_params,
                     'calibration_tf': _calibration_tf_params}.get(executable, _replay_params)()
@@ -171,7 +183,7 @@ def test_hands_launch_overrides_the_config_file_only_when_asked():
     assert set(overrides.values()) <= set(parameters.SPECS)
     for arg in overrides:
         assert defaults[arg] == "''", f'argument {arg} defaults to {defaults[arg]}, not empty'
-    node = [n for n in _calls(tree, 'Node') if _kw(n, 'executable').value == 'hand_pose_node']
+    node = [n for n in _calls(tree, 'Node') if 'hand_pose_node' in _executables(n)]
     params = _kw(node[0], 'parameters').elts
     assert ast.unparse(params[0]) == "cfg['config']", 'the parameter file must come first'
     assert all(not isinstance(e, ast.Dict) for e in params[1:]), (

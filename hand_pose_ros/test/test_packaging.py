@@ -26,6 +26,7 @@ MSGS_DIR = REPO / 'hand_pose_msgs'
 CONSOLE_SCRIPTS = {
     'hand-pose-ros': 'hand_pose_ros.cli.main:main',
     'hand_pose_node': 'hand_pose_ros.ros.node:main',
+    'hand_pose_lifecycle_node': 'hand_pose_ros.ros.lifecycle_node:main',
     'hand_retarget_node': 'hand_pose_ros.ros.retarget_node:main',
     'replay': 'hand_pose_ros.ros.replay:main',
     'calibration_tf': 'hand_pose_ros.ros.calibration_tf:main',

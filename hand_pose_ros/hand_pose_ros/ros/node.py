@@ -19,7 +19,6 @@ first one logged with its traceback) and only affects that camera.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 import threading
 import traceback
 from typing import Any
@@ -312,25 +311,39 @@ class HandPoseNode(Node):
 
     def __init__(self, node_name: str = 'hand_pose_node', **kwargs: Any):
         super().__init__(node_name, **kwargs)
-        self.values: dict[str, Any] = parameters.declare_all(self)
+        self.init_state(parameters.declare_all(self))
+        cams = self.camera_names()
+        self._make_tracker(cams)
+        self.add_on_set_parameters_callback(self.on_set_parameters)
+        self.open_io(cams)
+
+    # Seams shared with the lifecycle node (lifecycle_node.py): construction here is
+    # configure + activate there, so both run one code path.
+    def init_state(self, values: dict[str, Any]) -> None:
+        """Adopt checked parameter values; raises ValueError with the reason when invalid."""
+        self.values: dict[str, Any] = values
         self.config = parameters.node_options(self.values)
         self.options_lock = threading.Lock()
         self._turn = 0
+        self._worker_errors = 0
+        self._callback_errors = 0
+        self._worker_log = LogThrottle()
+
+    def camera_names(self) -> list[str]:
         cams = [str(c).strip('/') for c in self.config.cameras] or ['']
         if len(set(cams)) != len(cams):
             raise ValueError(f'cameras lists a namespace twice: {cams}')
+        return cams
+
+    def open_io(self, cams: list[str]) -> None:
+        """Subscribe, advertise and start the worker; the tracker must exist already."""
         self.slots: LatestFrameSlots[PendingFrame] = LatestFrameSlots([c or '/' for c in cams])
-        self._make_tracker(cams)
         self.tf = TfBroadcaster(self)
         self.cameras = {c or '/': CameraIO(self, c, len(cams) > 1) for c in cams}
         self.fusion = (NodeFusion(self, self.cameras, OUTPUT_QOS) if self.config.fusion_frame
                        else None)  # fused/hands in fusion_frame (docs/multi-camera.md)
-        self._worker_errors = 0
-        self._callback_errors = 0
-        self._worker_log = LogThrottle()
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', OUTPUT_QOS)
         self.create_timer(self.config.diagnostics_period_s, self.publish_diagnostics)
-        self.add_on_set_parameters_callback(self.on_set_parameters)
         self.worker: FrameWorker[PendingFrame] = FrameWorker(self.slots, self.fusion.around(
             self.process_batch) if self.fusion else self.process_batch, self.on_worker_error)
         self.worker.start()
@@ -357,7 +370,7 @@ class HandPoseNode(Node):
             self.tracker = HandTracker(
                 tracker_options(self.values, running_mode=parameters.NODE_MODE))
         except RuntimeError as exc:  # e.g. runtime torch without torch: one line, no traceback
-            raise ValueError(_runtime_hint(str(exc))) from None
+            raise ValueError(parameters.runtime_hint(str(exc))) from None
         self.states = {c or '/': self.tracker.new_state() for c in cams}
 
     def process_batch(self, batch: dict[str, PendingFrame]) -> None:
@@ -468,22 +481,6 @@ class HandPoseNode(Node):
         if not self.worker.alive:
             self.tracker.close()
         super().destroy_node()
-
-
-def _runtime_hint(message: str) -> str:
-    """
-    Return the runtime's error, with the install hint that fits how this package was installed.
-
-    `requirements/torch.txt` exists in a checkout of the repository (the venv of
-    scripts/setup.sh); a colcon workspace install has no such file, so name pip instead.
-    """
-    from hand_pose_ros.core.models.runtimes import TORCH_INSTALL
-    req = Path(__file__).resolve().parents[3] / 'requirements' / 'torch.txt'
-    if TORCH_INSTALL in message:
-        hint = (f'pip install -r {req}' if req.is_file() else
-                'pip install torch into the Python that runs ROS (docs/runtimes.md)')
-        message = message.replace(TORCH_INSTALL, hint)
-    return message
 
 
 def main(args: list[str] | None = None) -> None:

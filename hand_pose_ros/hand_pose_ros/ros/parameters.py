@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 import math
+from pathlib import Path
 import sys
 import textwrap
 from typing import Any
@@ -169,8 +170,14 @@ def render_yaml() -> str:
     return '\n'.join(lines) + '\n'
 
 
-def declare_all(node: Any, params: tuple[Spec, ...] = PARAMS) -> dict[str, Any]:
-    """Declare every parameter with its descriptor; returns {name: value} after overrides."""
+def declare_all(node: Any, params: tuple[Spec, ...] = PARAMS,
+                check: bool = True) -> dict[str, Any]:
+    """
+    Declare every parameter with its descriptor; returns {name: value} after overrides.
+
+    check=False leaves the checks to check_values(): a lifecycle node must come up even with a
+    bad value, and refuse it at configure.
+    """
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
     values = {}
     for spec in params:
@@ -187,10 +194,18 @@ def declare_all(node: Any, params: tuple[Spec, ...] = PARAMS) -> dict[str, Any]:
                 from_value=int(spec.low), to_value=int(spec.high), step=1)]
         param = node.declare_parameter(spec.name, spec.default, desc)
         values[spec.name] = param.value
-        reason = spec.check(param.value)
+        reason = spec.check(param.value) if check else None
         if reason:
             raise ValueError(f'invalid parameter: {reason}')
     return values
+
+
+def check_values(values: dict[str, Any], params: tuple[Spec, ...] = PARAMS) -> None:
+    """Raise ValueError as declare_all() does for the first value its spec refuses."""
+    for spec in params:
+        reason = spec.check(values[spec.name])
+        if reason:
+            raise ValueError(f'invalid parameter: {reason}')
 
 
 MARKDOWN_HEADER = """\
@@ -307,6 +322,22 @@ def render_markdown() -> str:
             # A | inside a cell, code spans included, would end the cell (GFM tables).
             lines.append('| ' + ' | '.join(c.replace('|', '\\|') for c in row) + ' |')
     return '\n'.join(lines) + '\n'
+
+
+def runtime_hint(message: str) -> str:
+    """
+    Return the runtime's error, with the install hint that fits how this package was installed.
+
+    `requirements/torch.txt` exists in a checkout of the repository (the venv of
+    scripts/setup.sh); a colcon workspace install has no such file, so name pip instead.
+    """
+    from hand_pose_ros.core.models.runtimes import TORCH_INSTALL
+    req = Path(__file__).resolve().parents[3] / 'requirements' / 'torch.txt'
+    if TORCH_INSTALL in message:
+        hint = (f'pip install -r {req}' if req.is_file() else
+                'pip install torch into the Python that runs ROS (docs/runtimes.md)')
+        message = message.replace(TORCH_INSTALL, hint)
+    return message
 
 
 if __name__ == '__main__':
