@@ -133,7 +133,7 @@ class TrackerOptions:
         'landmark_refinement pass that jumps onto another hand (false hands, measured in '
         "docs/evaluation.md). False = the extra views' hands unchecked.")
     extra_min_presence: float = option(
-        0.8, 'check_extra_hands: presence below which a hand found only by an extra view is '
+        0.73, 'check_extra_hands: presence below which a hand found only by an extra view is '
         'rejected (false hands on faces and bodies score 0.5-0.9; tuned on the tuning half '
         'of eval-hands, see BENCHMARKS.md).', low=0.0, high=1.0, expose=_INTERNAL)
     extra_nested_overlap: float = option(
