@@ -24,6 +24,10 @@ new option (e.g. a body-guided ROI source) is one more `--column`. Parts:
   tracking (the motion sequences as streams), the columns interleaved frame by frame so
   machine load hits them alike; ratios to the first column are the meaningful output.
 
+pairs, false and twohands take --half: a fixed tuning or report half of their images, or
+both apart with second hands kept and false hands per half (tools/eval_halves.py); the
+extra-hand checks' thresholds are tuned on the tuning half only.
+
 The data are the project's shared photos (../shared/data, or $HAND_POSE_ROS_SHARED).
 """
 
