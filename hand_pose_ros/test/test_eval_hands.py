@@ -84,3 +84,25 @@ def test_halves_split_every_set_in_two_disjoint_parts() -> None:
     assert eval_hands._source('motion/seq1/0008-head') == 'motion/seq1'
     assert eval_hands._source('ochuman/000817.jpg#1-head') == 'ochuman/000817.jpg'
     assert 'twohands' in eval_hands.PARTS
+
+
+def test_both_halves_and_kept_summary() -> None:
+    """--half both runs the tuning then the report half; kept compares each checked column
+    with the same model's unchecked one over the pairs and twohands, and lists false
+    hands."""
+    from hand_pose_ros.tools import eval_halves
+
+    assert eval_halves.halves_of('both') == ('tune', 'report')
+    assert eval_halves.halves_of('report') == ('report',)
+    args = eval_hands.build_parser().parse_args(['--part', 'pairs', '--half', 'both'])
+    assert args.half == 'both'
+    results = {
+        'pairs': {0.0: {'of': 24, 'unchecked/full': 16, 'default/full': 15},
+                  0.5: {'of': 24, 'unchecked/full': 11, 'default/full': 11}},
+        'twohands': {'found': {'unchecked/full': 111, 'default/full': 111}},
+        'false': {'hands': {'unchecked/full': 6, 'default/full': 2}},
+    }
+    summary = eval_halves.kept(results)
+    assert list(summary) == ['default/full']
+    assert summary['default/full'] == {'true_hands': 137, 'unchecked_true_hands': 138,
+                                       'kept': round(137 / 138, 3), 'false_hands': 2}

@@ -14,11 +14,9 @@ import cv2
 from hand_pose_ros.core.detection.candidates import Candidate
 from hand_pose_ros.core.detection.doubtful import (
     box_ios,
-    EXTRA_MIN_PRESENCE,
     jumped,
     keypoint_box,
     nested,
-    NESTED_CONFIDENT,
     roi_ios,
 )
 from hand_pose_ros.core.detection.reader import stop_jumps
@@ -28,6 +26,8 @@ from hand_pose_ros.core.results import Roi
 from hand_pose_ros.core.tracker import HandTracker
 import numpy as np
 
+DEFAULTS = TrackerOptions()
+NESTED = DEFAULTS.extra_nested_overlap
 FACE = 'ochuman/000817.jpg'  # person 1: a woman in sunglasses; no wrist near her head
 
 
@@ -68,8 +68,8 @@ def test_intersection_over_smaller_sees_nesting() -> None:
     assert box_ios(outer, inner) == 1.0  # IoU would be 0.24
     assert box_ios(outer, (90.0, 0.0, 190.0, 100.0)) == 0.1
     big = (0.0, 0.0, 100.0, 100.0)
-    assert nested((25.0, 35.0, 75.0, 85.0), [big])
-    assert not nested((80.0, 0.0, 180.0, 100.0), [big])
+    assert nested((25.0, 35.0, 75.0, 85.0), [big], NESTED)
+    assert not nested((80.0, 0.0, 180.0, 100.0), [big], NESTED)
 
 
 def test_hands_side_by_side_are_not_nested() -> None:
@@ -78,7 +78,7 @@ def test_hands_side_by_side_are_not_nested() -> None:
     keypoint boxes."""
     left = np.array([[0.0, 0.0], [100.0, 160.0]])
     right = left + (85.0, 0.0)
-    assert not nested(keypoint_box(right), [keypoint_box(left)])
+    assert not nested(keypoint_box(right), [keypoint_box(left)], NESTED)
     assert roi_ios(roi_from_landmarks(_corners(right)), roi_from_landmarks(_corners(left))) > 0.6
 
 
@@ -110,7 +110,8 @@ def test_nested_candidate_is_rejected() -> None:
         results[check] = [h for h, _ in tracker.reader.landmarks(tracker.options, [rgb], cands)[0]]
     assert len(results[False]) == 2, 'the nested crop should read as a hand without checks'
     nested_hand = results[False][1]
-    assert EXTRA_MIN_PRESENCE <= nested_hand.score < NESTED_CONFIDENT
+    assert (DEFAULTS.extra_min_presence <= nested_hand.score
+            < DEFAULTS.extra_nested_confident)
     assert roi_iou(roi_from_landmarks(nested_hand.keypoints),
                    roi_from_landmarks(results[False][0].keypoints)) < 0.5
     assert len(results[True]) == 1

@@ -132,6 +132,17 @@ class TrackerOptions:
         'inside another hand or on a face unless the landmark model is very sure, and stop a '
         'landmark_refinement pass that jumps onto another hand (false hands, measured in '
         "docs/evaluation.md). False = the extra views' hands unchecked.")
+    extra_min_presence: float = option(
+        0.73, 'check_extra_hands: presence below which a hand found only by an extra view is '
+        'rejected (false hands on faces and bodies score 0.5-0.9; tuned on the tuning half '
+        'of eval-hands, see BENCHMARKS.md).', low=0.0, high=1.0, expose=_INTERNAL)
+    extra_nested_overlap: float = option(
+        0.6, "check_extra_hands: share of an extra hand's keypoint box (intersection over the "
+        "smaller box) inside a kept hand's above which it is nested there.", low=0.0,
+        high=1.0, expose=_INTERNAL)
+    extra_nested_confident: float = option(
+        0.99, 'check_extra_hands: presence above which a nested extra hand is kept anyway.',
+        low=0.0, high=1.0, expose=_INTERNAL)
     mirrored: bool = option(
         False, 'The image is mirrored (selfie view): handedness is then taken as the model '
         'reports it; otherwise it is swapped to the anatomical side.')

@@ -24,6 +24,10 @@ new option (e.g. a body-guided ROI source) is one more `--column`. Parts:
   tracking (the motion sequences as streams), the columns interleaved frame by frame so
   machine load hits them alike; ratios to the first column are the meaningful output.
 
+pairs, false and twohands take --half: a fixed tuning or report half of their images, or
+both apart with second hands kept and false hands per half (tools/eval_halves.py); the
+extra-hand checks' thresholds are tuned on the tuning half only.
+
 The data are the project's shared photos (../shared/data, or $HAND_POSE_ROS_SHARED).
 """
 
@@ -36,7 +40,6 @@ import json
 import os
 from pathlib import Path
 import time
-import zlib
 
 import cv2
 from hand_pose_ros.core.meaning.gestures import GESTURE_OPEN_PALM, GESTURE_POINTING_UP
@@ -44,6 +47,7 @@ from hand_pose_ros.core.options import BaseOptions, RunningMode, SETTINGS, Track
 from hand_pose_ros.core.results import HandResult
 from hand_pose_ros.core.tracker import HandTracker
 from hand_pose_ros.core.tracker_protocol import Tracker
+from hand_pose_ros.tools.eval_halves import HALVED_PARTS, halves_of, in_half, kept
 from hand_pose_ros.tools.shared_data import shared_data_dir
 import numpy as np
 
@@ -95,19 +99,6 @@ class Annotated:
     image: np.ndarray
     truth: np.ndarray
     side: float
-
-
-def in_half(name: str, half: str) -> bool:
-    """
-    Return True when the image `name` belongs to `half` ('tune', 'report' or 'all').
-
-    A stable hash of the source image's name splits every set in two, so a check can be
-    tuned on one half and reported on the other; the framings and crops of one source
-    image share its name's half.
-    """
-    if half == 'all':
-        return True
-    return zlib.crc32(name.encode()) % 2 == (0 if half == 'tune' else 1)
 
 
 def load_annotated(data: Path) -> list[Annotated]:
@@ -392,26 +383,33 @@ def _source(crop_name: str) -> str:
     return crop_name.split('#')[0]
 
 
-def part_false(ctx: Context) -> dict:
+def hand_free_variants(data: Path, annotated: list[Annotated], half: str = 'all',
+                       montage: str | None = None) -> list[tuple[str, np.ndarray]]:
     """
-    Count false hands per hand-free image.
+    Return the hand-free frames of part false, named (crops as they are and framed, photos).
 
-    Each body/motion crop as it is and centred in a
-    1280x720 neutral frame at 120 and 360 px tall (people far away and nearer); each
-    inpainted annotated photo resized to 1280x720 and 640x480.
+    Each body/motion crop as it is and centred in a 1280x720 neutral frame at 120 and 360 px
+    tall (people far away and nearer); each inpainted annotated photo resized to 1280x720
+    and 640x480. Only `half`'s sources; the crops are saved as a montage when asked.
     """
-    images = [(name, crop) for name, crop in hand_free_images(ctx.data)
-              if in_half(_source(name), ctx.args.half)]
-    if ctx.args.montage:
-        _montage(images, ctx.args.montage)
+    images = [(name, crop) for name, crop in hand_free_images(data)
+              if in_half(_source(name), half)]
+    if montage:
+        _montage(images, montage)
     variants = []
     for name, crop in images:
         variants.append((name, crop))
         variants += [(f'{name} at {h} px', _framed(crop, h, (1280, 720))) for h in (120, 360)]
-    for name, photo in inpainted_photos([item for item in ctx.annotated
-                                         if in_half(item.file, ctx.args.half)]):
+    for name, photo in inpainted_photos([item for item in annotated
+                                         if in_half(item.file, half)]):
         variants += [(f'{name} {w}x{h}', cv2.resize(photo, (w, h)))
                      for w, h in ((1280, 720), (640, 480))]
+    return variants
+
+
+def part_false(ctx: Context) -> dict:
+    """Count false hands on the hand-free frames (hand_free_variants)."""
+    variants = hand_free_variants(ctx.data, ctx.annotated, ctx.args.half, ctx.args.montage)
     counts = dict.fromkeys(ctx.trackers, 0)
     where: dict = {f'{c}/{m}': [] for c, m in ctx.trackers}
     n = 0
@@ -790,9 +788,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "MediaPipe's golden colour hands as truth")
     parser.add_argument('--degrade-plot', type=Path, default=None,
                         help='degradation curves (recall per level) as an image')
-    parser.add_argument('--half', choices=('all', 'tune', 'report'), default='all',
+    parser.add_argument('--half', choices=('all', 'tune', 'report', 'both'), default='all',
                         help='pairs, false and twohands on one half of their images only '
-                             '(tune a check on one, report on the other)')
+                             '(tune a check on one, report on the other; both: each half '
+                             'apart, with second hands kept and false hands per half)')
     parser.add_argument('--grey', action='store_true',
                         help='every frame of every part converted to grey (mono8) first')
     parser.add_argument('--json', type=Path, default=None, help='write the results here')
@@ -861,11 +860,26 @@ def main(argv: Sequence[str]) -> int:
              'degrade': part_degrade,
              'timing': part_timing}
     results: dict = {'columns': columns}
+    halved = [p for p in args.part if p in HALVED_PARTS]
     for part in args.part:
+        if part in HALVED_PARTS:
+            continue
         start = time.perf_counter()
         results[part] = parts[part](ctx)
         results[part + '_seconds'] = round(time.perf_counter() - start, 1)
         print(json.dumps({part: results[part]}, indent=1, default=str), flush=True)
+    choice = args.half
+    for half in halves_of(choice) if halved else ():
+        ctx.args.half = half
+        out = results.setdefault(half, {}) if choice == 'both' else results
+        for part in halved:
+            start = time.perf_counter()
+            out[part] = parts[part](ctx)
+            out[part + '_seconds'] = round(time.perf_counter() - start, 1)
+            print(json.dumps({half: {part: out[part]}}, indent=1, default=str), flush=True)
+        out['kept'] = kept(out)
+        print(json.dumps({half: {'kept': out['kept']}}, indent=1), flush=True)
+    ctx.args.half = choice
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     if args.plot and 'size' in results:

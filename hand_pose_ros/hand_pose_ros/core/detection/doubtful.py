@@ -15,7 +15,7 @@ sure (a real hand touching a face, or held in front of another, is still reporte
   side (SYNTHETIC interacting pairs, 15-50 % overlap) have ROIs nested in each other while
   their keypoint boxes overlap by 0-0.54; a read inside a fist has its keypoint box 0.87-1.0
   inside the fist's;
-* weak: its presence score is under EXTRA_MIN_PRESENCE. On hand-free crops of faces and
+* weak: its presence score is under extra_min_presence. On hand-free crops of faces and
   people (tools/eval_hands.py, part false) the extra views' false hands, mostly on cheeks, chins
   and necks, scored 0.53-0.90 (full) while 42 of 46 real hands found only by an extra view
   scored above 0.85 (SYNTHETIC small hands). OpenCV's bundled Haar face cascades were tried
@@ -25,6 +25,12 @@ sure (a real hand touching a face, or held in front of another, is still reporte
 Refinement passes (re-reading a hand from its own landmarks' ROI) can also go wrong where
 hands overlap: a read that locks onto the hand behind moves the ROI onto it. `jumped` spots
 such a pass so the tracker keeps the previous read.
+
+The thresholds are settings (TrackerOptions.extra_min_presence, extra_nested_overlap,
+extra_nested_confident), chosen on the tuning half of `hand-pose-ros eval-hands --half both`
+only (tools/eval_halves.py): there the full model's real second hands scored down to 0.753
+and its false hands up to 0.707, so the floor is 0.73; the lite model's second hands score
+lower (0.58-0.77) than one of its false hands (0.85), so for lite no floor separates them.
 """
 
 from __future__ import annotations
@@ -35,13 +41,6 @@ from hand_pose_ros.core.detection.roi import roi_bounds
 from hand_pose_ros.core.results import Roi
 import numpy as np
 
-# An extra hand whose keypoint box lies this much (intersection over the smaller box) inside
-# another hand's is nested in it.
-NESTED_OVERLAP = 0.6
-# Presence above which a nested extra hand is kept anyway (the model is very sure).
-NESTED_CONFIDENT = 0.99
-# Presence below which a hand found only by an extra view is rejected (see above).
-EXTRA_MIN_PRESENCE = 0.8
 # A refinement pass whose ROI centre moves more than this fraction of the previous ROI's
 # side, or whose overlap with another hand's ROI grows by more than JUMP_OVERLAP_GAIN,
 # jumped to another hand (converging passes move a few percent).
@@ -75,9 +74,9 @@ def keypoint_box(keypoints: np.ndarray) -> tuple[float, float, float, float]:
     return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
 
 
-def nested(box: tuple[float, ...], others: list[tuple[float, ...]]) -> bool:
-    """Tell whether the (keypoint) box lies mostly inside or over another hand's box."""
-    return any(box_ios(box, other) > NESTED_OVERLAP for other in others)
+def nested(box: tuple[float, ...], others: list[tuple[float, ...]], overlap: float) -> bool:
+    """Tell whether the (keypoint) box lies more than `overlap` inside another hand's box."""
+    return any(box_ios(box, other) > overlap for other in others)
 
 
 def jumped(before: Roi, after: Roi, others: list[Roi]) -> bool:

@@ -15,13 +15,7 @@ import logging
 
 from hand_pose_ros.core.anatomy import OTHER_HAND
 from hand_pose_ros.core.detection.candidates import Candidate
-from hand_pose_ros.core.detection.doubtful import (
-    EXTRA_MIN_PRESENCE,
-    jumped,
-    keypoint_box,
-    nested,
-    NESTED_CONFIDENT,
-)
+from hand_pose_ros.core.detection.doubtful import jumped, keypoint_box, nested
 from hand_pose_ros.core.detection.landmarks import project_landmarks, rotate_world
 from hand_pose_ros.core.detection.roi import roi_affine, roi_from_landmarks
 from hand_pose_ros.core.models.catalog import LANDMARK_INPUT_SIZE
@@ -63,7 +57,7 @@ class HandReader:
                     found[i] = hand
             active = [i for i, hand in zip(active, refined) if hand is not None]
         if options.check_extra_hands:
-            reject_doubtful(flat, found)
+            reject_doubtful(options, flat, found)
         hands: list[list[tuple[HandResult, Roi]]] = [[] for _ in rgbs]
         for (frame_k, _), hand in zip(flat, found):
             if hand is not None:
@@ -129,7 +123,8 @@ def stop_jumps(flat: list[Item], found: list[HandResult | None], active: list[in
     return out
 
 
-def reject_doubtful(flat: list[Item], found: list[HandResult | None]) -> None:
+def reject_doubtful(options: TrackerOptions, flat: list[Item],
+                    found: list[HandResult | None]) -> None:
     """
     Drop (set None) the extra-view hands that are likely false.
 
@@ -148,8 +143,9 @@ def reject_doubtful(flat: list[Item], found: list[HandResult | None]) -> None:
         frame_k, cand = flat[i]
         box = keypoint_box(hand.keypoints)
         if cand.extra and (
-                hand.score < EXTRA_MIN_PRESENCE
-                or (hand.score < NESTED_CONFIDENT and nested(box, kept.get(frame_k, [])))):
+                hand.score < options.extra_min_presence
+                or (hand.score < options.extra_nested_confident
+                    and nested(box, kept.get(frame_k, []), options.extra_nested_overlap))):
             _LOG.debug('dropped a doubtful extra hand (presence %.3f)', hand.score)
             found[i] = None
             continue
