@@ -11,6 +11,7 @@ after the previous set's fused HandArray arrived), every wait is on a condition.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import os
 from pathlib import Path
 import subprocess
@@ -132,6 +133,58 @@ class Client(DdsClient):
         return {}
 
 
+def node_params(cameras: tuple[str, ...], extra: str = '') -> str:
+    """The node's parameter file: the cameras as JPEG, fusion in world, lossless transport."""
+    reliable = ''.join(f'      /{c}/{t}:\n        subscription:\n          reliability: reliable\n'
+                       for c in cameras for t in ('image_raw/compressed', 'camera_info'))
+    return (
+        '/**:\n  ros__parameters:\n'
+        f'    cameras: [{", ".join(cameras)}]\n    compressed: true\n'
+        '    fusion_frame: world\n    publish_annotated_image: false\n' + extra
+        # The measured run's detection settings (tools/eval_multiview.DETECTION): the hands
+        # are 50-120 px in 1920-px frames, found on the first frames only with these.
+        + '    detection_tiles: 1\n    body_rois: true\n    body_every_n_frames: 1\n'
+        '    qos_overrides:\n' + reliable)
+
+
+def start_node_and_calibration(params: Path, calibration: Path, logs: Path, env: dict,
+                               *calibration_args: str) -> list[subprocess.Popen]:
+    """hand_pose_node with `params`, and calibration_tf publishing `calibration`."""
+    args = [a for arg in calibration_args for a in ('-p', arg)]
+    return [
+        subprocess.Popen(
+            [sys.executable, '-m', 'hand_pose_ros.ros.node', '--ros-args', '--params-file',
+             str(params)], stdout=open(logs / 'node.log', 'w'), stderr=subprocess.STDOUT,
+            env=env),
+        subprocess.Popen(
+            [sys.executable, '-m', 'hand_pose_ros.ros.calibration_tf', '--ros-args', '-p',
+             f'calibration:={calibration}', *args],
+            stdout=open(logs / 'calibration_tf.log', 'w'), stderr=subprocess.STDOUT, env=env),
+    ]
+
+
+def wait_until_fusing(client: Client, cameras: tuple[str, ...], send_black: Callable[[], int],
+                      logs: Path) -> None:
+    """
+    Wait for the node's subscriptions, then until a fused HandArray answers a black set.
+
+    No hand: no track kept. Matching is asynchronous, first messages can be lost, and the
+    static transforms must have reached the node (else it has no camera pose and publishes
+    nothing), so black sets are sent until one is answered.
+    """
+    client.wait_for(
+        lambda: all(client.pub_image[c].get_subscription_count() > 0
+                    and client.pub_info[c].get_subscription_count() > 0 for c in cameras),
+        START_TIMEOUT_S, 'the node to subscribe to every camera')
+    end = time.monotonic() + START_TIMEOUT_S
+    while True:
+        stamp = send_black()
+        if client.poll(lambda s=stamp: client.fused_at(s), RETRY_S * 5):
+            return
+        assert time.monotonic() < end, (
+            f'no fused HandArray within {START_TIMEOUT_S} s (logs in {logs})')
+
+
 @pytest.fixture(scope='module')
 def fusion(tmp_path_factory):
     """The node (four cameras, fusion in world), calibration_tf without cam04, the client."""
@@ -143,54 +196,23 @@ def fusion(tmp_path_factory):
     logs = tmp_path_factory.mktemp('fusion')
     partial = logs / 'calibration_without_cam04.toml'
     partial.write_text(rig_to_toml({c: rig[c] for c in CAMERAS if c != NO_TF}))
-    reliable = ''.join(f'      /{c}/{t}:\n        subscription:\n          reliability: reliable\n'
-                       for c in CAMERAS for t in ('image_raw/compressed', 'camera_info'))
     params = logs / 'node.yaml'
-    params.write_text(
-        '/**:\n  ros__parameters:\n'
-        f'    cameras: [{", ".join(CAMERAS)}]\n    compressed: true\n'
-        f'    fusion_frame: world\n    diagnostics_period_s: {DIAGNOSTICS_PERIOD_S}\n'
-        '    publish_annotated_image: false\n'
+    params.write_text(node_params(
+        CAMERAS, f'    diagnostics_period_s: {DIAGNOSTICS_PERIOD_S}\n'
         # Every set is sent whole: a camera's frame late in transport on a loaded machine
         # must not be fused without (then test_camera_without_tf_... would miss its count).
-        '    fusion_max_wait_s: 5.0\n'
-        # The measured run's detection settings (tools/eval_multiview.DETECTION): the hands
-        # are 50-120 px in 1920-px frames, found on the first frames only with these.
-        '    detection_tiles: 1\n    body_rois: true\n    body_every_n_frames: 1\n'
-        '    qos_overrides:\n' + reliable)
-    procs = {
-        'node': subprocess.Popen(
-            [sys.executable, '-m', 'hand_pose_ros.ros.node', '--ros-args', '--params-file',
-             str(params)], stdout=open(logs / 'node.log', 'w'), stderr=subprocess.STDOUT,
-            env=env),
-        'calibration_tf': subprocess.Popen(
-            [sys.executable, '-m', 'hand_pose_ros.ros.calibration_tf', '--ros-args', '-p',
-             f'calibration:={partial}'], stdout=open(logs / 'calibration_tf.log', 'w'),
-            stderr=subprocess.STDOUT, env=env),
-    }
+        '    fusion_max_wait_s: 5.0\n'))
+    procs = start_node_and_calibration(params, partial, logs, env)
     rclpy.init()
     client = Client(rig)
     try:
-        client.wait_for(
-            lambda: all(client.pub_image[c].get_subscription_count() > 0
-                        and client.pub_info[c].get_subscription_count() > 0 for c in CAMERAS),
-            START_TIMEOUT_S, 'the node to subscribe to every camera')
-        # Until a fused HandArray answers a set of black frames (no hand: no track kept):
-        # matching is asynchronous, first messages can be lost, and the static transforms
-        # must have reached the node (else it has no camera pose and publishes nothing).
         black = {c: np.zeros_like(frames[c][0]) for c in CAMERAS}
-        end = time.monotonic() + START_TIMEOUT_S
-        while True:
-            stamp = client.send_set(black)
-            if client.poll(lambda s=stamp: client.fused_at(s), RETRY_S * 5):
-                break
-            assert time.monotonic() < end, (
-                f'no fused HandArray within {START_TIMEOUT_S} s (logs in {logs})')
+        wait_until_fusing(client, CAMERAS, lambda: client.send_set(black), logs)
         yield client, frames, procs, logs
     finally:
         client.close()
         rclpy.shutdown()
-        stop_processes(*procs.values())
+        stop_processes(*procs)
 
 
 def test_calibration_tf_publishes_the_file_poses(fusion):

@@ -13,9 +13,6 @@ image stamp, or a static pose, fails.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 
 from conftest import shared_path, stop_processes
 from geometry_msgs.msg import TransformStamped
@@ -26,7 +23,13 @@ import pytest
 import rclpy
 from rclpy.duration import Duration
 from scipy.spatial.transform import Rotation
-from test_fusion_dds import _frames, Client, RETRY_S, START_TIMEOUT_S
+from test_fusion_dds import (
+    _frames,
+    Client,
+    node_params,
+    start_node_and_calibration,
+    wait_until_fusing,
+)
 from tf2_msgs.msg import TFMessage
 
 CAMERAS = ('cam01', 'cam02', 'cam03')
@@ -86,43 +89,18 @@ def moving(tmp_path_factory):
     os.environ['ROS_DOMAIN_ID'] = str(200 + (os.getpid() + 15) % 30)
     env = dict(os.environ, PYTHONUNBUFFERED='1', RCUTILS_LOGGING_BUFFERED_STREAM='0')
     logs = tmp_path_factory.mktemp('moving_rig')
-    reliable = ''.join(f'      /{c}/{t}:\n        subscription:\n          reliability: reliable\n'
-                       for c in CAMERAS for t in ('image_raw/compressed', 'camera_info'))
     params = logs / 'node.yaml'
-    params.write_text(
-        '/**:\n  ros__parameters:\n'
-        f'    cameras: [{", ".join(CAMERAS)}]\n    compressed: true\n'
-        '    fusion_frame: world\n    publish_annotated_image: false\n'
-        '    fusion_max_wait_s: 5.0\n'
+    params.write_text(node_params(
+        CAMERAS, '    fusion_max_wait_s: 5.0\n'
         # No smoothing: the fused track would lag the rig's jumps in world by design.
-        '    smoothing: false\n'
-        '    detection_tiles: 1\n    body_rois: true\n    body_every_n_frames: 1\n'
-        '    qos_overrides:\n' + reliable)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, '-m', 'hand_pose_ros.ros.node', '--ros-args', '--params-file',
-             str(params)], stdout=open(logs / 'node.log', 'w'), stderr=subprocess.STDOUT,
-            env=env),
-        subprocess.Popen(
-            [sys.executable, '-m', 'hand_pose_ros.ros.calibration_tf', '--ros-args', '-p',
-             f'calibration:={folder / "calibration.yaml"}', '-p', 'frame:=rig'],
-            stdout=open(logs / 'calibration_tf.log', 'w'), stderr=subprocess.STDOUT, env=env),
-    ]
+        '    smoothing: false\n'))
+    procs = start_node_and_calibration(params, folder / 'calibration.yaml', logs, env,
+                                       'frame:=rig')
     rclpy.init()
     client = RigClient(rig)
     try:
-        client.wait_for(
-            lambda: all(client.pub_image[c].get_subscription_count() > 0
-                        and client.pub_info[c].get_subscription_count() > 0 for c in CAMERAS),
-            START_TIMEOUT_S, 'the node to subscribe to every camera')
         black = {c: np.zeros_like(frames[c]) for c in CAMERAS}
-        end = time.monotonic() + START_TIMEOUT_S
-        while True:
-            stamp = client.send_moved_set(black, 0)
-            if client.poll(lambda s=stamp: client.fused_at(s), RETRY_S * 5):
-                break
-            assert time.monotonic() < end, (
-                f'no fused HandArray within {START_TIMEOUT_S} s (logs in {logs})')
+        wait_until_fusing(client, CAMERAS, lambda: client.send_moved_set(black, 0), logs)
         yield client, frames, logs
     finally:
         client.close()

@@ -19,7 +19,8 @@ frames seen by the listener, the processes gone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -224,10 +225,23 @@ def _wait_frames(listener: Listener, n: int, what: str) -> None:
                       f'{n} more replayed frames ({what})')
 
 
-def _node_process(tmp_path, env: dict, ns: str, *params: str) -> Terminal:
+@contextlib.contextmanager
+def _managed_node(tmp_path, ns: str, *params: str) -> Iterator[tuple[Terminal, Managed]]:
+    """`ros2 run hand_pose_ros hand_pose_lifecycle_node` in namespace `ns`, and its Managed;
+    everything is stopped on the way out, whatever the test left running."""
+    env = _env(tmp_path)
     args = [a for p in params for a in ('-p', p)]
-    return Terminal([_ros2(), 'run', 'hand_pose_ros', 'hand_pose_lifecycle_node', '--ros-args',
+    term = Terminal([_ros2(), 'run', 'hand_pose_ros', 'hand_pose_lifecycle_node', '--ros-args',
                      '-r', f'__ns:=/{ns}', *args], tmp_path / 'node.log', env)
+    listener = Listener(ns)
+    node = Managed(listener, f'/{ns}/hand_pose_node', term, env, tmp_path)
+    try:
+        yield term, node
+    finally:
+        node.close()
+        listener.close()
+        if term.proc.poll() is None:
+            term.kill()
 
 
 def test_configure_activate_deactivate_activate_shutdown(tmp_path):
@@ -285,11 +299,7 @@ def test_configure_activate_deactivate_activate_shutdown(tmp_path):
 def test_bad_parameter_fails_configure_and_ctrl_c_when_inactive(tmp_path):
     """A duplicate camera is refused at configure (still unconfigured, the reason logged);
     fixed while unconfigured, configure loads the models, and Ctrl-C there ends it cleanly."""
-    env = _env(tmp_path)
-    term = _node_process(tmp_path, env, 'lcx', "cameras:=['a', 'a']")
-    listener = Listener('lcx')
-    node = Managed(listener, '/lcx/hand_pose_node', term, env, tmp_path)
-    try:
+    with _managed_node(tmp_path, 'lcx', "cameras:=['a', 'a']") as (term, node):
         node.expect('unconfigured')
         node.cli_set('configure', ok=False)
         node.cli_get('unconfigured')()
@@ -299,29 +309,15 @@ def test_bad_parameter_fails_configure_and_ctrl_c_when_inactive(tmp_path):
         node.set('configure')
         node.expect('inactive')
         assert_clean_stop(term, term.stop(signal.SIGINT))
-    finally:
-        node.close()
-        listener.close()
-        if term.proc.poll() is None:
-            term.kill()
 
 
 @pytest.mark.parametrize('stop_in', ['unconfigured', 'active'])
 def test_ctrl_c_in_any_state(tmp_path, stop_in):
     """Ctrl-C exits 0 without a traceback where the node holds nothing, and where it holds
     everything (models, subscriptions, publishers, the worker); inactive is the test above."""
-    env = _env(tmp_path)
-    term = _node_process(tmp_path, env, 'lcs')
-    listener = Listener('lcs')
-    node = Managed(listener, '/lcs/hand_pose_node', term, env, tmp_path)
-    try:
+    with _managed_node(tmp_path, 'lcs') as (term, node):
         if stop_in == 'active':
             node.set('configure')
             node.set('activate')
         node.expect(stop_in)
         assert_clean_stop(term, term.stop(signal.SIGINT))
-    finally:
-        node.close()
-        listener.close()
-        if term.proc.poll() is None:
-            term.kill()
