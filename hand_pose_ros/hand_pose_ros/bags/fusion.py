@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+import logging
 from typing import Any
 
 from hand_pose_ros.bags.cameras import Camera
@@ -46,6 +47,7 @@ from hand_pose_ros.ros.fusion import (
 from hand_pose_ros.ros.markers import MarkerTracker
 from hand_pose_ros.ros.parameters import NodeOptions
 
+_LOG = logging.getLogger(__name__)
 HAND_ARRAY = 'hand_pose_msgs/msg/HandArray'
 MARKER_ARRAY = 'visualization_msgs/msg/MarkerArray'
 TF_MESSAGE = 'tf2_msgs/msg/TFMessage'
@@ -96,6 +98,7 @@ class BagFusion:
         self.markers = MarkerTracker()
         self.frames: dict[tuple[str, int], _Frame] = {}
         self.fused_sets = 0
+        self.errors = 0  # sets whose fusion failed (the node's fusion_errors)
         self.last_log_ns = 0
 
     def add_tf(self, topic: str, raw: bytes) -> None:
@@ -136,7 +139,15 @@ class BagFusion:
     def _fuse(self, ready: list[PendingSet], log_ns: int, reject: Reject, emit: Emit) -> None:
         for pending in ready:
             self._calibrate(pending, reject)
-            fused = self.sets.fuse(pending)
+            try:
+                fused = self.sets.fuse(pending)
+            except Exception as exc:  # noqa: BLE001 - one bad set must not stop fusion
+                self.errors += 1
+                if self.errors == 1:
+                    _LOG.warning('fusing the set stamped %d failed (%s: %s); logged once, '
+                                 'counted in the summary (fusion_error)', pending.capture_ns,
+                                 type(exc).__name__, exc)
+                continue
             if fused is None:
                 continue  # no camera with a pose: nothing can be said about this set
             emit(FUSED_HANDS, HAND_ARRAY, log_ns, to_cdr(fused.hands, HAND_ARRAY))

@@ -124,6 +124,8 @@ class BagRunner:
             if self.fusion is not None:
                 self.fusion.finish(lambda cam, exc: self._reject(cam, exc, summary), emit)
                 summary.fused_sets = self.fusion.fused_sets
+                if self.fusion.errors:
+                    summary.bad['fusion_error'] += self.fusion.errors
         finally:
             writer.close()
             reader.close()
