@@ -57,22 +57,33 @@ def _frames(video: Path, count: int) -> list[np.ndarray]:
     return out
 
 
-def write_bag(path: Path, rig, frames: dict[str, list[np.ndarray]]) -> None:
-    """The cameras' JPEG images and CameraInfo per set (one stamp each), poses on /tf_static."""
+def write_bag(path: Path, rig, frames: dict[str, list[np.ndarray]], moving: bool = False
+              ) -> None:
+    """
+    The cameras' JPEG images and CameraInfo per set (one stamp each), poses on /tf_static.
+
+    moving: the poses on /tf instead, at each set's stamp, recorded 20 ms after its images
+    (a moving camera's TF comes after its image).
+    """
     from rosbags.rosbag2 import StoragePlugin, Writer
     from tf2_msgs.msg import TFMessage
     ts = typestore()
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
-        static = writer.add_connection('/tf_static', 'tf2_msgs/msg/TFMessage', typestore=ts)
+        static = writer.add_connection('/tf' if moving else '/tf_static',
+                                       'tf2_msgs/msg/TFMessage', typestore=ts)
         conns = {c: (writer.add_connection(f'/{c}/image_raw/compressed',
                                            'sensor_msgs/msg/CompressedImage', typestore=ts),
                      writer.add_connection(f'/{c}/camera_info', 'sensor_msgs/msg/CameraInfo',
                                            typestore=ts))
                  for c in frames}
-        stamp = msg_out.header_msg(START_NS, 'world').stamp
-        poses = TFMessage(transforms=[camera_transform(rig[c], 'world', f'{c}_optical_frame',
-                                                       stamp) for c in FUSED + (NO_INFO,)])
-        writer.write(static, START_NS - 10**9, to_cdr(poses, 'tf2_msgs/msg/TFMessage'))
+        def poses(stamp_ns: int) -> bytes:
+            stamp = msg_out.header_msg(stamp_ns, 'world').stamp
+            return to_cdr(TFMessage(transforms=[
+                camera_transform(rig[c], 'world', f'{c}_optical_frame', stamp)
+                for c in FUSED + (NO_INFO,)]), 'tf2_msgs/msg/TFMessage')
+
+        if not moving:
+            writer.write(static, START_NS - 10**9, poses(START_NS))
         for k in range(SETS):
             stamp_ns = START_NS + k * PERIOD_NS
             for j, (cam, images) in enumerate(frames.items()):
@@ -88,6 +99,8 @@ def write_bag(path: Path, rig, frames: dict[str, list[np.ndarray]]) -> None:
                 image = msg_out.rgb_to_compressed(rgb, header, quality=95)
                 writer.write(image_conn, log + 1,
                              to_cdr(image, 'sensor_msgs/msg/CompressedImage'))
+            if moving:
+                writer.write(static, stamp_ns + 20_000_000, poses(stamp_ns))
 
 
 def read_bag(path: Path, typed: bool = False) -> dict[str, list]:
@@ -187,3 +200,31 @@ def test_fusion_with_ray_is_refused(bag, tmp_path, capsys):
         main([str(path), '--out', str(tmp_path / 'out'), '--fusion-frame', 'world', '--ray'])
     assert exc.value.code == 2
     assert 'does not run with --ray' in capsys.readouterr().err
+
+
+def test_poses_on_tf_recorded_after_the_images_give_the_same_fused_hands(bag, tmp_path,
+                                                                         capsys):
+    """A set waits 0.1 s of the bag's receive time for its poses, as the node waits for TF."""
+    path, rig = bag
+    folder = shared_path('multiview', 'pose2sim_single')
+    frames = {c: _frames(folder / f'{c}.mp4', SETS) for c in FUSED}
+    black = [np.zeros((120, 160, 3), np.uint8)] * SETS
+    frames[NO_TF], frames[NO_INFO] = black, black
+    moving = tmp_path / 'moving'
+    write_bag(moving, rig, frames, moving=True)
+    args = ['--fusion-frame', 'world', '--no-progress', '--no-copy', *DETECTION]
+    assert main([str(path), '--out', str(tmp_path / 'static'), *args]) == 0
+    assert main([str(moving), '--out', str(tmp_path / 'moved'), *args]) == 0
+    err = capsys.readouterr().err
+    assert f'fusion_no_tf {SETS}' in err.splitlines()[-1]  # cam05 only
+    static = read_bag(tmp_path / 'static', typed=True)['/fused/hands']
+    moved = read_bag(tmp_path / 'moved', typed=True)['/fused/hands']
+    assert len(static) == len(moved) == SETS
+    for a, b in zip(static, moved):
+        assert msg_in.stamp_to_ns(a.header.stamp) == msg_in.stamp_to_ns(b.header.stamp)
+        assert a.header.frame_id == b.header.frame_id == 'world'
+        assert len(a.hands) == len(b.hands) > 0
+        for ha, hb in zip(a.hands, b.hands):
+            assert list(ha.cameras) == list(hb.cameras)
+            np.testing.assert_allclose(_points(ha.keypoints_camera),
+                                       _points(hb.keypoints_camera), atol=1e-6)

@@ -10,13 +10,16 @@ fusion_sync_tolerance_s), `SetFuser` (one MultiViewFuser across the sets, in sta
 and `fused_transforms`.
 
 What differs is time. A bag holds every camera's frames, so nothing is given up on for
-wall-clock time: a set is fused when every camera is in it or has moved past it (the
-node's rule without fusion_max_wait_s), and the sets still open at the end of the bag are
-fused then. The camera poses come from the bag's /tf_static and /tf, read in bag order
-into a tf2 Buffer; a set's poses are looked up when the set is fused, so a moving camera's
-/tf recorded a little after its image is found. Outputs are written at the receive time of
-the message that completed the set (the bag's last message for the sets fused at its end).
-Everything is a function of the bag's messages in order: the output stays deterministic.
+wall-clock time; the bag's receive times stand in for the clock. A set is complete when
+every camera is in it or has moved past it (the node's rule without fusion_max_wait_s),
+and it is fused once the bag has been read TF_WAIT_S (0.1 s, the node's wait for a moving
+camera's TF) past the receive time of its latest frame; the sets still waiting or open at
+the end of the bag are fused then. The camera poses come from the bag's /tf_static and
+/tf, read in bag order into a tf2 Buffer, and are looked up when the set is fused, so a
+moving camera's /tf recorded up to 0.1 s after its image is found. The fused messages are
+written at the receive time of the message read when the set was fused (the bag's last
+for those fused at its end). Everything is a function of the bag's messages in order: the
+output stays deterministic.
 
 Cameras left out of a set are counted per cause in the summary, as the node's diagnostics
 count them: fusion_no_camera_info (no usable CameraInfo for the image) and fusion_no_tf (no
@@ -42,6 +45,7 @@ from hand_pose_ros.ros.fusion import (
     PendingSet,
     SetFuser,
     StampGroups,
+    TF_WAIT_S,
     transform_at,
 )
 from hand_pose_ros.ros.markers import MarkerTracker
@@ -59,6 +63,10 @@ AUTHORITY = 'process-bag'
 
 Emit = Callable[[str, str, int, bytes], None]
 Reject = Callable[[Camera, msg_in.InputError], None]
+
+
+def _nowhere(*args: Any) -> None:
+    """Drop what is given (a BagFusion not bound to a writer yet)."""
 
 
 def fusion_camera_name(cam: Camera) -> str:
@@ -97,9 +105,17 @@ class BagFusion:
         self.buffer = tf2_ros.Buffer()
         self.markers = MarkerTracker()
         self.frames: dict[tuple[str, int], _Frame] = {}
+        self.due: list[tuple[int, PendingSet]] = []  # complete sets, waiting for their TF
+        self.wait_ns = int(TF_WAIT_S * 1e9)
         self.fused_sets = 0
         self.errors = 0  # sets whose fusion failed (the node's fusion_errors)
         self.last_log_ns = 0
+        self.emit: Emit = _nowhere  # where the fused messages go (the runner's writer)
+        self.reject: Reject = _nowhere  # how a camera left out is counted
+
+    def bind(self, emit: Emit, reject: Reject) -> None:
+        """Set where the fused messages are written and how a camera left out is counted."""
+        self.emit, self.reject = emit, reject
 
     def add_tf(self, topic: str, raw: bytes) -> None:
         """Read one /tf or /tf_static message of the bag into the TF buffer."""
@@ -113,32 +129,53 @@ class BagFusion:
                 self.buffer.set_transform(t, AUTHORITY)
 
     def add(self, cam: Camera, header: Any, intrinsics: CameraIntrinsics | None,
-            result: FrameResult, log_ns: int, reject: Reject, emit: Emit) -> int:
-        """Make a tracked frame a view of its set; write the sets it completes. Late views."""
+            result: FrameResult, log_ns: int) -> int:
+        """Make a tracked frame (read at `log_ns`) a view of its set; return late views."""
         name = fusion_camera_name(cam)
         stamp_ns = msg_in.stamp_to_ns(header.stamp)
         if intrinsics is None:
-            reject(cam, no_camera_info_error())
+            self.reject(cam, no_camera_info_error())
         else:
             self.frames[(name, stamp_ns)] = _Frame(
                 cam, msg_out.header_msg(stamp_ns, header.frame_id), intrinsics, result)
         late = self.groups.late
+        # The set's time is the bag's receive time of its latest view (not the clock).
         self.groups.add(camera_view(name, stamp_ns, result, intrinsics, None),
-                        self.tolerance_ns, 0.0)
+                        self.tolerance_ns, log_ns * 1e-9)
         if self.groups.late != late:
             self.frames.pop((name, stamp_ns), None)
-        self.last_log_ns = log_ns
-        self._fuse(self.groups.ready(self.tolerance_ns, None, 0.0), log_ns, reject, emit)
+        self.last_log_ns = max(self.last_log_ns, log_ns)
+        self.due += [(round(s.touched_s * 1e9) + self.wait_ns, s)
+                     for s in self.groups.ready(self.tolerance_ns, None, 0.0)]
         return self.groups.late - late
 
-    def finish(self, reject: Reject, emit: Emit) -> None:
-        """Fuse the sets still open at the end of the bag (no more views will come)."""
-        self._fuse(self.groups.ready(self.tolerance_ns, 0.0, 0.0), self.last_log_ns, reject,
-                   emit)
+    def advance(self, log_ns: int) -> None:
+        """
+        Fuse the complete sets the bag has been read TF_WAIT_S past, before message `log_ns`.
 
-    def _fuse(self, ready: list[PendingSet], log_ns: int, reject: Reject, emit: Emit) -> None:
+        The node waits TF_WAIT_S for a moving camera's TF that comes after its image; here
+        the wait is in the bag's receive time, so the /tf recorded within it is read first.
+        """
+        self.last_log_ns = max(self.last_log_ns, log_ns)
+        count = 0
+        while count < len(self.due) and self.due[count][0] < log_ns:
+            count += 1
+        if count:
+            ready = [s for _, s in self.due[:count]]
+            del self.due[:count]
+            self._fuse(ready, log_ns)
+
+    def finish(self) -> None:
+        """Fuse the sets still waiting or open at the end of the bag (no more will come)."""
+        ready = [s for _, s in self.due]
+        self.due.clear()
+        self._fuse(ready + self.groups.ready(self.tolerance_ns, 0.0, float('inf')),
+                   self.last_log_ns)
+
+    def _fuse(self, ready: list[PendingSet], log_ns: int) -> None:
+        emit = self.emit
         for pending in ready:
-            self._calibrate(pending, reject)
+            self._calibrate(pending)
             try:
                 fused = self.sets.fuse(pending)
             except Exception as exc:  # noqa: BLE001 - one bad set must not stop fusion
@@ -164,7 +201,7 @@ class BagFusion:
                     emit(FUSED_MARKERS, MARKER_ARRAY, log_ns, to_cdr(arr, MARKER_ARRAY))
             self.fused_sets += 1
 
-    def _calibrate(self, pending: PendingSet, reject: Reject) -> None:
+    def _calibrate(self, pending: PendingSet) -> None:
         """Give each view of the set its camera's pose at its stamp, or count the camera out."""
         for name, view in list(pending.views.items()):
             frame = self.frames.pop((name, view.stamp_ns), None)
@@ -174,7 +211,7 @@ class BagFusion:
                 transform = transform_at(self.buffer, self.frame, frame.header.frame_id,
                                          frame.header.stamp)
             except msg_in.InputError as exc:
-                reject(frame.cam, exc)
+                self.reject(frame.cam, exc)
                 continue
             pending.views[name] = camera_view(name, view.stamp_ns, frame.result,
                                               frame.intrinsics, transform)

@@ -114,6 +114,8 @@ class BagRunner:
 
             if not recorded:
                 self._load_robots(walk.cameras)
+            if self.fusion is not None:
+                self.fusion.bind(emit, lambda cam, exc: self._reject(cam, exc, summary))
             if recorded:
                 handle = self._replayer(walk.cameras, recorded, summary, emit)
             else:
@@ -122,7 +124,7 @@ class BagRunner:
                     self._guarded(role, cam, msgtype, raw, log_ns, summary, emit)
             self._messages(reader, walk, summary, bag, handle, copies, writer)
             if self.fusion is not None:
-                self.fusion.finish(lambda cam, exc: self._reject(cam, exc, summary), emit)
+                self.fusion.finish()
                 summary.fused_sets = self.fusion.fused_sets
                 if self.fusion.errors:
                     summary.bad['fusion_error'] += self.fusion.errors
@@ -263,6 +265,8 @@ class BagRunner:
         try:
             for conn, log_ns, raw in reader.messages(connections=walk.wanted):
                 count += 1
+                if self.fusion is not None:
+                    self.fusion.advance(log_ns)
                 copy = copies.get(conn.id)
                 if copy is not None:
                     writer.write(copy, log_ns, raw)
@@ -422,8 +426,7 @@ class BagRunner:
         summary.hands += len(result.hands)
         self._write(cam, msg.header, result, log_ns, emit)
         if self.fusion is not None:
-            late = self.fusion.add(cam, msg.header, intr, result, log_ns,
-                                   lambda c, exc: self._reject(c, exc, summary), emit)
+            late = self.fusion.add(cam, msg.header, intr, result, log_ns)
             if late:
                 summary.bad['fusion_late_view'] += late
 
