@@ -87,6 +87,7 @@ class BagRunner:
         self.image_topics = tuple(image_topics)
         self.progress = progress
         self.store = typestore()
+        self.fusion: Any = None  # a bag's BagFusion (--fusion-frame), set by each walk
 
     # ------------------------------------------------------------------ one bag
     def run(self, bag: Path, out: Path, recorded: Sequence[Path] = ()) -> Summary:
