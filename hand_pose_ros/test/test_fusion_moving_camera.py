@@ -78,7 +78,7 @@ def _node_fusion(buffer: tf2_ros.Buffer, cameras: list[str]) -> NodeFusion:
     fusion.buffer = buffer
     fusion.groups = StampGroups(cameras)
     fusion.lock = threading.Lock()
-    fusion.fuser = None
+    fusion.sets = None
     fusion.markers = MarkerTracker()
     fusion.fused_sets = 0
     fusion.last_fused_ns = None

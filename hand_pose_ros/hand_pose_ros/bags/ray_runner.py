@@ -64,6 +64,9 @@ def process_bags_on_ray(bags: Sequence[Path], outs: Sequence[Path], job: dict[st
     ray.init (e.g. 'auto' or 'ray://head:10001') and the cluster is left running. The paths
     must be visible to every worker (a shared file system on a cluster).
     """
+    if job['values'].get('fusion_frame'):
+        raise ValueError('--fusion-frame (fusion_frame) does not run with --ray: fusion needs '
+                         "every camera's tracked frames in one process; run without --ray")
     try:
         import ray
     except ImportError:

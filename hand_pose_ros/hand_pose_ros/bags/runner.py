@@ -24,9 +24,8 @@ have: the same bytes, since a camera's tracking state depends on its own frames 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import logging
 from pathlib import Path
 import time
@@ -34,6 +33,8 @@ from typing import Any
 
 from hand_pose_ros.bags.cameras import Camera, CAMERA_INFO, COMPRESSED, find_cameras, IMAGE
 from hand_pose_ros.bags.cdr import to_cdr
+from hand_pose_ros.bags.connections import add_copies, copied_connections
+from hand_pose_ros.bags.summary import Summary
 from hand_pose_ros.bags.typestore import typestore
 from hand_pose_ros.core.results import CameraIntrinsics, FrameResult
 from hand_pose_ros.core.tracker import FrameInput, HandTracker
@@ -53,56 +54,6 @@ JOINT_STATE = 'sensor_msgs/msg/JointState'
 
 
 @dataclass
-class Summary:
-    """What a run did: counts for the end line, the tests and the benchmarks."""
-
-    frames: int = 0  # image messages of the processed cameras
-    processed: int = 0
-    hands: int = 0
-    bad: Counter = field(default_factory=Counter)
-    wall_s: float = 0.0
-    span_s: float = 0.0  # receive time span of the images: the recording's duration
-    first_ns: int | None = None
-    last_ns: int | None = None
-    errors: list[str] = field(default_factory=list)  # bags that could not be read to the end
-
-    def add_counts(self, delta: Any, log_ns: int) -> None:
-        """Add what one message at receive time `log_ns` counted (a Summary or a Record)."""
-        self.frames += delta.frames
-        self.processed += delta.processed
-        self.hands += delta.hands
-        self.bad.update(delta.bad)
-        if delta.frames:
-            self.first_ns = log_ns if self.first_ns is None else self.first_ns
-            self.last_ns = log_ns
-
-    def finish(self) -> None:
-        """Set span_s from the first and last image receive times."""
-        if self.first_ns is not None:
-            # n frames span n - 1 periods; add one so x real time compares like for like
-            frames_span = (self.last_ns - self.first_ns) * 1e-9
-            period = frames_span / max(self.frames - 1, 1)
-            self.span_s = frames_span + period
-
-    def add(self, other: Summary) -> None:
-        self.frames += other.frames
-        self.processed += other.processed
-        self.hands += other.hands
-        self.bad.update(other.bad)
-        self.wall_s += other.wall_s
-        self.errors += other.errors
-        self.span_s += other.span_s  # several bags: each is its own recording
-
-    def text(self) -> str:
-        fps = self.processed / self.wall_s if self.wall_s > 0 else 0.0
-        rt = self.span_s / self.wall_s if self.wall_s > 0 and self.span_s > 0 else 0.0
-        bad = ', '.join(f'{k} {v}' for k, v in sorted(self.bad.items())) or 'none'
-        return (f'{self.frames} frames, {self.processed} processed, {self.hands} hands; '
-                f'bad input: {bad}; {self.wall_s:.1f} s, {fps:.1f} frames/s, '
-                f'{rt:.2f}x real time')
-
-
-@dataclass
 class Walk:
     """How a bag is walked: its cameras, each topic's roles, copied and read connections."""
 
@@ -110,6 +61,7 @@ class Walk:
     roles: dict[str, list[tuple[str, Camera]]]
     copied: dict[int, tuple[Any, str, str]]
     wanted: list[Any]
+    tf: frozenset[str] = frozenset()  # /tf and /tf_static, read for fusion
 
 
 class StreamMismatchError(RuntimeError):
@@ -135,6 +87,7 @@ class BagRunner:
         self.image_topics = tuple(image_topics)
         self.progress = progress
         self.store = typestore()
+        self.fusion: Any = None  # a bag's BagFusion (--fusion-frame), set by each walk
 
     # ------------------------------------------------------------------ one bag
     def run(self, bag: Path, out: Path, recorded: Sequence[Path] = ()) -> Summary:
@@ -155,13 +108,15 @@ class BagRunner:
         try:
             walk = self._walk(reader, bag)
             outputs = self._add_outputs(writer, reader.connections, walk.cameras)
-            copies = self._add_copies(writer, walk.copied, outputs)
+            copies = add_copies(writer, walk.copied, outputs)
 
             def emit(topic: str, msgtype: str, log_ns: int, cdr: bytes) -> None:
                 writer.write(outputs[(topic, msgtype)], log_ns, cdr)
 
             if not recorded:
                 self._load_robots(walk.cameras)
+            if self.fusion is not None:
+                self.fusion.bind(emit, lambda cam, exc: self._reject(cam, exc, summary))
             if recorded:
                 handle = self._replayer(walk.cameras, recorded, summary, emit)
             else:
@@ -169,6 +124,11 @@ class BagRunner:
                            log_ns: int) -> None:
                     self._guarded(role, cam, msgtype, raw, log_ns, summary, emit)
             self._messages(reader, walk, summary, bag, handle, copies, writer)
+            if self.fusion is not None:
+                self.fusion.finish()
+                summary.fused_sets = self.fusion.fused_sets
+                if self.fusion.errors:
+                    summary.bad['fusion_error'] += self.fusion.errors
         finally:
             writer.close()
             reader.close()
@@ -191,7 +151,7 @@ class BagRunner:
             return summary
         records = RecordWriter(path)
         try:
-            walk = self._walk(reader, bag)
+            walk = self._walk(reader, bag, fuse=False)
             chosen = walk.cameras[camera]
             self._load_robots([chosen])
 
@@ -252,8 +212,13 @@ class BagRunner:
             return None
         return reader
 
-    def _walk(self, reader: Any, bag: Path) -> Walk:
-        """Return how to walk a bag: its cameras, each topic's roles, the connections to read."""
+    def _walk(self, reader: Any, bag: Path, fuse: bool = True) -> Walk:
+        """
+        Return how to walk a bag: its cameras, each topic's roles, the connections to read.
+
+        With fusion_frame set, a tracker and `fuse`, it also sets up the bag's fusion
+        (bags/fusion.py), which reads /tf and /tf_static.
+        """
         topics = {c.topic: c.msgtype for c in reader.connections}
         cameras = find_cameras(topics, self.node, self.namespaces, self.image_topics)
         if not cameras:
@@ -274,10 +239,19 @@ class BagRunner:
                                        several)
             for cam in cameras}
         self.logged: set[tuple[str, str]] = set()
-        copied = self._copied(reader.connections, self._output_keys(cameras)) \
-            if self.copy else {}
-        wanted = [c for c in reader.connections if c.id in copied or c.topic in roles]
-        return Walk(cameras, roles, copied, wanted)
+        copied = copied_connections(self.store, reader.connections,
+                                    self._output_keys(cameras)) if self.copy else {}
+        self.fusion = None
+        if fuse and self.node.fusion_frame and self.tracker is not None and cameras:
+            from hand_pose_ros.bags.fusion import BagFusion, TF_STATIC_TOPIC
+            self.fusion = BagFusion(self.node, self.tracker.options, cameras)
+            tf = frozenset(c.topic for c in reader.connections if c.msgtype == TF_MESSAGE
+                           and c.topic in (TF_TOPIC, TF_STATIC_TOPIC))
+        else:
+            tf = frozenset()
+        wanted = [c for c in reader.connections
+                  if c.id in copied or c.topic in roles or c.topic in tf]
+        return Walk(cameras, roles, copied, wanted, tf)
 
     def _messages(self, reader: Any, walk: Walk, summary: Summary, bag: Path,
                   handle: Callable[..., None], copies: dict[int, Any], writer: Any) -> None:
@@ -292,9 +266,13 @@ class BagRunner:
         try:
             for conn, log_ns, raw in reader.messages(connections=walk.wanted):
                 count += 1
+                if self.fusion is not None:
+                    self.fusion.advance(log_ns)
                 copy = copies.get(conn.id)
                 if copy is not None:
                     writer.write(copy, log_ns, raw)
+                if conn.topic in walk.tf:
+                    self._tf(conn.topic, raw, summary)
                 for role, cam in roles.get(conn.topic, ()):
                     if role == 'image':
                         bar.update(1)
@@ -310,6 +288,17 @@ class BagRunner:
                 f'output keeps the {summary.processed} frames processed before it')
         finally:
             bar.close()
+
+    def _tf(self, topic: str, raw: bytes, summary: Summary) -> None:
+        """Read a /tf or /tf_static message into the fusion's TF buffer; a bad one is counted."""
+        try:
+            self.fusion.add_tf(topic, raw)
+        except Exception as exc:  # noqa: BLE001 - any malformed message
+            summary.bad['fusion_bad_tf'] += 1
+            if ('', 'fusion_bad_tf') not in self.logged:
+                self.logged.add(('', 'fusion_bad_tf'))
+                _LOG.warning('%s: a message cannot be read (%s: %s); logged once, counted in '
+                             'the summary', topic, type(exc).__name__, exc)
 
     def _guarded(self, role: str, cam: Camera, msgtype: str, raw: bytes, log_ns: int,
                  summary: Summary, emit: Callable[[str, str, int, bytes], None]) -> None:
@@ -355,6 +344,9 @@ class BagRunner:
                 wanted.append((cam.topic('gestures'), HAND_GESTURE))
             if self.node.publish_markers:
                 wanted.append((cam.topic('hand_markers'), MARKER_ARRAY))
+        if self.node.fusion_frame and cameras:
+            from hand_pose_ros.bags.fusion import output_keys
+            wanted += output_keys(self.node)
         if self.node.publish_tf and cameras:
             wanted.append((TF_TOPIC, TF_MESSAGE))
         return wanted
@@ -372,53 +364,6 @@ class BagRunner:
             out[(topic, msgtype)] = writer.add_connection(
                 topic, msgtype, typestore=self.store, offered_qos_profiles=qos)
         return out
-
-    def _copied(self, inputs: Iterable[Any], outputs: Sequence[tuple[str, str]]
-                ) -> dict[int, tuple[Any, str, str]]:
-        """
-        Input connection id -> (connection, definition, hash) of the copied topics.
-
-        An input topic that is also an output of this run (a bag processed before) is
-        replaced, not mixed, except /tf, whose other transforms are kept. This depends on
-        the inputs only, so every walk of a bag (run, record) reads the same messages.
-        """
-        replaced = set(outputs)
-        copied: dict[int, tuple[Any, str, str]] = {}
-        for conn in inputs:
-            if (conn.topic, conn.msgtype) in replaced and conn.topic != TF_TOPIC:
-                continue
-            msgdef, digest = conn.msgdef.data, conn.digest
-            if not msgdef or not digest:  # old sqlite3 bags carry no definitions
-                try:
-                    msgdef = self.store.generate_msgdef(conn.msgtype, ros_version=2)[0]
-                    digest = self.store.hash_rihs01(conn.msgtype)
-                except Exception:  # noqa: BLE001 - a type the typestore does not know
-                    _LOG.warning('%s (%s): no message definition, not copied', conn.topic,
-                                 conn.msgtype)
-                    continue
-            copied[conn.id] = (conn, msgdef, digest)
-        return copied
-
-    def _add_copies(self, writer: Any, copied: dict[int, tuple[Any, str, str]],
-                    outputs: dict[tuple[str, str], Any]) -> dict[int, Any]:
-        """Input connection id -> output connection for the copied topics."""
-        copies: dict[int, Any] = {}
-        for conn_id, (conn, msgdef, digest) in copied.items():
-            key = (conn.topic, conn.msgtype)
-            if key in outputs:  # /tf: into the output's connection
-                copies[conn_id] = outputs[key]
-                continue
-            try:
-                copies[conn_id] = writer.add_connection(
-                    conn.topic, conn.msgtype, msgdef=msgdef, rihs01=digest,
-                    serialization_format=conn.ext.serialization_format,
-                    offered_qos_profiles=conn.ext.offered_qos_profiles)
-            except Exception:  # noqa: BLE001 - the same connection twice (several writers)
-                same = [c for c in writer.connections
-                        if c.topic == conn.topic and c.msgtype == conn.msgtype]
-                if same:
-                    copies[conn_id] = same[0]
-        return copies
 
     # ------------------------------------------------------------------ messages
     def _reject(self, cam: Camera, exc: msg_in.InputError, summary: Summary) -> None:
@@ -481,6 +426,10 @@ class BagRunner:
         summary.processed += 1
         summary.hands += len(result.hands)
         self._write(cam, msg.header, result, log_ns, emit)
+        if self.fusion is not None:
+            late = self.fusion.add(cam, msg.header, intr, result, log_ns)
+            if late:
+                summary.bad['fusion_late_view'] += late
 
     def _intrinsics(self, cam: Camera, stamp_ns: int, shape: tuple[int, int],
                     summary: Summary) -> CameraIntrinsics | None:

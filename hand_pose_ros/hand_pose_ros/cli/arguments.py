@@ -56,11 +56,17 @@ def _kind(spec: Spec) -> dict[str, Any]:
     return {'type': _bounded(spec, str), 'metavar': 'TEXT'}
 
 
-def add_setting_arguments(parser: argparse.ArgumentParser, specs: Iterable[Spec]) -> None:
-    """One flag per setting exposed on the CLI."""
-    group = parser.add_argument_group('tracker settings')
+def add_setting_arguments(parser: argparse.ArgumentParser, specs: Iterable[Spec],
+                          title: str = 'tracker settings', expose: str = CLI) -> None:
+    """
+    One flag per setting exposed on `expose` (default the CLI), in a group `title`.
+
+    A tool that runs the node's work offline (process-bag) gives some node parameters
+    (expose ROS) as flags too: expose=ROS with those specs.
+    """
+    group = parser.add_argument_group(title)
     for spec in specs:
-        if CLI not in spec.expose:
+        if expose not in spec.expose:
             continue
         group.add_argument(flag(spec.name), default=None, help=_help(spec), dest=spec.name,
                            **_kind(spec))
@@ -92,7 +98,8 @@ def add_setting_flag(parser: Any, spec: Spec, *aliases: str, default: Any = _SPE
                         help=text.replace('%', '%%'), **kwargs)
 
 
-def given_settings(args: argparse.Namespace, specs: Iterable[Spec]) -> dict[str, Any]:
+def given_settings(args: argparse.Namespace, specs: Iterable[Spec],
+                   expose: str = CLI) -> dict[str, Any]:
     """Return the settings given on the command line: {name: value}."""
     return {s.name: getattr(args, s.name) for s in specs
-            if CLI in s.expose and getattr(args, s.name, None) is not None}
+            if expose in s.expose and getattr(args, s.name, None) is not None}

@@ -23,7 +23,7 @@ from typing import Any
 from hand_pose_ros.cli.arguments import add_setting_arguments, given_settings
 from hand_pose_ros.cli.output import run_or_exit
 from hand_pose_ros.core.options import BASE_SPECS, tracker_options, TRACKER_SPECS
-from hand_pose_ros.core.settings import RunningMode
+from hand_pose_ros.core.settings import ROS, RunningMode, Spec
 
 _LOG = logging.getLogger(__name__)
 PROG = 'hand-pose-ros process-bag'
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--params-file', type=Path, default=None, metavar='YAML',
                         help="the node's parameter file (e.g. config/hands.yaml): tracker "
                              'settings, camera_info_topic, depth_topic, sync_tolerance_s, '
-                             'publish_* and tf_prefix')
+                             'publish_*, tf_prefix and fusion_*')
     parser.add_argument('--camera', action='append', default=[], metavar='NAMESPACE',
                         help='process only the image topics of this namespace (repeatable)')
     parser.add_argument('--image-topic', action='append', default=[], metavar='TOPIC',
@@ -66,7 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--ray-workers', type=int, default=None, metavar='N',
                         help='CPUs of the local Ray (default: all); one task per CPU')
     add_setting_arguments(parser, BASE_SPECS + TRACKER_SPECS)
+    add_setting_arguments(parser, fusion_specs(), title='multi-camera fusion (the node '
+                          'parameters; the flags win over --params-file)', expose=ROS)
     return parser
+
+
+def fusion_specs() -> tuple[Spec, ...]:
+    """Return the node's fusion parameters process-bag takes as flags (--fusion-frame ...)."""
+    from hand_pose_ros.ros.parameters import SPECS
+    return (SPECS['fusion_frame'], SPECS['fusion_sync_tolerance_s'])
 
 
 def load_params_file(path: Path) -> dict[str, Any]:
@@ -137,6 +145,10 @@ def run(args: argparse.Namespace) -> int:
 
     values = load_params_file(args.params_file) if args.params_file else {}
     values.update(given_settings(args, BASE_SPECS + TRACKER_SPECS))
+    values.update(given_settings(args, fusion_specs(), expose=ROS))
+    if args.ray is not None and values.get('fusion_frame'):
+        raise ValueError('--fusion-frame (fusion_frame) does not run with --ray: fusion needs '
+                         "every camera's tracked frames in one process; run without --ray")
     tracker_options(values, running_mode=RunningMode.VIDEO)  # bad values fail here, once
     retarget = retarget_robots(args.retarget, args.urdf_dir)
     outs = outputs_for(args.bags, args.out)

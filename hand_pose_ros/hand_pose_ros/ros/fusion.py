@@ -15,6 +15,10 @@ stamp order: the fused tracks' smoothing and loss memory need time to run forwar
 A camera without a transform or without CameraInfo at a stamp is counted in its
 diagnostics (causes fusion_no_tf, fusion_no_camera_info) and left out of that set; it is
 never fused with a guessed or stale pose.
+
+The steps that do not depend on a running node (`camera_view`, `transform_at`,
+`StampGroups`, `SetFuser`, `fused_transforms`) are functions and classes of their own:
+`process-bag --fusion-frame` (bags/fusion.py) runs the same ones on a recording.
 """
 
 from __future__ import annotations
@@ -194,6 +198,110 @@ def fused_hand_msg(hand: FusedHand, result: HandResult) -> Any:
     return msg
 
 
+def no_camera_info_error() -> msg_in.InputError:
+    """Return the bad input of a camera left out of fusion for want of CameraInfo."""
+    return msg_in.InputError('fusion_no_camera_info', 'no usable CameraInfo for the image; '
+                             'the camera is left out of fusion')
+
+
+def camera_view(name: str, stamp_ns: int, result: FrameResult,
+                intrinsics: CameraIntrinsics | None, transform: Any | None) -> CameraView:
+    """
+    Return a camera's tracked frame as a view of its set (node and process-bag).
+
+    `transform`: TF's fusion_frame -> the image's frame at its stamp; without it or without
+    intrinsics the view has no calibration and no hands (the camera is left out).
+    """
+    calibration = None
+    if intrinsics is not None and transform is not None:
+        calibration = calibration_from_tf(name, transform, intrinsics, result.width,
+                                          result.height)
+    hands = [ViewHand.from_hand(name, h) for h in result.hands if hand_finite(h)]
+    return CameraView(name, stamp_ns, hands if calibration is not None else [], calibration)
+
+
+def transform_at(buffer: Any, frame: str, frame_id: str, stamp: Any,
+                 wait_s: float = 0.0) -> Any:
+    """
+    Return TF's `frame` -> `frame_id` at the stamp from a tf2_ros Buffer (node, process-bag).
+
+    Raises the fusion_no_tf InputError when it is not known; `wait_s` > 0: a frame that is
+    known but not yet at this stamp (a moving camera's TF may come a little after its
+    image) is waited for that long.
+    """
+    from rclpy.duration import Duration
+    from rclpy.time import Time
+    import tf2_ros
+    when = Time.from_msg(stamp)
+    try:
+        return buffer.lookup_transform(frame_id, frame, when)
+    except tf2_ros.ExtrapolationException as exc:
+        error: Exception = exc
+        if wait_s > 0:
+            try:
+                return buffer.lookup_transform(frame_id, frame, when, Duration(seconds=wait_s))
+            except tf2_ros.TransformException as again:
+                error = again
+    except tf2_ros.TransformException as exc:
+        error = exc
+    raise msg_in.InputError(
+        'fusion_no_tf', f'no transform {frame} -> {frame_id or "(empty frame_id)"} at the '
+        f'image stamp ({str(error).strip()}); the camera is left out of fusion')
+
+
+def fusion_options(options: Any) -> FusionOptions:
+    """Return the fuser's options from the tracker's (TrackerOptions)."""
+    return FusionOptions(
+        max_hands=options.max_num_hands, hand_scale=options.hand_scale,
+        smoothing=options.smoothing, skeleton_lock=options.skeleton_lock,
+        skeleton_lock_frames=options.skeleton_lock_frames)
+
+
+@dataclass
+class FusedSet:
+    """One fused set's outputs: the fused HandArray, its header and hands as a FrameResult."""
+
+    capture_ns: int
+    header: Any
+    hands: Any  # hand_pose_msgs/HandArray in the fusion frame
+    result: FrameResult  # the fused hands as HandResults (wrist TF, markers)
+    fused: Any  # core/fusion's FusionResult
+
+
+class SetFuser:
+    """Fuses sets of views in stamp order into HandArrays in `frame` (node and process-bag)."""
+
+    def __init__(self, options: FusionOptions, frame: str):
+        self.options = options
+        self.frame = frame
+        self.fuser: MultiViewFuser | None = None
+
+    def fuse(self, pending: PendingSet) -> FusedSet | None:
+        """Fuse one set's calibrated views; None when no camera of it has a calibration."""
+        views = {c: v for c, v in pending.views.items() if v.calibration is not None}
+        if not views:
+            return None
+        rig = {c: v.calibration for c, v in views.items()}
+        if self.fuser is None:
+            self.fuser = MultiViewFuser(rig, self.options)
+        self.fuser.rig = rig
+        capture_ns = pending.capture_ns
+        fused = self.fuser.process({c: v.hands for c, v in views.items()}, capture_ns * 1e-9)
+        header = msg_out.header_msg(capture_ns, self.frame)
+        pairs = [(h, fused_hand_result(h, rig)) for h in fused.hands]
+        pairs = [(h, r) for h, r in pairs if hand_finite(r)]
+        from hand_pose_msgs.msg import HandArray
+        hands = HandArray(header=header, width=0, height=0,
+                          hands=[fused_hand_msg(h, r) for h, r in pairs])
+        return FusedSet(capture_ns, header, hands, FrameResult(0, 0, [r for _, r in pairs]),
+                        fused)
+
+
+def fused_transforms(fused: FusedSet, tf_prefix: str, fingertips: bool) -> list[Any]:
+    """Return the fused wrist (and fingertip) frames: <tf_prefix>fused_<side>_wrist."""
+    return hand_transforms(fused.result, fused.header, f'{tf_prefix}fused_', fingertips)
+
+
 class NodeFusion:
     """The node's fusion: TF lookups, stamp groups, the fuser and the fused outputs."""
 
@@ -207,7 +315,7 @@ class NodeFusion:
         self.listener = TransformListener(self.buffer, node, spin_thread=False)
         self.groups = StampGroups(list(cameras))
         self.lock = threading.Lock()
-        self.fuser: MultiViewFuser | None = None
+        self.sets: SetFuser | None = None  # made at the first set (the tracker's options)
         self.markers = MarkerTracker()
         self.fused_sets = 0
         self.last_fused_ns: int | None = None
@@ -224,44 +332,22 @@ class NodeFusion:
 
     def _transform(self, io: Any, frame_id: str, stamp: Any) -> Any | None:
         """fusion_frame -> frame_id at the stamp, or None (counted and logged on the camera)."""
-        from rclpy.duration import Duration
-        from rclpy.time import Time
-        import tf2_ros
-        when = Time.from_msg(stamp)
         try:
-            return self.buffer.lookup_transform(frame_id, self.frame, when)
-        except tf2_ros.ExtrapolationException:
-            # The frame is known, this stamp's transform not (yet): a moving camera's TF
-            # may come a little after its image.
-            try:
-                return self.buffer.lookup_transform(frame_id, self.frame, when,
-                                                    Duration(seconds=TF_WAIT_S))
-            except tf2_ros.TransformException as exc:
-                error = exc
-        except tf2_ros.TransformException as exc:
-            error = exc
-        io.reject(msg_in.InputError(
-            'fusion_no_tf', f'no transform {self.frame} -> {frame_id or "(empty frame_id)"} at '
-            f'the image stamp ({str(error).strip()}); the camera is left out of fusion'))
-        return None
+            return transform_at(self.buffer, self.frame, frame_id, stamp, TF_WAIT_S)
+        except msg_in.InputError as exc:
+            io.reject(exc)
+            return None
 
     def add(self, io: Any, header: Any, intrinsics: CameraIntrinsics | None,
             result: FrameResult) -> None:
         """Make a camera's tracked frame a view of its set; fuse the sets that are ready."""
-        stamp_ns = msg_in.stamp_to_ns(header.stamp)
-        calibration = None
+        transform = None
         if intrinsics is None:
-            io.reject(msg_in.InputError(
-                'fusion_no_camera_info', 'no usable CameraInfo for the image; the camera is '
-                'left out of fusion'))
+            io.reject(no_camera_info_error())
         else:
             transform = self._transform(io, header.frame_id, header.stamp)
-            if transform is not None:
-                calibration = calibration_from_tf(io.name, transform, intrinsics,
-                                                  result.width, result.height)
-        hands = [ViewHand.from_hand(io.name, h) for h in result.hands if hand_finite(h)]
-        view = CameraView(io.name, stamp_ns, hands if calibration is not None else [],
-                          calibration)
+        view = camera_view(io.name, msg_in.stamp_to_ns(header.stamp), result, intrinsics,
+                           transform)
         cfg = self.node.config
         with self.lock:
             self.groups.add(view, int(cfg.fusion_sync_tolerance_s * 1e9), time.monotonic())
@@ -307,36 +393,21 @@ class NodeFusion:
         self.node.get_logger().error(text)
 
     def _fuse(self, pending: PendingSet) -> None:
-        views = {c: v for c, v in pending.views.items() if v.calibration is not None}
-        if not views:
+        if self.sets is None:
+            self.sets = SetFuser(fusion_options(self.node.tracker.options), self.frame)
+        fused = self.sets.fuse(pending)
+        if fused is None:
             return  # no camera with a pose: nothing can be said about this set
-        rig = {c: v.calibration for c, v in views.items()}
-        if self.fuser is None:
-            opts = self.node.tracker.options
-            self.fuser = MultiViewFuser(rig, FusionOptions(
-                max_hands=opts.max_num_hands, hand_scale=opts.hand_scale,
-                smoothing=opts.smoothing, skeleton_lock=opts.skeleton_lock,
-                skeleton_lock_frames=opts.skeleton_lock_frames))
-        self.fuser.rig = rig
-        capture_ns = pending.capture_ns
-        fused = self.fuser.process({c: v.hands for c, v in views.items()}, capture_ns * 1e-9)
-        header = msg_out.header_msg(capture_ns, self.frame)
-        pairs = [(h, fused_hand_result(h, rig)) for h in fused.hands]
-        pairs = [(h, r) for h, r in pairs if hand_finite(r)]
-        from hand_pose_msgs.msg import HandArray
-        self.pub_hands.publish(HandArray(
-            header=header, width=0, height=0, hands=[fused_hand_msg(h, r) for h, r in pairs]))
-        frame_result = FrameResult(0, 0, [r for _, r in pairs])
+        self.pub_hands.publish(fused.hands)
         cfg = self.node.config
         if cfg.publish_tf:
-            self.node.tf.send(hand_transforms(frame_result, header, f'{cfg.tf_prefix}fused_',
-                                              cfg.publish_fingertip_tf))
+            self.node.tf.send(fused_transforms(fused, cfg.tf_prefix, cfg.publish_fingertip_tf))
         if cfg.publish_markers:
-            arr = self.markers.update(frame_result, header)
+            arr = self.markers.update(fused.result, fused.header)
             if arr.markers:
                 self.pub_markers.publish(arr)
         self.fused_sets += 1
-        self.last_fused_ns = capture_ns
+        self.last_fused_ns = fused.capture_ns
 
     def diagnostic_values(self) -> dict[str, str]:
         """Return the fusion values every camera's status shows (node-wide, as callback_errors)."""
