@@ -34,10 +34,12 @@ import pytest
 from rcl_interfaces.msg import Parameter, ParameterValue
 from rcl_interfaces.srv import SetParameters
 import rclpy
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CameraInfo
 
 START_TIMEOUT_S = 90.0
+TF_CACHE_S = 600.0  # longer than any test waits
 STOP_LIMIT_S = 5.0  # what a user waits after Ctrl-C; launch escalates to SIGTERM at 5 s
 CLI_TIMEOUT_S = 60
 STAMPS_CHECKED = 15
@@ -158,7 +160,9 @@ class Listener:
         self.node.create_subscription(HandArray, f'/{ns}/hands', self._on_hands, 100)
         self.node.create_subscription(CameraInfo, f'/{ns}/camera_info', self._on_info, 100)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 20)
-        self.tf_buffer = tf2_ros.Buffer()
+        # The tests look frames up at stamps they saw earlier: on a loaded machine that can be
+        # over a minute (tf2's default cache of 10 s dropped them once: test_multiview_launch).
+        self.tf_buffer = tf2_ros.Buffer(cache_time=Duration(seconds=TF_CACHE_S))
         self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self.node)
         self.executor = SingleThreadedExecutor(context=self.ctx)
         self.executor.add_node(self.node)
@@ -199,7 +203,6 @@ def _check_stamps_and_tf(listener: Listener, frame_id: str, tf_prefix: str) -> N
     """Each HandArray carries a replayed frame's stamp (its CameraInfo's) and frame id; the
     wrist of each hand with camera-frame 3D is in tf2 at that stamp, where the HandArray
     puts it."""
-    from rclpy.duration import Duration
     from rclpy.time import Time
 
     def stamp(msg: HandArray) -> int:

@@ -8,7 +8,14 @@ Two things rclpy.spin() does not give a node that must keep running in the field
   node's `on_callback_error(exc)` when it has one (diagnostics), and spinning goes on;
 - a stop by Ctrl-C (once or twice), SIGTERM or launch's shutdown must end with exit status 0
   and no traceback: the node's own clean-up (worker threads, publishers) runs once, and
-  further signals while it runs are ignored rather than raised in the middle of it;
+  further signals while it runs are ignored rather than raised in the middle of it. The
+  signals are this module's, not rclpy's: rclpy's handler shuts the context down from its
+  own signal thread at once, under worker threads that may be publishing at that moment
+  (rcl_shutdown racing the middleware's use of the node: a SIGSEGV on Ctrl-C in about one
+  loaded test-suite run in three, in a node and in the lifecycle node). Here the first
+  signal raises KeyboardInterrupt in the main thread (within SPIN_PERIOD_S) and ignores
+  the next ones at once; the clean-up then stops the node's threads before the context goes
+  down. Python's faulthandler is on, so a crash still leaves every thread's stack in the log;
 - a stop must end the process within launch's 5 s SIGTERM escalation even when the
   middleware's own teardown does not return (a rare hang after Ctrl-C twice was seen once in
   CI and not reproduced). A watchdog thread arms when the context goes down, which rclpy's
@@ -34,7 +41,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
-SPIN_PERIOD_S = 0.5
+SPIN_PERIOD_S = 0.1  # how soon the main thread sees a stop signal
 STOP_GRACE_S = 3.0  # clean-up takes < 1 s on a loaded 2-core machine; launch escalates at 5 s
 
 
@@ -84,6 +91,24 @@ def _ignore_further_signals() -> None:
             signal.signal(sig, signal.SIG_IGN)
         except (ValueError, OSError):  # not the main thread: nothing to protect
             pass
+
+
+def _raise_once(signum: int, frame: object) -> None:
+    """Ignore the next stop signals, then stop the main thread (the stop signals' handler)."""
+    _ignore_further_signals()
+    raise KeyboardInterrupt
+
+
+def _init(args: list[str] | None) -> None:
+    """rclpy.init without rclpy's signal handlers, and this module's instead (see above)."""
+    try:
+        from rclpy.signals import SignalHandlerOptions
+    except ImportError:  # an rclpy without the option: its own handlers then
+        rclpy.init(args=args)
+        return
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _raise_once)
 
 
 class StopWatchdog:
@@ -139,10 +164,17 @@ def spin_node(make_node: Callable[[], Node], args: list[str] | None = None) -> N
     parameters) ends the process with exit status 1 and the reason, not a traceback; any
     exception while the context is being shut down (a signal during start-up) is a stop.
     """
+    if not faulthandler.is_enabled():
+        faulthandler.enable(all_threads=True)
     try:
-        rclpy.init(args=args)
+        _init(args)
+        _run(make_node)
     except KeyboardInterrupt:
-        return
+        pass  # a stop signal outside the spin loop (start-up, clean-up): still a stop
+
+
+def _run(make_node: Callable[[], Node]) -> None:
+    """spin_node's body, once rclpy is up: make, spin, then clean up in order."""
     watchdog = StopWatchdog(rclpy.get_default_context(), Path(sys.argv[0]).name or 'node')
     node = None
     executor = None
@@ -165,8 +197,8 @@ def spin_node(make_node: Callable[[], Node], args: list[str] | None = None) -> N
             raise
         # The context was shut down under a call still in progress: a stop, not an error.
     finally:
-        watchdog.stopping.set()
         _ignore_further_signals()
+        watchdog.stopping.set()
         if executor is not None:
             executor.shutdown(timeout_sec=1.0)
         if node is not None:
