@@ -11,17 +11,18 @@ Two things rclpy.spin() does not give a node that must keep running in the field
   further signals while it runs are ignored rather than raised in the middle of it. The
   signals are this module's, not rclpy's: rclpy's handler shuts the context down from its
   own signal thread at once, under worker threads that may be publishing at that moment
-  (rcl_shutdown racing the middleware's use of the node: a SIGSEGV on Ctrl-C in about one
-  loaded test-suite run in three, in a node and in the lifecycle node). Here the first
-  signal raises KeyboardInterrupt in the main thread (within SPIN_PERIOD_S) and ignores
-  the next ones at once; the clean-up then stops the node's threads before the context goes
-  down. Python's faulthandler is on, so a crash still leaves every thread's stack in the log;
-- a stop must end the process within launch's 5 s SIGTERM escalation even when the
-  middleware's own teardown does not return (a rare hang after Ctrl-C twice was seen once in
-  CI and not reproduced). A watchdog thread arms when the context goes down, which rclpy's
-  signal thread does at once even while the main thread is stuck in C; if the clean-up has not
-  finished STOP_GRACE_S later it writes every thread's stack to the ROS log folder, logs one
-  warning naming that file, and exits with status 0: the stop that was asked for happened.
+  (suspected cause of a SIGSEGV on Ctrl-C in about one loaded test-suite run in three, in
+  the node and the lifecycle node). Here the first signal raises KeyboardInterrupt in the
+  main thread (within SPIN_PERIOD_S) and ignores the next ones at once; the clean-up then
+  stops the node's threads before the context goes down. faulthandler is on, so a crash
+  still leaves every thread's stack in the log;
+- a stop must end the process within launch's 5 s SIGTERM escalation even when the clean-up
+  or the middleware's teardown does not return, or the main thread is stuck in a C call and
+  never sees the signal (a replay that did not stop was seen in CI and once here). A
+  watchdog arms at the signal itself (a thread reading Python's signal wakeup fd); if the
+  clean-up has not finished STOP_GRACE_S later it writes every thread's stack to the ROS
+  log folder, logs one warning naming that file, and exits with status 0: the stop that was
+  asked for happened.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import faulthandler
 import os
 from pathlib import Path
 import signal
+import socket
 import sys
 import threading
 import time
@@ -121,6 +123,27 @@ class StopWatchdog:
         self.finished = threading.Event()
         threading.Thread(target=self._watch, name='stop-watchdog', daemon=True).start()
 
+    def arm_on_signals(self) -> None:
+        """
+        Arm at the signal itself, from a thread: not when the main thread gets to run Python.
+
+        The stop signals' handler runs in the main thread between bytecodes, never while it
+        is stuck in a C call; Python's C-level handler writes the signal number to the wakeup
+        fd at once, so this thread arms the watchdog even then. Call from the main thread.
+        """
+        reader, writer = socket.socketpair()
+        writer.setblocking(False)
+        signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        self._wakeup = (reader, writer)  # the sockets live as long as the watchdog
+
+        def wait_for_signal() -> None:
+            try:
+                if reader.recv(1):
+                    self.stopping.set()
+            except OSError:  # closed at exit
+                pass
+        threading.Thread(target=wait_for_signal, name='stop-signal', daemon=True).start()
+
     def _context_ok(self) -> bool:
         try:
             return self.context.ok()
@@ -176,6 +199,7 @@ def spin_node(make_node: Callable[[], Node], args: list[str] | None = None) -> N
 def _run(make_node: Callable[[], Node]) -> None:
     """spin_node's body, once rclpy is up: make, spin, then clean up in order."""
     watchdog = StopWatchdog(rclpy.get_default_context(), Path(sys.argv[0]).name or 'node')
+    watchdog.arm_on_signals()
     node = None
     executor = None
     try:
