@@ -18,7 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import shared_path
-import cv2
 from hand_pose_ros.bags.cdr import to_cdr
 from hand_pose_ros.bags.typestore import typestore
 from hand_pose_ros.cli.process_bag import main
@@ -33,6 +32,8 @@ from hand_pose_ros.ros.calibration_tf import camera_transform
 from hand_pose_ros.ros.fusion import fusion_options
 import numpy as np
 import pytest
+from test_fusion_dds import _frames
+from test_process_bag import read_bag
 
 SETS = 3
 FUSED = ('cam01', 'cam02', 'cam03')
@@ -42,19 +43,6 @@ PERIOD_NS = 33_333_333
 DETECTION = ['--detection-tiles', '1', '--body-rois', '--body-every-n-frames', '1']
 TRIANGULATED = 3  # Hand.METHOD_TRIANGULATED
 BLACK_INTR = CameraIntrinsics(fx=100.0, fy=100.0, cx=80.0, cy=60.0)
-
-
-def _frames(video: Path, count: int) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(video))
-    out = []
-    try:
-        while len(out) < count:
-            ok, bgr = cap.read()
-            assert ok, f'{video}: cannot decode frame {len(out)}'
-            out.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    finally:
-        cap.release()
-    return out
 
 
 def write_bag(path: Path, rig, frames: dict[str, list[np.ndarray]], moving: bool = False
@@ -101,17 +89,6 @@ def write_bag(path: Path, rig, frames: dict[str, list[np.ndarray]], moving: bool
                              to_cdr(image, 'sensor_msgs/msg/CompressedImage'))
             if moving:
                 writer.write(static, stamp_ns + 20_000_000, poses(stamp_ns))
-
-
-def read_bag(path: Path, typed: bool = False) -> dict[str, list]:
-    from rosbags.highlevel import AnyReader
-    out: dict[str, list] = {}
-    with AnyReader([path]) as reader:
-        for conn in reader.connections:
-            out.setdefault(conn.topic, [])
-        for conn, _, raw in reader.messages():
-            out[conn.topic].append(reader.deserialize(raw, conn.msgtype) if typed else raw)
-    return out
 
 
 def _points(points) -> np.ndarray:
