@@ -405,14 +405,14 @@ def test_embedded_definitions_hash_like_rosidl():
 
 def test_gesture_changes_become_hand_gestures_in_the_bag():
     """The node's and process-bag's one conversion of a gesture change (no NaN score)."""
-    from hand_pose_ros.bags.cdr import to_rosbags
     from hand_pose_ros.core.results import FrameResult, GestureChange
     result = FrameResult(640, 480, gesture_changes=[
         GestureChange(3, 'left', 'pinch', 'none', 0.9), GestureChange(4, 'right', 'none',
                                                                         'open_palm', np.nan)])
     header = msg_out.header_msg(START_NS, 'cam')
     msgs = msg_out.gesture_change_msgs(result, header)
-    copied = [to_rosbags(m, 'hand_pose_msgs/msg/HandGesture') for m in msgs]
+    copied = [typestore().deserialize_cdr(to_cdr(m, 'hand_pose_msgs/msg/HandGesture'),
+                                          'hand_pose_msgs/msg/HandGesture') for m in msgs]
     assert [(m.hand_id, m.gesture, m.previous_gesture) for m in copied] == [
         (3, 'pinch', 'none'), (4, 'none', 'open_palm')]
     assert copied[0].score == pytest.approx(0.9) and copied[1].score == 0.0
