@@ -99,7 +99,7 @@ def run(cams: list[str], sets: int, rate: float, frame_count: int, warmup: int,
         # tools/eval_multiview.DETECTION: the hands are 50-120 px in 1920-px frames.
         '    detection_tiles: 1\n    body_rois: true\n    body_every_n_frames: 1\n'
         '    qos_overrides:\n' + reliable)
-    domain = 170 + os.getpid() % 30
+    domain = transport.private_domain_id(9)
     if profile == 'large_images':  # what the launch files select for full-HD images
         os.environ.update(dict.fromkeys(transport.PROFILE_VARS, str(PROFILE_XML)))
     else:

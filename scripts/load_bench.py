@@ -206,13 +206,13 @@ def main() -> int:
         return _each_profile(a)
     frames = _frames(48)
     tmp = Path(tempfile.mkdtemp(prefix='hand_pose_load_'))
-    domain = 150 + os.getpid() % 50
+    domain = transport.private_domain_id(10)
     out = {'multi': run_phase([f'cam{i}' for i in range(a.cameras)], a.seconds, a.rate,
                               frames, domain, tmp / 'multi.log')}
     print(json.dumps(out['multi'], indent=1), flush=True)
     if a.single_seconds > 0:
-        out['single'] = run_phase(['cam0'], a.single_seconds, a.rate, frames, domain + 1,
-                                  tmp / 'single.log')
+        out['single'] = run_phase(['cam0'], a.single_seconds, a.rate, frames,
+                                  transport.private_domain_id(12), tmp / 'single.log')
         print(json.dumps(out['single'], indent=1), flush=True)
     out['profile'] = a.profile
     if a.json:

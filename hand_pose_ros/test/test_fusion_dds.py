@@ -25,6 +25,7 @@ from hand_pose_msgs.msg import Hand, HandArray
 from hand_pose_ros.core.fusion.calibration import load_rig, rig_to_toml
 from hand_pose_ros.ros import msg_in, msg_out
 from hand_pose_ros.ros.diagnostics import diagnostic_values, stamp_text
+from hand_pose_ros.ros.transport import private_domain_id
 import numpy as np
 import pytest
 import rclpy
@@ -191,7 +192,7 @@ def fusion(tmp_path_factory):
     folder = shared_path('multiview', 'pose2sim_single')
     rig = load_rig(folder / 'calibration.yaml')
     frames = {c: _frames(folder / f'{c}.mp4', SETS) for c in CAMERAS}
-    os.environ['ROS_DOMAIN_ID'] = str(200 + os.getpid() % 30)
+    os.environ['ROS_DOMAIN_ID'] = str(private_domain_id(1))
     env = dict(os.environ, PYTHONUNBUFFERED='1', RCUTILS_LOGGING_BUFFERED_STREAM='0')
     logs = tmp_path_factory.mktemp('fusion')
     partial = logs / 'calibration_without_cam04.toml'

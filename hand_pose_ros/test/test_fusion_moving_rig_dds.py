@@ -18,6 +18,7 @@ from conftest import shared_path, stop_processes
 from geometry_msgs.msg import TransformStamped
 from hand_pose_msgs.msg import Hand
 from hand_pose_ros.core.fusion.calibration import load_rig
+from hand_pose_ros.ros.transport import private_domain_id
 import numpy as np
 import pytest
 import rclpy
@@ -86,7 +87,7 @@ def moving(tmp_path_factory):
     folder = shared_path('multiview', 'pose2sim_single')
     rig = load_rig(folder / 'calibration.yaml')
     frames = {c: _frames(folder / f'{c}.mp4', FRAME + 1)[FRAME] for c in CAMERAS}
-    os.environ['ROS_DOMAIN_ID'] = str(200 + (os.getpid() + 15) % 30)
+    os.environ['ROS_DOMAIN_ID'] = str(private_domain_id(2))
     env = dict(os.environ, PYTHONUNBUFFERED='1', RCUTILS_LOGGING_BUFFERED_STREAM='0')
     logs = tmp_path_factory.mktemp('moving_rig')
     params = logs / 'node.yaml'

@@ -20,6 +20,7 @@ import time
 from conftest import stop_processes, stop_spinning
 from hand_pose_ros.core.fusion.fuser import FusionOptions, MultiViewFuser
 from hand_pose_ros.core.meaning.hand_frames import mano_keypoints
+from hand_pose_ros.ros.transport import private_domain_id
 from hand_pose_ros.tools.multiview_synthetic import observe, teleop_rig
 import numpy as np
 import pytest
@@ -72,7 +73,7 @@ def test_retarget_node_consumes_fused_hands_unchanged(tmp_path: Path, monkeypatc
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(140 + os.getpid() % 60))
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(private_domain_id(3)))
     node_tmp = tmp_path / 'tmp'
     node_tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(node_tmp))

@@ -19,6 +19,7 @@ import uuid
 from conftest import stop_processes
 from geometry_msgs.msg import Point, Pose, Vector3
 from hand_pose_msgs.msg import Hand, HandArray
+from hand_pose_ros.ros.transport import private_domain_id
 import pytest
 
 TIMEOUT_S = 60.0
@@ -196,7 +197,7 @@ def test_hand_array_roundtrip_over_dds(tmp_path: Path):
     env = dict(os.environ)
     # A domain and topic of our own so parallel runs never cross; discovery stays on this
     # machine (Jazzy+: ROS_AUTOMATIC_DISCOVERY_RANGE; Humble: ROS_LOCALHOST_ONLY).
-    env['ROS_DOMAIN_ID'] = str(1 + (os.getpid() + int(time.time())) % 100)
+    env['ROS_DOMAIN_ID'] = str(private_domain_id(4))
     env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     if 'humble' in env.get('ROS_DISTRO', ''):
         env['ROS_LOCALHOST_ONLY'] = '1'

@@ -29,6 +29,7 @@ from hand_pose_ros.core.results import CameraIntrinsics
 from hand_pose_ros.core.tracker import HandTracker
 from hand_pose_ros.ros import msg_in, msg_out
 from hand_pose_ros.ros.diagnostics import diagnostic_values, stamp_text
+from hand_pose_ros.ros.transport import private_domain_id
 from hostile_inputs import bomb_jpeg
 import numpy as np
 import pytest
@@ -221,7 +222,7 @@ def warm_up(client: Client) -> None:
 @pytest.fixture(scope='module')
 def ros(tmp_path_factory):
     """Both node processes and the client, on a ROS_DOMAIN_ID unique to this session."""
-    domain = 100 + os.getpid() % 100
+    domain = private_domain_id(5)
     os.environ['ROS_DOMAIN_ID'] = str(domain)
     env = dict(os.environ)
     logs = tmp_path_factory.mktemp('nodes')

@@ -20,6 +20,7 @@ import time
 
 from conftest import stop_processes, stop_spinning
 from hand_pose_ros.core.meaning.hand_frames import mano_keypoints
+from hand_pose_ros.ros.transport import private_domain_id
 import numpy as np
 import pytest
 from retarget_photos import closed, opened, pose_world
@@ -134,7 +135,7 @@ def test_node_publishes_joint_states_over_dds(robot: str, tmp_path: Path, monkey
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
-    monkeypatch.setenv('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))  # this test's own
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(private_domain_id(6)))  # this test's own
     node_tmp = tmp_path / 'tmp'
     node_tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(node_tmp))  # where its robot loads would leave folders

@@ -29,6 +29,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from hand_pose_msgs.msg import HandArray
 from hand_pose_ros.ros import msg_in
 from hand_pose_ros.ros.diagnostics import diagnostic_values
+from hand_pose_ros.ros.transport import private_domain_id
 import numpy as np
 import pytest
 from rcl_interfaces.msg import Parameter, ParameterValue
@@ -41,9 +42,10 @@ from sensor_msgs.msg import CameraInfo
 START_TIMEOUT_S = 90.0
 TF_CACHE_S = 600.0  # longer than any test waits
 STOP_LIMIT_S = 5.0  # what a user waits after Ctrl-C; launch escalates to SIGTERM at 5 s
+LAUNCH_EXIT_S = 12.0  # launch's SIGTERM (5 s) and SIGKILL (5 s more) timers, and a margin
 CLI_TIMEOUT_S = 60
 STAMPS_CHECKED = 15
-DOMAIN = 180 + os.getpid() % 50
+DOMAIN = private_domain_id(0)
 
 
 def _ros2() -> str:
@@ -90,11 +92,15 @@ class Terminal:
     def stop(self, sig: int = signal.SIGINT, times: int = 1, group: bool = True) -> float:
         """Send `sig` to the whole group (as Ctrl-C does), or with group=False to every process
         but the first (launch's children: what `kill`, systemd or docker stop do to a node);
-        seconds until every process left.
+        seconds until every process but the first (the nodes) left.
 
-        Fails when the processes are not all gone within STOP_LIMIT_S.
+        Fails when the nodes are not all gone within STOP_LIMIT_S, or the first process (`ros2
+        launch` or `ros2 run`) within LAUNCH_EXIT_S: once in CI, launch's own SIGTERM timer for
+        a node fired although launch had logged that node's clean exit, and launch kept
+        running through its escalation timers after every node had gone.
         """
         pgid = self.proc.pid
+        children = set(_group_members(pgid)) - {pgid}
         t0 = time.monotonic()
         for i in range(times):
             if i:
@@ -105,16 +111,26 @@ class Terminal:
                 for pid in _group_members(pgid):
                     if pid != pgid:
                         os.kill(pid, sig)
+        while (set(_group_members(pgid)) - {pgid}
+               and time.monotonic() - t0 < STOP_LIMIT_S + 1.0):
+            time.sleep(0.05)
+        if not children:  # a command that runs the node itself: its own exit counts
+            try:
+                self.proc.wait(STOP_LIMIT_S + 1.0)
+            except subprocess.TimeoutExpired:
+                pass
+        elapsed = time.monotonic() - t0
+        nodes = sorted(set(_group_members(pgid)) - {pgid})
+        assert not nodes, (
+            f'still running {elapsed:.1f} s after signal {sig}: {nodes}\n{self.tail()}')
         try:
-            self.proc.wait(STOP_LIMIT_S + 1.0)
+            self.proc.wait(max(0.0, LAUNCH_EXIT_S - (time.monotonic() - t0)))
         except subprocess.TimeoutExpired:
             pass
-        while _group_members(pgid) and time.monotonic() - t0 < STOP_LIMIT_S + 1.0:
-            time.sleep(0.05)
-        elapsed = time.monotonic() - t0
         left = _group_members(pgid)
         assert not left and self.proc.returncode is not None, (
-            f'still running {elapsed:.1f} s after signal {sig}: {left}\n{self.tail()}')
+            f'{self.proc.args[:2]} still running {time.monotonic() - t0:.1f} s after signal '
+            f'{sig}, {elapsed:.1f} s after its last child: {left}\n{self.tail()}')
         return elapsed
 
     def kill(self) -> None:
@@ -156,6 +172,7 @@ class Listener:
         self.hands: list[HandArray] = []
         self.info_stamps: set[int] = set()
         self.diag: list[dict[str, str]] = []
+        self.last_status: dict[str, str] = {}
         ns = namespace.strip('/')
         self.node.create_subscription(HandArray, f'/{ns}/hands', self._on_hands, 100)
         self.node.create_subscription(CameraInfo, f'/{ns}/camera_info', self._on_info, 100)
@@ -180,6 +197,15 @@ class Listener:
     def _on_diag(self, msg: DiagnosticArray) -> None:
         with self.lock:
             self.diag += [diagnostic_values(st) for st in msg.status]
+            for st in msg.status:
+                self.last_status[st.name] = st.message
+
+    def summary(self) -> str:
+        """What this listener heard: a timed-out wait says whether anything reached it."""
+        with self.lock:
+            return (f'heard {len(self.hands)} HandArray(s), {len(self.info_stamps)} CameraInfo '
+                    f'stamp(s), {len(self.diag)} diagnostic status(es); latest statuses: '
+                    f'{self.last_status or "none"}')
 
     def count(self) -> int:
         with self.lock:
@@ -192,7 +218,8 @@ class Listener:
                 if pred():
                     return
             time.sleep(0.05)
-        raise AssertionError(f'timed out after {timeout:.0f} s waiting for {what}')
+        raise AssertionError(f'timed out after {timeout:.0f} s waiting for {what}; '
+                             f'{self.summary()}')
 
     def close(self) -> None:
         stop_spinning(self.executor, self.thread, self.node)

@@ -17,6 +17,7 @@ import sys
 import time
 
 from hand_pose_ros.ros.spin import STOP_GRACE_S
+from hand_pose_ros.ros.transport import private_domain_id
 
 STUCK_NODE = """
 import time
@@ -44,7 +45,7 @@ def test_a_clean_up_that_hangs_ends_with_status_0_a_warning_and_the_stacks(tmp_p
     script = tmp_path / 'stuck.py'
     script.write_text(STUCK_NODE)
     log_dir = tmp_path / 'ros_log'
-    env = dict(os.environ, ROS_LOG_DIR=str(log_dir), ROS_DOMAIN_ID=str(130 + os.getpid() % 50),
+    env = dict(os.environ, ROS_LOG_DIR=str(log_dir), ROS_DOMAIN_ID=str(private_domain_id(7)),
                PYTHONUNBUFFERED='1', RCUTILS_COLORIZED_OUTPUT='0')
     out_path = tmp_path / 'out.log'
     with open(out_path, 'w') as out:

@@ -16,6 +16,21 @@ from typing import Any
 PROFILE_FILE = 'fastdds_large_images.xml'
 # Fast DDS 2.x reads the first, 3.x the second.
 PROFILE_VARS = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+# Domain ids whose ports stay below Linux's ephemeral range (32768-60999): a DDS participant
+# of a higher id needs ports that any socket opened meanwhile may hold (ROS 2 docs, 'The
+# ROS_DOMAIN_ID'). 0 is left to the user's own ROS graph.
+PRIVATE_DOMAINS = range(1, 102)
+
+
+def private_domain_id(slot: int = 0, pid: int | None = None) -> int:
+    """
+    Return a domain id of PRIVATE_DOMAINS for one process's tests or benchmark runs.
+
+    The process id spreads concurrent runs over the range; `slot` separates the users within
+    one process (test modules), so processes one leaves behind never talk to the next.
+    """
+    pid = os.getpid() if pid is None else pid
+    return PRIVATE_DOMAINS[(pid + 11 * slot) % len(PRIVATE_DOMAINS)]
 
 
 def user_profile(env: Mapping[str, str] = os.environ) -> bool:
