@@ -515,6 +515,49 @@ def test_replay_rejects_bad_rate_and_camera_info_size_at_start_up(tmp_path):
         rclpy.shutdown(context=ctx)
 
 
+def test_replay_with_a_stamp_start_publishes_each_frame_at_its_stamp(tmp_path):
+    """A replay that starts after stamp_start_s begins at the next frame due, frame i stamped
+    start + i / rate_hz and sent no earlier than that: replays started apart deliver frame i
+    of every camera together."""
+    from hand_pose_ros.ros import msg_in
+    from hand_pose_ros.ros.replay import _node_class
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image
+    folder = _folder(tmp_path, [(8, 6)] * 8)
+    rate = 10.0
+    start_s = time.time() - 0.25  # 2.5 frame periods ago: frame 3 is next
+    start_ns = round(start_s * 1e9)  # as the replay reads the parameter
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        node = _node_class()(context=ctx, parameter_overrides=[
+            rclpy.parameter.Parameter('source', value=str(folder)),
+            rclpy.parameter.Parameter('rate_hz', value=rate),
+            rclpy.parameter.Parameter('stamp_start_s', value=start_s)])
+        got = []
+        node.create_subscription(
+            Image, 'image_raw', lambda m: got.append((msg_in.stamp_to_ns(m.header.stamp),
+                                                      time.time_ns(), m.data[0])), 10)
+        executor = SingleThreadedExecutor(context=ctx)
+        executor.add_node(node)
+        end = time.monotonic() + 60.0
+        while len(got) < 3 and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.1)
+        executor.shutdown()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=ctx)
+    assert len(got) >= 3, got
+    period_ns = round(1e9 / rate)
+    indices = [round((stamp - start_ns) / period_ns) for stamp, _, _ in got[:3]]
+    assert indices[0] >= 3 and indices == list(range(indices[0], indices[0] + 3)), indices
+    for (stamp, received, value), index in zip(got, indices):
+        assert stamp == start_ns + index * period_ns
+        assert value == (index % 8) * 20, (index, value)  # frame i carries frame i's image
+        assert received >= stamp - 5_000_000, (received - stamp) * 1e-6  # not before its time
+
+
 def test_raised_max_image_pixels_admits_a_40_mp_camera():
     """The node's max_image_pixels is the one limit: raised to 50 MP, a 40 MP raw image is
     checked on receipt, decoded and tracked on the worker (a second, hard-coded 34 MP check

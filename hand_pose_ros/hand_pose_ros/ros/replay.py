@@ -75,9 +75,11 @@ class ReplayOptions:
         0, 'Stop after this many frames; 0 = no limit.', live=False, low=0,
         high=2_147_483_647, expose=_ROS_ONLY)
     stamp_start_s: float = option(
-        0.0, 'Stamp frame i as stamp_start_s + i / rate_hz (seconds since the epoch), so '
-        'that several replays of synchronized videos give frame i one stamp in every camera '
-        '(multiview.launch.py); 0 = stamp each frame with its publish time.', live=False,
+        0.0, 'Stamp frame i as stamp_start_s + i / rate_hz (seconds since the epoch) and '
+        'publish it at that time, so that several replays of synchronized videos give frame i '
+        'one stamp in every camera and deliver it together (multiview.launch.py); a replay '
+        'started late begins at the next frame due; 0 = stamp each frame with its publish '
+        'time.', live=False,
         low=0.0, high=1e10, expose=_ROS_ONLY)
 
     def __post_init__(self) -> None:
@@ -146,8 +148,12 @@ def _node_class():
             self.pub_jpeg = (self.create_publisher(CompressedImage, 'image_raw/compressed', 10)
                              if p['compressed'] else None)
             self.pub_info = self.create_publisher(CameraInfo, 'camera_info', 10)
-            self.sent = 0
-            self.timer = self.create_timer(1.0 / p['rate_hz'], self.tick)
+            self.sent = 0  # the index of the next frame (its stamp with stamp_start_s)
+            self.published = 0
+            if p['stamp_start_s'] > 0.0:
+                self.timer = self.create_timer(self._skip_to_next_slot(), self._first_slot)
+            else:
+                self.timer = self.create_timer(1.0 / p['rate_hz'], self.tick)
             self.get_logger().info(
                 f"replaying {p['source']} ({len(self.source)} frames) at {p['rate_hz']} Hz "
                 f"as {p['frame_id']}")
@@ -175,8 +181,34 @@ def _node_class():
                     again = '' if self.skipped == 1 else f' ({self.skipped} skipped so far)'
                     self.get_logger().warning(f'skipping unreadable image {path}{again}')
 
+        def _skip_to_next_slot(self) -> float:
+            """
+            Drop the frames whose publish time has passed; seconds until the next one's.
+
+            Synchronized cameras expose together, and so do these replays: each frame goes
+            out at its stamp, so replays that a loaded machine started seconds apart still
+            deliver frame i of every camera at once (a node that keeps each camera's newest
+            frame then gets the same instant from all of them), as a triggered rig does.
+            """
+            rate = self.p['rate_hz']
+            now_s = self.get_clock().now().nanoseconds * 1e-9
+            due = max(0, math.ceil((now_s - self.p['stamp_start_s']) * rate))
+            while self.sent < due:
+                rgb = self.first if self.first is not None else self.source.next()
+                self.first = None
+                if rgb is None:
+                    break
+                self.sent += 1
+            return max(self.p['stamp_start_s'] + self.sent / rate - now_s, 1e-3)
+
+        def _first_slot(self) -> None:
+            """Publish the first frame at its stamp, then every 1 / rate_hz after it."""
+            self.destroy_timer(self.timer)
+            self.timer = self.create_timer(1.0 / self.p['rate_hz'], self.tick)
+            self.tick()
+
         def tick(self) -> None:
-            if self.p['max_frames'] and self.sent >= self.p['max_frames']:
+            if self.p['max_frames'] and self.published >= self.p['max_frames']:
                 self.timer.cancel()
                 return
             rgb = self.first if self.first is not None else self.source.next()
@@ -204,6 +236,7 @@ def _node_class():
             if self.pub_jpeg is not None:
                 self.pub_jpeg.publish(msg_out.rgb_to_compressed(rgb, header))
             self.sent += 1
+            self.published += 1
 
         def destroy_node(self) -> None:
             self.source.close()
