@@ -558,6 +558,47 @@ def test_replay_with_a_stamp_start_publishes_each_frame_at_its_stamp(tmp_path):
         assert received >= stamp - 5_000_000, (received - stamp) * 1e-6  # not before its time
 
 
+def test_a_silent_camera_is_said_out_loud_with_the_likely_cause():
+    """No image for NO_INPUT_WARN_S: a warning naming the resolved topic and telling a topic
+    nobody publishes from publishers whose images do not arrive; quiet again once images
+    come."""
+    from hand_pose_ros.ros.diagnostics import NO_INPUT_LOG_PERIOD_S, NO_INPUT_WARN_S
+    from hand_pose_ros.ros.node import HandPoseNode
+    import rclpy
+    from sensor_msgs.msg import Image
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        node = HandPoseNode(context=ctx, parameter_overrides=[
+            rclpy.parameter.Parameter('cameras', value=['/silent_cam'])])
+        other = rclpy.create_node('silent_cam_driver', context=ctx)
+        try:
+            (io,) = node.cameras.values()
+            t0 = time.monotonic()
+            assert io.check_input(t0 + NO_INPUT_WARN_S - 1.0) is None
+            text = io.check_input(t0 + NO_INPUT_WARN_S + 1.0)
+            assert 'no image on /silent_cam/image_raw' in text, text
+            assert 'nothing publishes that topic' in text and 'since the node started' in text
+            assert io.check_input(t0 + NO_INPUT_WARN_S + 2.0) is None  # throttled
+            other.create_publisher(Image, '/silent_cam/image_raw', 10)
+            end = time.monotonic() + 30.0
+            while node.count_publishers('/silent_cam/image_raw') < 1:
+                assert time.monotonic() < end, 'the publisher never showed in the graph'
+                time.sleep(0.05)
+            io.stats.on_side_input('camera_info', 1)
+            later = t0 + NO_INPUT_WARN_S + NO_INPUT_LOG_PERIOD_S + 5.0
+            text = io.check_input(later)
+            assert '1 publisher(s) on it, but no image arrived' in text, text
+            assert '1 CameraInfo message(s) arrived' in text and 'export ' in text
+            io.stats.on_input(later)
+            assert io.check_input(later + 1.0) is None  # images again: nothing to say
+        finally:
+            other.destroy_node()
+            node.destroy_node()
+    finally:
+        rclpy.shutdown(context=ctx)
+
+
 def test_raised_max_image_pixels_admits_a_40_mp_camera():
     """The node's max_image_pixels is the one limit: raised to 50 MP, a 40 MP raw image is
     checked on receipt, decoded and tracked on the worker (a second, hard-coded 34 MP check

@@ -43,6 +43,11 @@ RECENT_IMAGE_STAMPS = 1000
 # from this many lost frames on (one lost frame of five at 1 Hz is no pattern).
 TRANSPORT_WARN_RATIO = 0.1
 TRANSPORT_WARN_MIN_LOST = 2
+# A camera without an image this long (since it was opened, or since its last image) is
+# said out loud, then again every NO_INPUT_LOG_PERIOD_S while it stays silent: diagnostics
+# alone ('no input images') leave an operator with a wrong topic looking at a quiet node.
+NO_INPUT_WARN_S = 10.0
+NO_INPUT_LOG_PERIOD_S = 30.0
 
 
 class TransportLoss:
@@ -180,6 +185,7 @@ class CameraStats:
         self.errors: collections.Counter[str] = collections.Counter()
         self.last_hands = 0
         self._transport = TransportLoss()
+        self._last_input = time.monotonic()  # opened: the silence counts from here
 
     @staticmethod
     def _trim(q: collections.deque, now: float, key: Callable[[Any], float] = float) -> None:
@@ -190,6 +196,7 @@ class CameraStats:
         now = time.monotonic() if now is None else now
         with self._lock:
             self.received_total += 1
+            self._last_input = now
             self._inputs.append(now)
             self._trim(self._inputs, now)
 
@@ -231,6 +238,17 @@ class CameraStats:
         if lost >= TRANSPORT_WARN_MIN_LOST and lost > TRANSPORT_WARN_RATIO * frames:
             return lost, frames
         return None
+
+    def silent_s(self, now: float | None = None) -> float:
+        """Seconds since the last image arrived (valid or not), or since the camera opened."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            return now - self._last_input
+
+    def side_received(self, topic: str) -> int:
+        """How many messages of a side input (camera_info, depth) arrived."""
+        with self._lock:
+            return self._side.get(topic, (0, None))[0]
 
     def on_processed(self, latency_ms: float, hands: int, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -353,6 +371,31 @@ def stamp_text(stamp_ns: int) -> str:
     """Format a stamp as `sec.nanosec` (nine digits), as `ros2 topic echo` shows a header's."""
     sec, nsec = divmod(int(stamp_ns), 1_000_000_000)
     return f'{sec}.{nsec:09d}'
+
+
+def no_input_message(camera: str, topic: str, silent_s: float, publishers: int,
+                     infos: int, received: int) -> str:
+    """
+    Return the warning about a camera that sends no images: what was seen, the likely cause.
+
+    The publisher count tells the two usual causes apart: nothing on the topic (a wrong
+    name, a remapping, another ROS_DOMAIN_ID, a driver not running), or publishers whose
+    images do not arrive (the subscription is best effort, so it matches any publisher's
+    reliability: large images over a transport that cannot carry them).
+    """
+    from hand_pose_ros.ros import transport
+    since = 'since the last one' if received else 'since the node started'
+    head = f'camera {camera}: no image on {topic} for {silent_s:.0f} s ({since}); '
+    if publishers == 0:
+        return head + (
+            'nothing publishes that topic. Check the camera driver, the topic name (parameters '
+            'cameras and image_topic, remappings; `ros2 topic list`) and ROS_DOMAIN_ID.')
+    seen = (f'{infos} CameraInfo message(s) arrived, so the camera is reachable'
+            if infos else 'no CameraInfo arrived either')
+    return head + (
+        f'{publishers} publisher(s) on it, but no image arrived; {seen}. Likely cause: large '
+        "images over Fast DDS's default transport (`ros2 topic info -v` shows the "
+        f'publishers); fix: `{transport.export_command()}` before starting the camera driver.')
 
 
 def transport_loss_message(camera: str, lost: int, frames: int) -> str:

@@ -35,6 +35,9 @@ from hand_pose_ros.ros.diagnostics import (
     CameraStats,
     LogDecision,
     LogThrottle,
+    NO_INPUT_LOG_PERIOD_S,
+    no_input_message,
+    NO_INPUT_WARN_S,
     transport_loss_message,
 )
 from hand_pose_ros.ros.frame_queue import FrameWorker, LatestFrameSlots
@@ -101,6 +104,7 @@ class CameraIO:
             self.name, dropped=lambda: node.slots.dropped(self.name),
             side_topics=('camera_info', 'depth') if cfg.depth_topic else ('camera_info',))
         self.log_throttle = LogThrottle()
+        self.silence_log = LogThrottle(NO_INPUT_LOG_PERIOD_S)
         self.markers = MarkerTracker()
         self.infos = StampBuffer(INFO_BUFFER)  # CameraIntrinsics or the InputError it raised
         self.depths = StampBuffer(DEPTH_BUFFER)  # depth Image messages
@@ -158,6 +162,18 @@ class CameraIO:
         stamp_ns = msg_in.stamp_to_ns(msg.header.stamp)
         self.depths.add(stamp_ns, msg)
         self.stats.on_side_input('depth', stamp_ns)
+
+    def check_input(self, now: float | None = None) -> str | None:
+        """Warn (throttled) while no image arrives; the text logged, else None (timer)."""
+        silent = self.stats.silent_s(now)
+        if silent < NO_INPUT_WARN_S or self.silence_log.note('no_input', now) is None:
+            return None
+        topic = self.node.resolve_topic_name(self.image_topic)
+        text = no_input_message(self.name, topic, silent, self.node.count_publishers(topic),
+                                self.stats.side_received('camera_info'),
+                                self.stats.received_total)
+        self._log(text)
+        return text
 
     # ------------------------------------------------------------ rejected input, errors
     def _log(self, text: str, error: bool = False) -> None:
@@ -464,6 +480,8 @@ class HandPoseNode(Node):
         self._callback_errors += 1
 
     def publish_diagnostics(self) -> None:
+        for io in self.cameras.values():
+            io.check_input()
         self.pub_diag.publish(build_diagnostic_array(
             {io.name: io.stats for io in self.cameras.values()}, self.get_fully_qualified_name(),
             self.get_clock().now().to_msg(), hardware_id=self.resolved_runtime,
