@@ -71,3 +71,25 @@ def test_report_half_second_hands_kept() -> None:
         tracker.close()
     found = sum(row['default/lite'] for row in rows.values())
     assert found >= REPORT_PAIRS_LITE, rows
+
+
+def test_blurburst_streams_the_motion_sequences_in_video_mode() -> None:
+    """Without blur, the tracker in VIDEO mode (options built for VIDEO, not an IMAGE
+    tracker's switched over: its detection tiles cost a tenth of the golden hands) finds
+    the golden hands of MediaPipe's own video run; blurred, the figures stay rates."""
+    args = eval_hands.build_parser().parse_args(
+        ['--part', 'blurburst', '--column', 'default', '--model', 'full', '--burst-levels', '0',
+         '20'])
+    ctx = eval_hands.Context({('default', 'full'): _tracker('full')},
+                             shared_path('motion').parent, [], args, columns={'default': {}})
+    try:
+        out = eval_hands.part_blurburst(ctx)
+    finally:
+        ctx.trackers[('default', 'full')].close()
+    assert out['burst_frames'] == [eval_hands.BURST_START,
+                                   eval_hands.BURST_START + eval_hands.BURST]
+    clear = out['0']['default/full']
+    assert clear['all'][0] >= 0.99 and clear['burst'][0] == 1.0, clear
+    for span in ('burst', 'after', 'all'):
+        recall, pck = out['20']['default/full'][span]
+        assert 0.0 <= pck <= recall <= 1.0, (span, recall, pck)

@@ -20,6 +20,9 @@ new option (e.g. a body-guided ROI source) is one more `--column`. Parts:
 * degrade: the annotated photos as robot cameras see them (grey, IR-like, dark with sensor
   noise, motion blur, JPEG), recall and PCK@0.2 per degradation and level; the column
   `mediapipe` is official MediaPipe (the Tasks HandLandmarker, static mode) for reference.
+* blurburst: the motion sequences as streams (VIDEO mode, tracking on) with a burst of
+  motion blur (BURST frames, one random direction per burst) in the middle: golden hands
+  found on the blurred frames, on the frames just after them (recovery) and overall.
 * timing: time per frame of each column, static (the annotated and the body photos) and
   tracking (the motion sequences as streams), the columns interleaved frame by frame so
   machine load hits them alike; ratios to the first column are the meaningful output.
@@ -51,7 +54,8 @@ from hand_pose_ros.tools.eval_halves import HALVED_PARTS, halves_of, in_half, ke
 from hand_pose_ros.tools.shared_data import shared_data_dir
 import numpy as np
 
-PARTS = ('size', 'pairs', 'false', 'twohands', 'gestures', 'wrists', 'degrade', 'timing')
+PARTS = ('size', 'pairs', 'false', 'twohands', 'gestures', 'wrists', 'degrade', 'blurburst',
+         'timing')
 SIZES = (16, 24, 32, 48, 64, 96, 128, 200)
 OVERLAPS = (0.0, 0.15, 0.3, 0.5)
 GESTURE_SIZES = (24, 32, 48, 64, 96, 128)
@@ -75,6 +79,11 @@ FULL_WELL = 4000.0
 READ_NOISE = 4.0
 # Recall below which a degradation level is reported as the breaking point.
 RECALL_FLOOR = 0.8
+# blurburst: frames [BURST_START, BURST_START + BURST) of each 48-frame motion sequence
+# blurred (a quarter second at 30 Hz), blur lengths in px.
+BURST_START = 16
+BURST = 8
+BURST_LEVELS = (0, 10, 20, 30)
 # Every MOTION_STEP-th motion frame in `degrade --degrade-set motion` (neighbours are near
 # copies).
 MOTION_STEP = 4
@@ -179,6 +188,7 @@ class Context:
     annotated: list[Annotated]
     args: argparse.Namespace
     progress: Callable[[Iterable, str], Iterable] = field(default=lambda it, _: it)
+    columns: dict[str, dict] = field(default_factory=dict)  # name -> settings given
 
     def run(self, key: tuple[str, str], image: np.ndarray) -> list[HandResult]:
         if self.args.grey:  # as a mono camera sends it
@@ -701,6 +711,73 @@ def part_degrade(ctx: Context) -> dict:
     return out
 
 
+def _golden_frames(ctx: Context) -> dict[str, list[list[np.ndarray]]]:
+    """Per motion sequence, each frame's golden hands as (21, 2) normalized landmarks."""
+    golden = json.loads((ctx.data / 'motion' / 'golden_mediapipe_video.json').read_text())
+    out = {}
+    for seq, frames in golden['sequences'].items():
+        frames = frames['frames'] if isinstance(frames, dict) else frames
+        out[seq] = [[np.asarray(hand['landmarks_norm'])[:, :2] for hand in frame.get('hands', [])]
+                    for frame in frames]
+    return out
+
+
+def part_blurburst(ctx: Context) -> dict:
+    """
+    Measure tracking through motion blur, per column and blur length.
+
+    Each sequence is streamed with frames [BURST_START, BURST_START + BURST) blurred `level`
+    px along one random direction (a fast move), a new tracker per sequence and level (VIDEO
+    mode, 30 Hz timestamps).
+
+    Recall (golden hands found) and PCK@0.2 on the burst frames, on the BURST frames after
+    it (does tracking come back at once?) and on all frames.
+    """
+    from hand_pose_ros.core.mediapipe_tracker import MediaPipeTasksTracker
+    golden = _golden_frames(ctx)
+    spans = {'burst': range(BURST_START, BURST_START + BURST),
+             'after': range(BURST_START + BURST, BURST_START + 2 * BURST)}
+    out: dict = {'burst_frames': [BURST_START, BURST_START + BURST]}
+    for level in ctx.progress(ctx.args.burst_levels, 'blur burst'):
+        scores: dict = {}
+        for column, model in ctx.trackers:
+            # Built anew: the mode-dependent defaults (e.g. detection tiles) are resolved at
+            # construction, so an IMAGE tracker's options switched to VIDEO would keep IMAGE's.
+            options = TrackerOptions(base=BaseOptions(model=model),
+                                     running_mode=RunningMode.VIDEO
+                                     ).replace(**ctx.columns.get(column, {}))
+            rows = scores.setdefault(f'{column}/{model}', {'burst': [], 'after': [], 'all': []})
+            for n, (seq, frames) in enumerate(sorted(golden.items())):
+                seed = [n, int(level)]
+                video = (MediaPipeTasksTracker(options) if column == MEDIAPIPE
+                         else HandTracker(options))
+                try:
+                    for k, hands in enumerate(frames):
+                        image = cv2.imread(str(ctx.data / 'motion' / seq / f'{k:04d}.jpg'))
+                        if k in spans['burst']:  # one direction for the whole burst
+                            image = degrade(image, 'blur', level, np.random.default_rng(seed))
+                        found = video.process(image, 'bgr', timestamp=k / 30.0).hands
+                        height, width = image.shape[:2]
+                        for norm in hands:
+                            truth = np.ones((21, 3))
+                            truth[:, :2] = norm * (width, height)
+                            side = float(np.ptp(truth[:, :2], axis=0).max())
+                            hand, pck = score_hand(found, truth, side)
+                            row = [hand is not None, pck]
+                            rows['all'].append(row)
+                            for span, ks in spans.items():
+                                if k in ks:
+                                    rows[span].append(row)
+                finally:
+                    video.close()
+        out[str(level)] = {
+            col: {span: [round(float(np.mean([r[0] for r in v])), 3),
+                         round(float(np.mean([r[1] for r in v])), 3)]
+                  for span, v in rows.items()}
+            for col, rows in scores.items()}
+    return out
+
+
 def plot_degrade(results: dict, path: Path, frames: str = 'photos') -> None:
     """Recall per degradation level, one panel per degradation, one line per column."""
     import matplotlib
@@ -786,6 +863,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--degrade-set', choices=('photos', 'motion'), default='photos',
                         help='degrade: the annotated photos, or the motion frames with '
                              "MediaPipe's golden colour hands as truth")
+    parser.add_argument('--burst-levels', nargs='+', type=int, default=list(BURST_LEVELS),
+                        help='blurburst: blur lengths of the burst, px (0 = no blur)')
     parser.add_argument('--degrade-plot', type=Path, default=None,
                         help='degradation curves (recall per level) as an image')
     parser.add_argument('--half', choices=('all', 'tune', 'report', 'both'), default='all',
@@ -854,10 +933,10 @@ def main(argv: Sequence[str]) -> int:
                 trackers[(name, model)] = MediaPipeTasksTracker(options)
             else:
                 trackers[(name, model)] = HandTracker(options)
-    ctx = Context(trackers, data, load_annotated(data), args, progress)
+    ctx = Context(trackers, data, load_annotated(data), args, progress, columns)
     parts = {'size': part_size, 'pairs': part_pairs, 'false': part_false,
              'twohands': part_twohands, 'gestures': part_gestures, 'wrists': part_wrists,
-             'degrade': part_degrade,
+             'degrade': part_degrade, 'blurburst': part_blurburst,
              'timing': part_timing}
     results: dict = {'columns': columns}
     halved = [p for p in args.part if p in HALVED_PARTS]
