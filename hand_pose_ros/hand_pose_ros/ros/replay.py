@@ -193,12 +193,15 @@ def _node_class():
             rate = self.p['rate_hz']
             now_s = self.get_clock().now().nanoseconds * 1e-9
             due = max(0, math.ceil((now_s - self.p['stamp_start_s']) * rate))
-            while self.sent < due:
+            length = len(self.source)
+            # A looping source is read only to frame due mod its length (a start long ago).
+            reads = due % length if self.p['loop'] and length else due
+            for _ in range(reads):
                 rgb = self.first if self.first is not None else self.source.next()
                 self.first = None
                 if rgb is None:
                     break
-                self.sent += 1
+            self.sent = due
             return max(self.p['stamp_start_s'] + self.sent / rate - now_s, 1e-3)
 
         def _first_slot(self) -> None:
