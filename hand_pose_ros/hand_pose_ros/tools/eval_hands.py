@@ -135,6 +135,28 @@ def score_hand(hands: Iterable[HandResult], truth: np.ndarray, side: float
     return best, float((errors < PCK * side).mean())
 
 
+def golden_motion(data: Path) -> dict[str, list[list[np.ndarray]]]:
+    """Return, per motion sequence and frame, the golden video hands: (21, 2) normalized."""
+    golden = json.loads((data / 'motion' / 'golden_mediapipe_video.json').read_text())
+    out = {}
+    for seq, frames in golden['sequences'].items():
+        frames = frames['frames'] if isinstance(frames, dict) else frames
+        out[seq] = [[np.asarray(hand['landmarks_norm'])[:, :2] for hand in frame.get('hands', [])]
+                    for frame in frames]
+    return out
+
+
+def pixel_truths(hands: list[np.ndarray], width: int, height: int
+                 ) -> list[tuple[np.ndarray, float]]:
+    """Return golden hands in pixels: (truth (21, 3), every keypoint visible; hand size)."""
+    out = []
+    for norm in hands:
+        truth = np.ones((21, 3))
+        truth[:, :2] = norm * (width, height)
+        out.append((truth, float(np.ptp(truth[:, :2], axis=0).max())))
+    return out
+
+
 def place(image: np.ndarray, truth: np.ndarray, side: float, target: float,
           frame_size: tuple[int, int], background: np.ndarray, rng: np.random.Generator,
           flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -335,16 +357,12 @@ def hand_free_images(data: Path) -> list[tuple[str, np.ndarray]]:
                 if any(x0 - r < wx < x1 + r and y0 - r < wy < y1 + r for wx, wy, r in wrists):
                     continue
                 out.append((f'{entry["file"]}#{n}-{name}', image[y0:y1, x0:x1].copy()))
-    golden = json.loads((data / 'motion' / 'golden_mediapipe_video.json').read_text())
-    frames = golden['sequences']['seq1']
-    frames = frames['frames'] if isinstance(frames, dict) else frames
-    for k, frame in enumerate(frames):
+    for k, hands in enumerate(golden_motion(data)['seq1']):
         if k % 8:
             continue
         image = cv2.imread(str(data / 'motion' / 'seq1' / f'{k:04d}.jpg'))
         height, width = image.shape[:2]
-        top = min([min(p[1] for p in h['landmarks_norm']) for h in frame.get('hands', [])]
-                  + [1.0]) * height
+        top = min([float(h[:, 1].min()) for h in hands] + [1.0]) * height
         bottom = int(min(top - 0.05 * height, 0.45 * height))
         out.append((f'motion/seq1/{k:04d}-head', image[:bottom, width // 4:3 * width // 4]
                     .copy()))
@@ -445,21 +463,18 @@ def part_twohands(ctx: Context) -> dict:
     frames is 'tune', the second 'report' (neighbouring frames are near copies, so an
     interleaved split would put the same hands in both).
     """
-    golden = json.loads((ctx.data / 'motion' / 'golden_mediapipe_video.json').read_text())
     jobs = []
-    for seq, frames in golden['sequences'].items():
-        frames = frames['frames'] if isinstance(frames, dict) else frames
-        for k, frame in enumerate(frames):
+    for seq, frames in golden_motion(ctx.data).items():
+        for k, hands in enumerate(frames):
             half = 'tune' if k < len(frames) // 2 else 'report'
-            if len(frame.get('hands', [])) == 2 and ctx.args.half in ('all', half):
-                jobs.append((seq, k, frame['hands']))
+            if len(hands) == 2 and ctx.args.half in ('all', half):
+                jobs.append((seq, k, hands))
     found = dict.fromkeys(ctx.trackers, 0)
     both = dict.fromkeys(ctx.trackers, 0)
     for seq, k, golden_hands in ctx.progress(jobs, 'two hands'):
         image = cv2.imread(str(ctx.data / 'motion' / seq / f'{k:04d}.jpg'))
         height, width = image.shape[:2]
-        truths = [np.asarray(h['landmarks_norm'])[:, :2] * (width, height)
-                  for h in golden_hands]
+        truths = [truth[:, :2] for truth, _ in pixel_truths(golden_hands, width, height)]
         for key in ctx.trackers:
             hands = ctx.run(key, image)
             hits = sum(any(np.linalg.norm(h.keypoints[:, :2] - t, axis=1).mean()
@@ -658,18 +673,11 @@ def _degrade_items(ctx: Context) -> list[tuple[np.ndarray, list[tuple[np.ndarray
     """
     if ctx.args.degrade_set == 'photos':
         return [(item.image, [(item.truth, item.side)]) for item in ctx.annotated]
-    golden = json.loads((ctx.data / 'motion' / 'golden_mediapipe_video.json').read_text())
     items = []
-    for seq, frames in golden['sequences'].items():
-        frames = frames['frames'] if isinstance(frames, dict) else frames
+    for seq, frames in golden_motion(ctx.data).items():
         for k in range(0, len(frames), MOTION_STEP):
             image = cv2.imread(str(ctx.data / 'motion' / seq / f'{k:04d}.jpg'))
-            height, width = image.shape[:2]
-            hands = []
-            for hand in frames[k].get('hands', []):
-                truth = np.ones((21, 3))
-                truth[:, :2] = np.asarray(hand['landmarks_norm'])[:, :2] * (width, height)
-                hands.append((truth, float(np.ptp(truth[:, :2], axis=0).max())))
+            hands = pixel_truths(frames[k], image.shape[1], image.shape[0])
             if hands:
                 items.append((image, hands))
     return items
@@ -711,17 +719,6 @@ def part_degrade(ctx: Context) -> dict:
     return out
 
 
-def _golden_frames(ctx: Context) -> dict[str, list[list[np.ndarray]]]:
-    """Per motion sequence, each frame's golden hands as (21, 2) normalized landmarks."""
-    golden = json.loads((ctx.data / 'motion' / 'golden_mediapipe_video.json').read_text())
-    out = {}
-    for seq, frames in golden['sequences'].items():
-        frames = frames['frames'] if isinstance(frames, dict) else frames
-        out[seq] = [[np.asarray(hand['landmarks_norm'])[:, :2] for hand in frame.get('hands', [])]
-                    for frame in frames]
-    return out
-
-
 def part_blurburst(ctx: Context) -> dict:
     """
     Measure tracking through motion blur, per column and blur length.
@@ -734,7 +731,7 @@ def part_blurburst(ctx: Context) -> dict:
     it (does tracking come back at once?) and on all frames.
     """
     from hand_pose_ros.core.mediapipe_tracker import MediaPipeTasksTracker
-    golden = _golden_frames(ctx)
+    golden = golden_motion(ctx.data)
     spans = {'burst': range(BURST_START, BURST_START + BURST),
              'after': range(BURST_START + BURST, BURST_START + 2 * BURST)}
     out: dict = {'burst_frames': [BURST_START, BURST_START + BURST]}
@@ -757,11 +754,7 @@ def part_blurburst(ctx: Context) -> dict:
                         if k in spans['burst']:  # one direction for the whole burst
                             image = degrade(image, 'blur', level, np.random.default_rng(seed))
                         found = video.process(image, 'bgr', timestamp=k / 30.0).hands
-                        height, width = image.shape[:2]
-                        for norm in hands:
-                            truth = np.ones((21, 3))
-                            truth[:, :2] = norm * (width, height)
-                            side = float(np.ptp(truth[:, :2], axis=0).max())
+                        for truth, side in pixel_truths(hands, image.shape[1], image.shape[0]):
                             hand, pck = score_hand(found, truth, side)
                             row = [hand is not None, pck]
                             rows['all'].append(row)
