@@ -81,7 +81,7 @@ def test_blurburst_streams_the_motion_sequences_in_video_mode() -> None:
         ['--part', 'blurburst', '--column', 'default', '--model', 'full', '--burst-levels', '0',
          '20'])
     ctx = eval_hands.Context({('default', 'full'): _tracker('full')},
-                             shared_path('motion').parent, [], args, columns={'default': {}})
+                             shared_path('motion').parent, [], args)
     try:
         out = eval_hands.part_blurburst(ctx)
     finally:

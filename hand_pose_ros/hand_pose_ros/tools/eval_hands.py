@@ -201,6 +201,26 @@ def make_background(kind: str, image: np.ndarray, frame_size: tuple[int, int]) -
     return cv2.GaussianBlur(cv2.resize(image, (width, height)), (0, 0), 25)
 
 
+def column_settings(args: argparse.Namespace) -> dict[str, dict]:
+    """Return the columns to measure: name -> its tracker settings (--column, else COLUMNS)."""
+    return dict(args.column or COLUMNS.items())
+
+
+def make_tracker(column: str, model: str, mode: RunningMode, settings: dict) -> Tracker:
+    """
+    Build a column's tracker: official MediaPipe for the `mediapipe` column, else ours.
+
+    Options are built for `mode`: the mode-dependent defaults (e.g. detection tiles) are
+    resolved at construction, so another mode's options switched over would keep its own.
+    """
+    options = TrackerOptions(base=BaseOptions(model=model), running_mode=mode
+                             ).replace(**settings)
+    if column == MEDIAPIPE:
+        from hand_pose_ros.core.mediapipe_tracker import MediaPipeTasksTracker
+        return MediaPipeTasksTracker(options)
+    return HandTracker(options)
+
+
 @dataclass
 class Context:
     """What every part needs: the trackers per (column, model), the data, the options."""
@@ -210,7 +230,6 @@ class Context:
     annotated: list[Annotated]
     args: argparse.Namespace
     progress: Callable[[Iterable, str], Iterable] = field(default=lambda it, _: it)
-    columns: dict[str, dict] = field(default_factory=dict)  # name -> settings given
 
     def run(self, key: tuple[str, str], image: np.ndarray) -> list[HandResult]:
         if self.args.grey:  # as a mono camera sends it
@@ -570,7 +589,7 @@ def part_timing(ctx: Context) -> dict:
     between sequences. The first WARMUP frames of each mode are not timed. Ratios are of
     mean times against the first column.
     """
-    columns = dict(ctx.args.column or COLUMNS.items())
+    columns = column_settings(ctx.args)
     bodies = json.loads((ctx.data / 'bodies' / 'annotations.json').read_text())['images']
     photos = [item.image for item in ctx.annotated] + [
         cv2.imread(str(ctx.data / 'bodies' / e['file'])) for e in bodies]
@@ -730,7 +749,7 @@ def part_blurburst(ctx: Context) -> dict:
     Recall (golden hands found) and PCK@0.2 on the burst frames, on the BURST frames after
     it (does tracking come back at once?) and on all frames.
     """
-    from hand_pose_ros.core.mediapipe_tracker import MediaPipeTasksTracker
+    columns = column_settings(ctx.args)
     golden = golden_motion(ctx.data)
     spans = {'burst': range(BURST_START, BURST_START + BURST),
              'after': range(BURST_START + BURST, BURST_START + 2 * BURST)}
@@ -738,16 +757,11 @@ def part_blurburst(ctx: Context) -> dict:
     for level in ctx.progress(ctx.args.burst_levels, 'blur burst'):
         scores: dict = {}
         for column, model in ctx.trackers:
-            # Built anew: the mode-dependent defaults (e.g. detection tiles) are resolved at
-            # construction, so an IMAGE tracker's options switched to VIDEO would keep IMAGE's.
-            options = TrackerOptions(base=BaseOptions(model=model),
-                                     running_mode=RunningMode.VIDEO
-                                     ).replace(**ctx.columns.get(column, {}))
             rows = scores.setdefault(f'{column}/{model}', {'burst': [], 'after': [], 'all': []})
             for n, (seq, frames) in enumerate(sorted(golden.items())):
                 seed = [n, int(level)]
-                video = (MediaPipeTasksTracker(options) if column == MEDIAPIPE
-                         else HandTracker(options))
+                # A new tracker per stream: MediaPipe's has no reset.
+                video = make_tracker(column, model, RunningMode.VIDEO, columns[column])
                 try:
                     for k, hands in enumerate(frames):
                         image = cv2.imread(str(ctx.data / 'motion' / seq / f'{k:04d}.jpg'))
@@ -906,7 +920,7 @@ def plot_size(size: dict, path: Path) -> None:
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
-    columns = dict(args.column or COLUMNS.items())
+    columns = column_settings(args)
     try:
         from tqdm import tqdm
 
@@ -916,17 +930,9 @@ def main(argv: Sequence[str]) -> int:
         def progress(it, desc):
             return it
     data = args.data or shared_data_dir()
-    trackers = {}
-    for name, values in columns.items():
-        for model in args.model:
-            options = TrackerOptions(base=BaseOptions(model=model),
-                                     running_mode=RunningMode.IMAGE).replace(**values)
-            if name == MEDIAPIPE:
-                from hand_pose_ros.core.mediapipe_tracker import MediaPipeTasksTracker
-                trackers[(name, model)] = MediaPipeTasksTracker(options)
-            else:
-                trackers[(name, model)] = HandTracker(options)
-    ctx = Context(trackers, data, load_annotated(data), args, progress, columns)
+    trackers = {(name, model): make_tracker(name, model, RunningMode.IMAGE, values)
+                for name, values in columns.items() for model in args.model}
+    ctx = Context(trackers, data, load_annotated(data), args, progress)
     parts = {'size': part_size, 'pairs': part_pairs, 'false': part_false,
              'twohands': part_twohands, 'gestures': part_gestures, 'wrists': part_wrists,
              'degrade': part_degrade, 'blurburst': part_blurburst,
