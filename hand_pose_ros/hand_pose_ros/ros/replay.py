@@ -181,6 +181,12 @@ def _node_class():
                     again = '' if self.skipped == 1 else f' ({self.skipped} skipped so far)'
                     self.get_logger().warning(f'skipping unreadable image {path}{again}')
 
+        def _next_frame(self) -> np.ndarray | None:
+            """Return the next frame: the one read at start-up first, then the source's."""
+            rgb = self.first if self.first is not None else self.source.next()
+            self.first = None
+            return rgb
+
         def _skip_to_next_slot(self) -> float:
             """
             Drop the frames whose publish time has passed; seconds until the next one's.
@@ -197,9 +203,7 @@ def _node_class():
             # A looping source is read only to frame due mod its length (a start long ago).
             reads = due % length if self.p['loop'] and length else due
             for _ in range(reads):
-                rgb = self.first if self.first is not None else self.source.next()
-                self.first = None
-                if rgb is None:
+                if self._next_frame() is None:
                     break
             self.sent = due
             return max(self.p['stamp_start_s'] + self.sent / rate - now_s, 1e-3)
@@ -214,8 +218,7 @@ def _node_class():
             if self.p['max_frames'] and self.published >= self.p['max_frames']:
                 self.timer.cancel()
                 return
-            rgb = self.first if self.first is not None else self.source.next()
-            self.first = None
+            rgb = self._next_frame()
             self._warn_unreadable()
             if rgb is None:
                 self.get_logger().info('end of source')
